@@ -1,0 +1,3 @@
+from mmjsd.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""`mmjsd`: one command-line entry point, one subcommand per pipeline step.
+
+Every Snakemake rule and every DVC stage is exactly one call of this program. Each subcommand
+takes `--config config.yaml --scale NAME` (the validated, merged configuration) plus the few
+arguments that say which dataset/model/seed it works on; everything else comes from the config.
+
+Errors in input (missing/corrupt files, bad config, NaN loss) print one line
+`mmjsd: error: <problem> -- fix: <fix>` and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from mmjsd.errors import MmjsdError
+
+DATASETS = ("dsprites", "celeba")
+MODELS = ("mmjsd", "mmpoe")
+MODALITIES = ("img", "text")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=Path("config.yaml"), help="config file (default: config.yaml)")
+    parser.add_argument("--scale", default=None, help="scale overlay from the config's 'scales:' (default: the file's 'scale' key, i.e. paper)")
+
+
+def _run_args(parser: argparse.ArgumentParser, with_model: bool = True) -> None:
+    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    if with_model:
+        parser.add_argument("--model", required=True, choices=MODELS)
+        parser.add_argument("--seed", required=True, type=int)
+
+
+# name -> (handler "module:function", help, argument builder)
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mmjsd", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        _common(p)
+        return p
+
+    p = add("check-config", "mmjsd.cli:check_config", "validate the config (and scale) and print the merged result")
+
+    p = add("dsprites-download", "mmjsd.data.dsprites:cli_download",
+            "download the official dSprites npz, verify its md5, write it atomically")
+    p.add_argument("--out", type=Path, required=True, help="destination .npz")
+
+    p = add("dsprites-render", "mmjsd.data.dsprites:cli_render",
+            "render the procedural dSprites stand-in on the official factor grid (labelled 'render')")
+    p.add_argument("--out", type=Path, required=True, help="destination .npz (official keys plus 'source')")
+
+    p = add("celeba-download", "mmjsd.data.celeba:cli_download", "download CelebA with torchvision into a folder")
+    p.add_argument("--root", type=Path, required=True, help="torchvision root (celeba/ is created inside)")
+
+    p = add("celeba-synthesize", "mmjsd.data.celeba:cli_synthesize",
+            "write procedural stand-in faces in CelebA's on-disk layout (labelled 'synthetic')")
+    p.add_argument("--out", type=Path, required=True, help="destination folder")
+
+    p = add("prepare", "mmjsd.data.prepare:cli_prepare",
+            "build the processed bimodal dataset (images, generated text, labels, splits)")
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--input", type=Path, required=True, help="raw npz (dsprites) or CelebA folder (celeba)")
+    p.add_argument("--out-dir", type=Path, required=True, help="folder for train/test/test_fit/test_eval.pt")
+
+    p = add("train", "mmjsd.train:cli_train", "train one model on one dataset with one seed (resumes from its checkpoint)")
+    _run_args(p)
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: claim a free GPU if any, else CPU")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: config train.threads)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps in total (for tests; the run stays resumable)")
+    p.add_argument("--gpu-lock-dir", type=Path, default=None, help="folder of per-GPU lock files (default: $MMJSD_GPU_LOCK_DIR or the system temp dir)")
+
+    p = add("train-classifier", "mmjsd.classifiers:cli_train_classifier",
+            "train the attribute classifier of one modality on the training split")
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--modality", required=True, choices=MODALITIES)
+    p.add_argument("--threads", type=int, default=None)
+
+    p = add("evaluate", "mmjsd.evaluate:cli_evaluate",
+            "coherence of cross-modal generations and latent-representation classifiers for one run")
+    _run_args(p)
+    p.add_argument("--threads", type=int, default=None)
+
+    p = add("aggregate", "mmjsd.aggregate:cli_aggregate", "collect every run's evaluation into table1.csv / table1.md")
+    p = add("figure", "mmjsd.figure:cli_figure", "draw Figure 1: CelebA faces generated from text strings")
+    p = add("report", "mmjsd.report:cli_report", "write report.md: scale, data sources, seeds, hardware, paper comparison")
+    return parser
+
+
+def check_config(args: argparse.Namespace, config: dict) -> int:
+    from mmjsd.config import dump_yaml
+
+    sys.stdout.write(dump_yaml(config))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        from mmjsd.config import load_config
+
+        config = load_config(args.config, args.scale)
+        module_name, function_name = args.handler.split(":")
+        handler = getattr(importlib.import_module(module_name), function_name)
+        return int(handler(args, config) or 0)
+    except MmjsdError as exc:
+        print(f"mmjsd: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mmjsd: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""Load config.yaml, merge the chosen scale's overlay, and validate against the schema.
+
+The same function serves the CLI and the Snakefile, so both see one configuration:
+`load_config("config.yaml", scale="demo")`. Validation uses JSON Schema draft 2020-12
+(workflow/schemas/config.schema.yaml), the dialect Snakemake's `validate` uses too.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mmjsd.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+DEFAULT_CONFIG = Path("config.yaml")
+FIX = "correct config.yaml (keys and allowed values: workflow/schemas/config.schema.yaml)"
+
+
+def deep_merge(base: dict, overlay: dict) -> dict:
+    """Return base updated by overlay, recursively for nested dicts (lists are replaced)."""
+    merged = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found", "run from the repository root or pass --config PATH")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f" (line {line + 1})" if line is not None else ""
+        raise ConfigError(f"{path} is not valid YAML{where}", "fix the YAML syntax") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} does not hold a mapping", "start from the repository's config.yaml")
+    return data
+
+
+def resolve(raw: dict, scale: str | None = None) -> dict:
+    """Merge the overlay `raw['scales'][scale]` onto the base and validate the result."""
+    raw = copy.deepcopy(raw)
+    scales = raw.pop("scales", {}) or {}
+    if not isinstance(scales, dict):
+        raise ConfigError("config key 'scales' must be a mapping of scale name to overlay", FIX)
+    scale = scale or raw.get("scale", "paper")
+    if scale != "paper":
+        if scale not in scales:
+            known = ", ".join(["paper", *sorted(scales)])
+            raise ConfigError(f"unknown scale {scale!r} (known: {known})", "choose one of the known scales or add an overlay under 'scales:' in config.yaml")
+        raw = deep_merge(raw, scales[scale])
+    raw["scale"] = scale
+    validate(raw)
+    return raw
+
+
+def load_config(path: str | Path = DEFAULT_CONFIG, scale: str | None = None) -> dict:
+    raw = read_yaml(path)
+    validate_raw(raw)
+    return resolve(raw, scale)
+
+
+def _schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _first_error(instance: Any, schema: dict) -> str | None:
+    import jsonschema
+
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = validator_cls(schema)
+    errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.path), list(map(str, e.path))))
+    if not errors:
+        return None
+    error = errors[0]
+    where = ".".join(str(p) for p in error.absolute_path) or "<top level>"
+    if error.validator == "additionalProperties":
+        return f"config key {where}: {error.message}"
+    return f"config value {where}: {error.message}"
+
+
+def validate(config: dict) -> None:
+    """Raise ConfigError naming the first offending key/value, else return None."""
+    message = _first_error(config, _schema())
+    if message is None:
+        _check_semantics(config)
+        return
+    raise ConfigError(message, FIX)
+
+
+def validate_raw(raw: dict) -> None:
+    """Validate the base config (without its overlays) and every overlay merged onto it."""
+    base = {k: v for k, v in raw.items() if k != "scales"}
+    message = _first_error(base, _schema())
+    if message is not None:
+        raise ConfigError(message, FIX)
+    for name in (raw.get("scales") or {}):
+        try:
+            resolve(raw, name)
+        except ConfigError as exc:
+            raise ConfigError(f"scale {name!r}: {exc.problem}", exc.fix) from None
+
+
+def _check_semantics(config: dict) -> None:
+    """Rules JSON Schema cannot express."""
+    for dataset, settings in config["model"].items():
+        weights = settings["jsd_weights"]
+        if abs(sum(weights) - 1.0) > 1e-6:
+            raise ConfigError(
+                f"config value model.{dataset}.jsd_weights: {weights} sums to {sum(weights):.6g}, not 1",
+                "give weights (prior, img, text) that sum to 1",
+            )
+        if settings["image_likelihood"] == "laplace" and "laplace_scale" not in settings:
+            raise ConfigError(f"config key model.{dataset}.laplace_scale is missing (needed for the Laplace likelihood)", FIX)
+
+
+def dump_yaml(config: dict) -> str:
+    return yaml.safe_dump(config, sort_keys=True)

@@ -1,0 +1,68 @@
+"""Where every file of the pipeline lives, in one place.
+
+The Snakefile, dvc.yaml and the CLI all build paths from these templates, so a rename here
+moves every tool at once. `root` is `config['paths']['data']` or `config['paths']['results']`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SPLITS = ("train", "test", "test_fit", "test_eval")
+
+# data side (relative to paths.data)
+DSPRITES_RAW = "{data}/raw/dsprites/{source}.npz"          # source: official | render
+CELEBA_TORCHVISION_ROOT = "{data}/raw/torchvision"           # torchvision puts celeba/ inside
+CELEBA_SYNTHETIC = "{data}/raw/celeba_synthetic"
+PROCESSED = "{data}/processed/{dataset}/{split}.pt"
+
+# results side (relative to paths.results)
+RUN_DIR = "{results}/runs/{dataset}/{model}/seed{seed}"
+RUN_MODEL = RUN_DIR + "/model.pt"            # final weights + spec (what evaluation loads)
+RUN_CHECKPOINT = RUN_DIR + "/checkpoint.pt"  # resumable state: model, optimiser, RNGs, epoch
+RUN_METRICS = RUN_DIR + "/metrics.json"
+RUN_CURVE = RUN_DIR + "/curve.csv"
+RUN_EVAL = RUN_DIR + "/eval.json"
+CLASSIFIER = "{results}/classifiers/{dataset}/{modality}.pt"
+CLASSIFIER_METRICS = "{results}/classifiers/{dataset}/{modality}.json"
+TABLE1 = "{results}/table1.csv"
+TABLE1_MD = "{results}/table1.md"
+TABLE1_CELEBA = "{results}/table1_celeba.csv"
+FIGURE1 = "{results}/figure1.png"
+REPORT = "{results}/report.md"
+
+
+def fill(template: str, config: dict, **fields) -> Path:
+    """Fill a template with the config's data/results roots and the given fields."""
+    return Path(template.format(data=config["paths"]["data"], results=config["paths"]["results"], **fields))
+
+
+def processed(config: dict, dataset: str, split: str) -> Path:
+    return fill(PROCESSED, config, dataset=dataset, split=split)
+
+
+def run_file(template: str, config: dict, dataset: str, model: str, seed: int) -> Path:
+    return fill(template, config, dataset=dataset, model=model, seed=seed)
+
+
+def celeba_source(config: dict) -> str:
+    """Resolve celeba source 'auto': the configured folder when it holds images, else synthetic."""
+    settings = config["data"]["celeba"]
+    if settings["source"] != "auto":
+        return settings["source"]
+    images = Path(settings["root"]) / "img_align_celeba"
+    return "folder" if images.is_dir() and any(images.glob("*.jpg")) else "synthetic"
+
+
+def celeba_input(config: dict) -> Path:
+    """The CelebA folder (torchvision layout) that `prepare` reads for the configured source."""
+    source = celeba_source(config)
+    if source == "folder":
+        return Path(config["data"]["celeba"]["root"])
+    if source == "torchvision":
+        return fill(CELEBA_TORCHVISION_ROOT, config) / "celeba"
+    return fill(CELEBA_SYNTHETIC, config)
+
+
+def dsprites_input(config: dict) -> Path:
+    return fill(DSPRITES_RAW, config, source=config["data"]["dsprites"]["source"])
