@@ -13,6 +13,7 @@ SPLITS = ("train", "test", "test_fit", "test_eval")
 # data side (relative to paths.data)
 DSPRITES_RAW = "{data}/raw/dsprites/{source}.npz"          # source: official | render
 CELEBA_TORCHVISION_ROOT = "{data}/raw/torchvision"           # torchvision puts celeba/ inside
+CELEBA_TORCHVISION = CELEBA_TORCHVISION_ROOT + "/celeba"
 CELEBA_SYNTHETIC = "{data}/raw/celeba_synthetic"
 PROCESSED = "{data}/processed/{dataset}/{split}.pt"
 
@@ -60,7 +61,7 @@ def celeba_input(config: dict) -> Path:
     if source == "folder":
         return Path(config["data"]["celeba"]["root"])
     if source == "torchvision":
-        return fill(CELEBA_TORCHVISION_ROOT, config) / "celeba"
+        return fill(CELEBA_TORCHVISION, config)
     return fill(CELEBA_SYNTHETIC, config)
 
 

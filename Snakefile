@@ -1,0 +1,29 @@
+# mmJSD reproduction: Table 1 and Figure 1 of "Multimodal Generative Learning Utilizing
+# Jensen-Shannon-Divergence" (Sutter, Daunhawer, Vogt).
+#
+#   snakemake all --cores 8 --resources gpu=2     # paper scale (config.yaml)
+#   snakemake all --config scale=demo             # offline demo, minutes on a CPU
+#
+# Every rule is one call of the `mmjsd` CLI (src/mmjsd/cli.py) with a log under logs/<scale>/.
+
+
+include: "workflow/rules/common.smk"
+
+wildcard_constraints:
+    dataset="dsprites|celeba",
+    model="mmjsd|mmpoe",
+    seed=r"\d+",
+    modality="img|text",
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+
+
+# The default target must live here, not in an included file.
+rule all:
+    input:
+        rules.report.output,
+        rules.aggregate.output,
+        rules.figure.output if "celeba" in CFG["datasets"] else [],
+    default_target: True

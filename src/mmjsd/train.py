@@ -1,0 +1,379 @@
+"""Train one model (mmJSD or mmPoE) on one dataset with one seed.
+
+Read top to bottom: load the processed training split into memory as tensors, build the model,
+restore the last checkpoint if there is one, then loop over epochs drawing batches by index.
+
+Guarantees
+- Deterministic on the CPU: the same seed and config give the same checkpoint bytes. Model
+  initialisation and the reparameterisation noise use the global torch RNG seeded with `seed`;
+  the batch order of epoch e comes from its own generator seeded with (seed, e), so a resumed
+  run can rebuild the order of the epoch it stopped in.
+- Resumable: `checkpoint.pt` holds model, optimiser, every RNG state, the position (epoch and
+  batch) and the running sums of the epoch in progress. It is written every
+  `train.checkpoint_every_epochs` epochs, when `--max-steps` is reached, and on SIGTERM/SIGINT
+  (after the step in flight). A run started again continues from it and ends bit-identical to
+  an uninterrupted run.
+- Atomic: every file is written to a temporary name and renamed into place.
+- A loss that turns NaN/inf stops the run with a TrainingError; the last good checkpoint stays.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from mmjsd import files, paths
+from mmjsd.errors import TrainingError
+
+LOSS_TERMS = ("loss", "rec_img", "rec_text", "kl_style_img", "kl_style_text", "divergence")
+CHECKPOINT_FORMAT = 1
+
+
+# --------------------------------------------------------------------------------------------
+# Data in memory: binary images bit-packed, indexed per batch on the training device
+# --------------------------------------------------------------------------------------------
+
+def pack_binary_images(images: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
+    """uint8 N x C x H x W with values {0, 255} -> uint8 N x (C*H*W/8), 8 pixels per byte.
+
+    Full-scale dSprites training data is 663,552 x 4096 bytes = 2.7 GB as uint8 and 340 MB
+    packed, which fits on any GPU beside the model. Packing goes in chunks to bound memory.
+    """
+    n = images.shape[0]
+    flat_size = images[0].numel()
+    if flat_size % 8:
+        raise ValueError("image size must be a multiple of 8 to bit-pack")
+    weights = (2 ** torch.arange(7, -1, -1, dtype=torch.int32))
+    packed = torch.empty((n, flat_size // 8), dtype=torch.uint8)
+    for start in range(0, n, chunk):
+        bits = (images[start:start + chunk].reshape(-1, flat_size // 8, 8) > 127).to(torch.int32)
+        packed[start:start + chunk] = (bits * weights).sum(-1).to(torch.uint8)
+    return packed
+
+
+def unpack_binary_images(packed: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Inverse of pack_binary_images for one batch -> float32 B x C x H x W in {0, 1}."""
+    shifts = torch.arange(7, -1, -1, device=packed.device, dtype=torch.uint8)
+    bits = (packed.unsqueeze(-1) >> shifts) & 1
+    return bits.reshape(packed.shape[0], *shape).float()
+
+
+@dataclass
+class InMemoryData:
+    """The training split as device tensors; `batch(idx)` builds one model batch by indexing."""
+
+    images: torch.Tensor        # packed bits (binary) or uint8 images
+    text: torch.Tensor          # uint8 N x L
+    image_shape: tuple[int, ...]
+    binary: bool
+
+    @classmethod
+    def from_split(cls, split: dict, device: str, max_samples: int | None) -> "InMemoryData":
+        images, text = split["images"], split["text"]
+        if max_samples is not None:
+            images, text = images[:max_samples], text[:max_samples]
+        image_shape = tuple(images.shape[1:])
+        # dSprites pixels are exactly 0 or 255: pack them; anything else stays uint8.
+        binary = split.get("dataset") == "dsprites"
+        stored = pack_binary_images(images) if binary else images.contiguous()
+        return cls(stored.to(device), text.to(device), image_shape, binary)
+
+    def __len__(self) -> int:
+        return self.text.shape[0]
+
+    def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.binary:
+            img = unpack_binary_images(self.images[idx], self.image_shape)
+        else:
+            img = self.images[idx].float().div_(255.0)
+        return {"img": img, "text": self.text[idx].long()}
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The batch order of one epoch, reproducible from (seed, epoch) alone (CPU generator)."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=generator)
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Position:
+    epoch: int = 0            # epoch in progress (0-based)
+    batch: int = 0            # next batch index within that epoch
+    step: int = 0             # optimiser steps taken in total
+    sums: dict = field(default_factory=dict)   # running loss sums of the epoch in progress
+    count: int = 0            # samples summed in `sums`
+    curve: list = field(default_factory=list)  # one row per finished epoch
+
+
+def rng_state(device: str) -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if device == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def set_rng_state(state: dict, device: str) -> None:
+    torch.set_rng_state(state["torch"])
+    if device == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def save_checkpoint(path: Path, model, optimizer, position: Position, device: str, run_key: dict) -> None:
+    files.torch_save(path, {
+        "format": CHECKPOINT_FORMAT,
+        "run": run_key,
+        "spec": model.spec,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "rng": rng_state(device),
+        "position": position.__dict__,
+    })
+
+
+def load_checkpoint(path: Path, run_key: dict) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a truncated file from a killed writer cannot exist (atomic), but a copied one can
+        raise TrainingError(f"checkpoint {path} is unreadable ({type(exc).__name__})",
+                            f"delete {path} to train from scratch") from None
+    if state.get("format") != CHECKPOINT_FORMAT or state.get("run") != run_key:
+        raise TrainingError(f"checkpoint {path} belongs to another run or config",
+                            f"delete {path} to train from scratch with the current config")
+    return state
+
+
+# --------------------------------------------------------------------------------------------
+# Interruption: finish the step in flight, save, exit
+# --------------------------------------------------------------------------------------------
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT; the loop saves a checkpoint at the next step boundary and stops."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.signal = signum
+
+
+# --------------------------------------------------------------------------------------------
+# The training run
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class RunResult:
+    finished: bool            # False: paused by --max-steps or a signal, checkpoint written
+    position: Position
+    samples_per_s: float      # this process only (a resumed run reports its last part)
+    wall_time_s: float
+    model: torch.nn.Module
+    split: dict
+    n_train: int
+
+
+def train_run(config: dict, dataset: str, model_name: str, seed: int, device: str = "cpu",
+              max_steps: int | None = None, stop: StopFlag | None = None,
+              progress: bool | None = None) -> RunResult:
+    """Train (or resume) one run; writes checkpoint, and on completion model, metrics and curve."""
+    from mmjsd.data.processed import load_split
+    from mmjsd.models import build_model, model_spec
+
+    settings = config["train"][dataset]
+    run = dict(dataset=dataset, model=model_name, seed=seed)
+    checkpoint_path = paths.run_file(paths.RUN_CHECKPOINT, config, **run)
+    split = load_split(paths.processed(config, dataset, "train"))
+    data = InMemoryData.from_split(split, device, settings.get("max_train_samples"))
+
+    torch.manual_seed(seed)
+    if device == "cpu":
+        torch.use_deterministic_algorithms(True)
+    spec = model_spec(config, model_name, dataset, img_channels=data.image_shape[0],
+                      text_len=data.text.shape[1], alphabet_size=len(split["alphabet"]))
+    model = build_model(spec).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"], betas=tuple(config["train"]["adam_betas"]))
+    # The checkpoint is only valid for the same run under the same settings that shape training.
+    run_key = {**run, "spec": spec, "train": settings, "adam_betas": config["train"]["adam_betas"],
+               "data_source": split["source"], "n_train": len(data)}
+
+    position = Position()
+    state = load_checkpoint(checkpoint_path, run_key)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        set_rng_state(state["rng"], device)
+        position = Position(**state["position"])
+        print(f"resuming {dataset}/{model_name}/seed{seed} from epoch {position.epoch} batch {position.batch} "
+              f"(step {position.step})", file=sys.stderr)
+
+    use_bf16 = device == "cuda" and config["train"]["bf16"]
+    batch_size = settings["batch_size"]
+    n_batches = math.ceil(len(data) / batch_size)
+    show_progress = sys.stderr.isatty() if progress is None else progress
+    started, samples_done = time.perf_counter(), 0
+
+    def checkpoint() -> None:
+        save_checkpoint(checkpoint_path, model, optimizer, position, device, run_key)
+
+    model.train()
+    while position.epoch < settings["epochs"]:
+        order = epoch_order(len(data), seed, position.epoch)
+        bar = _progress_bar(n_batches, position, settings["epochs"], show_progress)
+        # Running sums stay on the device: no host sync per step.
+        sums = {k: torch.tensor(position.sums.get(k, 0.0), dtype=torch.float64, device=device) for k in LOSS_TERMS}
+        while position.batch < n_batches:
+            idx = order[position.batch * batch_size:(position.batch + 1) * batch_size].to(device)
+            batch = data.batch(idx)
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_bf16):
+                terms = model.loss(batch)
+            optimizer.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            optimizer.step()
+            for k in LOSS_TERMS:
+                sums[k] += terms[k].detach().double() * len(idx)
+            position.batch += 1
+            position.step += 1
+            position.count += len(idx)
+            samples_done += len(idx)
+            if bar is not None:
+                bar.update(1)
+                if position.batch % 20 == 0:
+                    bar.set_postfix(loss=f"{sums['loss'].item() / position.count:.2f}",
+                                    sps=f"{samples_done / (time.perf_counter() - started):.0f}")
+            pause = (max_steps is not None and position.step >= max_steps) or (stop is not None and stop.signal)
+            if pause or position.batch == n_batches:
+                position.sums = _finite_sums(sums, position, dataset, model_name, seed, checkpoint_path)
+            if pause:
+                checkpoint()
+                if bar is not None:
+                    bar.close()
+                wall = time.perf_counter() - started
+                return RunResult(False, position, samples_done / max(wall, 1e-9), wall, model, split, len(data))
+        if bar is not None:
+            bar.close()
+        position.curve.append({"epoch": position.epoch + 1, "step": position.step,
+                               **{k: position.sums[k] / position.count for k in LOSS_TERMS}})
+        position.epoch += 1
+        position.batch, position.sums, position.count = 0, {}, 0
+        if position.epoch % config["train"]["checkpoint_every_epochs"] == 0 or position.epoch == settings["epochs"]:
+            checkpoint()
+
+    wall = time.perf_counter() - started
+    return RunResult(True, position, samples_done / max(wall, 1e-9), wall, model, split, len(data))
+
+
+def _finite_sums(sums: dict, position: Position, dataset: str, model_name: str, seed: int, checkpoint_path: Path) -> dict:
+    """Bring the running sums to the host, stopping the run if any loss term is not finite.
+
+    Checked before every checkpoint, so no checkpoint ever holds parameters updated by a NaN
+    step: the last good checkpoint is the one on disk.
+    """
+    values = {k: v.item() for k, v in sums.items()}
+    bad = [k for k, v in values.items() if not math.isfinite(v)]
+    if bad:
+        kept = f"last good checkpoint kept at {checkpoint_path}" if checkpoint_path.exists() else "no checkpoint was written yet"
+        raise TrainingError(
+            f"{dataset}/{model_name}/seed{seed}: loss term(s) {', '.join(bad)} became NaN/inf in epoch "
+            f"{position.epoch + 1} by step {position.step} ({kept})",
+            f"lower train.{dataset}.lr or check the processed data, then rerun (it resumes from the last good checkpoint)",
+        )
+    return values
+
+
+def _progress_bar(n_batches: int, position: Position, epochs: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=n_batches, initial=position.batch, desc=f"epoch {position.epoch + 1}/{epochs}",
+                unit="batch", leave=False, dynamic_ncols=True)
+
+
+def write_curve(path: Path, curve: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["epoch", "step", *LOSS_TERMS], lineterminator="\n")
+    writer.writeheader()
+    for row in curve:
+        writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
+    files.write_text(path, buffer.getvalue())
+
+
+def cli_train(args, config: dict) -> int:
+    from mmjsd.gpu import select_device
+
+    dataset, model_name, seed = args.dataset, args.model, args.seed
+    if dataset not in config["datasets"] or model_name not in config["models"]:
+        print(f"note: {dataset}/{model_name} is not in this scale's datasets/models; training it anyway", file=sys.stderr)
+    device, claim = select_device(args.device, args.gpu_lock_dir)
+    threads = args.threads or int(os.environ.get("SNAKEMAKE_THREADS", 0) or config["train"]["threads"])
+    torch.set_num_threads(threads)
+    stop = StopFlag()
+    stop.install()
+    result = train_run(config, dataset, model_name, seed, device=device, max_steps=args.max_steps, stop=stop)
+    if not result.finished:  # paused: --max-steps reached or a signal arrived
+        checkpoint = paths.run_file(paths.RUN_CHECKPOINT, config, dataset, model_name, seed)
+        if stop.signal:
+            print(f"mmjsd: interrupted by signal {stop.signal}; checkpoint saved at step {result.position.step} "
+                  f"in {checkpoint}; run the same command again to resume", file=sys.stderr)
+            return 128 + stop.signal
+        print(f"paused at step {result.position.step} (--max-steps); checkpoint {checkpoint}; "
+              f"run again without --max-steps to finish", file=sys.stderr)
+        return 0
+    finish_run(config, dataset, model_name, seed, result, device, threads)
+    if claim is not None:
+        claim.release()
+    return 0
+
+
+def finish_run(config, dataset, model_name, seed, result: RunResult, device, threads) -> None:
+    """Write the final model, the curve and the metrics (metrics last: it marks the run done)."""
+    from mmjsd.models import save_model
+
+    run = dict(dataset=dataset, model=model_name, seed=seed)
+    save_model(paths.run_file(paths.RUN_MODEL, config, **run), result.model)
+    split = result.split
+    write_curve(paths.run_file(paths.RUN_CURVE, config, **run), result.position.curve)
+    final = result.position.curve[-1]
+    metrics = {
+        **run,
+        "scale": config["scale"],
+        "data_source": split["source"],
+        "n_train": result.n_train,
+        "epochs": result.position.epoch,
+        "steps": result.position.step,
+        "final": {k: final[k] for k in LOSS_TERMS},
+        "samples_per_s": round(result.samples_per_s, 1),
+        "wall_time_s": round(result.wall_time_s, 2),
+        "device": _device_name(device),
+        "threads": threads,
+        "provenance": files.provenance(config=config, seed=seed),
+    }
+    files.write_json(paths.run_file(paths.RUN_METRICS, config, **run), metrics)
+    print(f"{dataset}/{model_name}/seed{seed}: {result.position.epoch} epochs, final loss {final['loss']:.3f}, "
+          f"{result.samples_per_s:.0f} samples/s on {metrics['device']}", file=sys.stderr)
+
+
+def _device_name(device: str) -> str:
+    if device == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(0)}"
+    import platform
+
+    return f"cpu:{platform.processor() or platform.machine()}"

@@ -1,0 +1,76 @@
+# Shared set-up: the validated configuration, path patterns and the CLI prefix.
+#
+# The configuration is config.yaml with the overlay of the chosen scale merged in
+# (`--config scale=demo`). It is validated against workflow/schemas/config.schema.yaml here,
+# at parse time, so an unknown key or a bad value stops the run before any job starts.
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from mmjsd import paths as P
+from mmjsd.config import read_yaml, resolve, validate_raw
+from mmjsd.errors import ConfigError
+
+
+configfile: "config.yaml"
+
+
+def _load_validated_config():
+    overrides = {k for k, v in config.items() if k != "scale" and v != read_yaml("config.yaml").get(k)}
+    if overrides:
+        raise ConfigError(
+            f"only 'scale' may be set with --config (got {', '.join(sorted(overrides))})",
+            "edit config.yaml or add a scale overlay under 'scales:' and select it with --config scale=NAME",
+        )
+    validate_raw(config)
+    return resolve(config, config.get("scale"))
+
+
+try:
+    CFG = _load_validated_config()
+except ConfigError as exc:
+    sys.exit(f"mmjsd: error: {exc}")
+
+SCALE = CFG["scale"]
+DATA = CFG["paths"]["data"]
+RESULTS = CFG["paths"]["results"]
+# Every rule is one call of this CLI with the same configuration arguments.
+MMJSD = f"mmjsd --config config.yaml --scale {SCALE}"
+# One environment for every rule: the pinned requirements (environment.yml -> requirements.txt).
+CONDA_ENV = str(Path(workflow.basedir) / "environment.yml")
+
+
+def pattern(template):
+    """A path template with the data/results roots filled in and the rest left as wildcards."""
+    return template.replace("{data}", DATA).replace("{results}", RESULTS)
+
+
+def run_targets(template):
+    return expand(pattern(template), dataset=CFG["datasets"], model=CFG["models"], seed=CFG["seeds"])
+
+
+def settings(*keys):
+    """A config section passed as a params value, so that Snakemake reruns the job when it changes."""
+    node = CFG
+    for key in keys:
+        node = node[key]
+    return node
+
+
+def prepare_input(wildcards):
+    if wildcards.dataset == "dsprites":
+        return str(P.dsprites_input(CFG))
+    return str(P.celeba_input(CFG))
+
+
+def table_outputs():
+    outputs = {
+        "table": report(pattern(P.TABLE1), caption="../report/table1.rst", category="Table 1"),
+        "markdown": pattern(P.TABLE1_MD),
+    }
+    if "celeba" in CFG["datasets"]:
+        outputs["celeba"] = report(pattern(P.TABLE1_CELEBA), caption="../report/table1_celeba.rst", category="Table 1")
+    return outputs
+

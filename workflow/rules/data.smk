@@ -1,0 +1,72 @@
+# Data: download or render the raw datasets, then build the processed bimodal splits.
+
+
+rule dsprites_download:
+    output:
+        pattern(P.DSPRITES_RAW.replace("{source}", "official")),
+    params:
+        cli=MMJSD,
+    log:
+        f"logs/{SCALE}/dsprites_download.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "{params.cli} dsprites-download --out {output} > {log} 2>&1"
+
+
+rule dsprites_render:
+    output:
+        pattern(P.DSPRITES_RAW.replace("{source}", "render")),
+    params:
+        cli=MMJSD,
+        settings=settings("data", "dsprites"),
+    log:
+        f"logs/{SCALE}/dsprites_render.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "{params.cli} dsprites-render --out {output} > {log} 2>&1"
+
+
+rule celeba_download:
+    output:
+        directory(pattern(P.CELEBA_TORCHVISION)),
+    params:
+        cli=MMJSD,
+    log:
+        f"logs/{SCALE}/celeba_download.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "{params.cli} celeba-download --root $(dirname {output}) > {log} 2>&1"
+
+
+rule celeba_synthesize:
+    output:
+        directory(pattern(P.CELEBA_SYNTHETIC)),
+    params:
+        cli=MMJSD,
+        settings=settings("data", "celeba"),
+    log:
+        f"logs/{SCALE}/celeba_synthesize.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "{params.cli} celeba-synthesize --out {output} > {log} 2>&1"
+
+
+rule prepare:
+    input:
+        prepare_input,
+    output:
+        expand(pattern(P.PROCESSED), split=P.SPLITS, allow_missing=True),
+    params:
+        cli=MMJSD,
+        settings=lambda wildcards: settings("data", wildcards.dataset),
+        out_dir=lambda wildcards, output: str(Path(output[0]).parent),
+    log:
+        f"logs/{SCALE}/prepare_{{dataset}}.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "{params.cli} prepare --dataset {wildcards.dataset} --input {input} --out-dir {params.out_dir} > {log} 2>&1"

@@ -1,0 +1,91 @@
+# Evaluation: attribute classifiers (trained once per dataset and modality, shared by all
+# models), per-run evaluation, aggregation into Table 1, Figure 1 and the report.
+
+
+rule train_classifier:
+    input:
+        expand(pattern(P.PROCESSED), split=["train", "test"], allow_missing=True),
+    output:
+        classifier=pattern(P.CLASSIFIER),
+        metrics=pattern(P.CLASSIFIER_METRICS),
+    params:
+        cli=MMJSD,
+        settings=lambda wildcards: settings("classifier", wildcards.dataset),
+    threads: CFG["train"]["threads"]
+    log:
+        f"logs/{SCALE}/classifier_{{dataset}}_{{modality}}.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "{params.cli} train-classifier --dataset {wildcards.dataset} --modality {wildcards.modality}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        model=pattern(P.RUN_MODEL),
+        classifiers=expand(pattern(P.CLASSIFIER), modality=["img", "text"], allow_missing=True),
+        splits=expand(pattern(P.PROCESSED), split=["test", "test_fit", "test_eval"], allow_missing=True),
+    output:
+        pattern(P.RUN_EVAL),
+    params:
+        cli=MMJSD,
+        settings=settings("eval"),
+    threads: CFG["train"]["threads"]
+    log:
+        f"logs/{SCALE}/evaluate_{{dataset}}_{{model}}_seed{{seed}}.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "{params.cli} evaluate --dataset {wildcards.dataset} --model {wildcards.model} --seed {wildcards.seed}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule aggregate:
+    input:
+        evals=run_targets(P.RUN_EVAL),
+        metrics=run_targets(P.RUN_METRICS),
+    output:
+        **table_outputs(),
+    params:
+        cli=MMJSD,
+    log:
+        f"logs/{SCALE}/aggregate.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "{params.cli} aggregate > {log} 2>&1"
+
+
+rule figure:
+    input:
+        expand(pattern(P.RUN_MODEL), dataset="celeba", model=CFG["models"], seed=CFG["eval"]["figure"]["seed"]),
+        pattern(P.PROCESSED).replace("{dataset}", "celeba").replace("{split}", "test"),
+    output:
+        report(pattern(P.FIGURE1), caption="../report/figure1.rst", category="Figure 1"),
+    params:
+        cli=MMJSD,
+        settings=settings("eval", "figure"),
+    log:
+        f"logs/{SCALE}/figure.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "{params.cli} figure > {log} 2>&1"
+
+
+rule report:
+    input:
+        tables=list(table_outputs().values()),
+        figure=[pattern(P.FIGURE1)] if "celeba" in CFG["datasets"] else [],
+        classifiers=expand(pattern(P.CLASSIFIER_METRICS), dataset=CFG["datasets"], modality=["img", "text"]),
+    output:
+        pattern(P.REPORT),
+    params:
+        cli=MMJSD,
+    log:
+        f"logs/{SCALE}/report.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "{params.cli} report > {log} 2>&1"

@@ -1,0 +1,25 @@
+# Training: one job per model x dataset x seed. `gpu=1` is a counter for `--resources gpu=N`;
+# `mmjsd train` claims a free device itself (src/mmjsd/gpu.py) and falls back to the CPU.
+
+
+rule train:
+    input:
+        pattern(P.PROCESSED.replace("{split}", "train")),
+    output:
+        model=pattern(P.RUN_MODEL),
+        metrics=pattern(P.RUN_METRICS),
+        curve=pattern(P.RUN_CURVE),
+    params:
+        cli=MMJSD,
+        model_settings=lambda wildcards: settings("model", wildcards.dataset),
+        train_settings=lambda wildcards: settings("train", wildcards.dataset),
+    threads: CFG["train"]["threads"]
+    resources:
+        gpu=1,
+    log:
+        f"logs/{SCALE}/train_{{dataset}}_{{model}}_seed{{seed}}.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "{params.cli} train --dataset {wildcards.dataset} --model {wildcards.model} --seed {wildcards.seed}"
+        " --threads {threads} > {log} 2>&1"
