@@ -88,13 +88,15 @@ class AttributeClassifier(nn.Module):
         elif spec["modality"] == "text":
             # Strided 1-D convs (receptive field ~46 characters: whole dSprites phrases, whole
             # CelebA attribute names), then max over positions because the padding start is random.
+            # Twice the image net's channels: 1-D convs are cheap and learn faster wider.
+            t1, t2, t3, t4 = (_channels(b, width) for b in (64, 128, 128, 256))
             self.trunk = nn.Sequential(
-                nn.Conv1d(int(spec["alphabet_size"]), c1, 4, 2, 1), nn.ReLU(),
-                nn.Conv1d(c1, c2, 4, 2, 1), nn.ReLU(),
-                nn.Conv1d(c2, c3, 4, 2, 1), nn.ReLU(),
-                nn.Conv1d(c3, c4, 4, 2, 1), nn.ReLU(),
+                nn.Conv1d(int(spec["alphabet_size"]), t1, 4, 2, 1), nn.ReLU(),
+                nn.Conv1d(t1, t2, 4, 2, 1), nn.ReLU(),
+                nn.Conv1d(t2, t3, 4, 2, 1), nn.ReLU(),
+                nn.Conv1d(t3, t4, 4, 2, 1), nn.ReLU(),
                 nn.AdaptiveMaxPool1d(1), nn.Flatten(),
-                nn.Linear(c4, hidden), nn.ReLU(),
+                nn.Linear(t4, hidden), nn.ReLU(),
             )
         else:
             raise ValueError(f"unknown modality {spec['modality']!r}")
@@ -252,7 +254,7 @@ def train_classifier(dataset: str, modality: str, train_split: dict, test_split:
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            total += float(loss) * index.numel()
+            total += float(loss.detach()) * index.numel()
             count += index.numel()
         epoch_losses.append(total / max(count, 1))
     train_seconds = time.perf_counter() - started

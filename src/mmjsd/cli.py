@@ -22,9 +22,16 @@ MODELS = ("mmjsd", "mmpoe")
 MODALITIES = ("img", "text")
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, default=Path("config.yaml"), help="config file (default: config.yaml)")
-    parser.add_argument("--scale", default=None, help="scale overlay from the config's 'scales:' (default: the file's 'scale' key, i.e. paper)")
+def _common(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
+    """--config/--scale, accepted before or after the subcommand.
+
+    Subcommands use SUPPRESS defaults so that they do not overwrite a value given before the
+    subcommand (argparse applies subparser defaults last).
+    """
+    parser.add_argument("--config", type=Path, default=Path("config.yaml") if top_level else argparse.SUPPRESS,
+                        help="config file (default: config.yaml)")
+    parser.add_argument("--scale", default=None if top_level else argparse.SUPPRESS,
+                        help="scale overlay from the config's 'scales:' (default: the file's 'scale' key, i.e. paper)")
 
 
 def _run_args(parser: argparse.ArgumentParser, with_model: bool = True) -> None:
@@ -34,9 +41,9 @@ def _run_args(parser: argparse.ArgumentParser, with_model: bool = True) -> None:
         parser.add_argument("--seed", required=True, type=int)
 
 
-# name -> (handler "module:function", help, argument builder)
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmjsd", description=__doc__.split("\n\n")[0])
+    _common(parser, top_level=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, handler: str, help_text: str) -> argparse.ArgumentParser:
@@ -89,6 +96,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p = add("aggregate", "mmjsd.aggregate:cli_aggregate", "collect every run's evaluation into table1.csv / table1.md")
     p = add("figure", "mmjsd.figure:cli_figure", "draw Figure 1: CelebA faces generated from text strings")
     p = add("report", "mmjsd.report:cli_report", "write report.md: scale, data sources, seeds, hardware, paper comparison")
+
+    p = add("dvc-yaml", "mmjsd.dvcgen:cli_dvc_yaml", "generate dvc.yaml for the chosen scale (the same DAG and commands as the Snakefile)")
+    p.add_argument("--out", type=Path, default=None, help="write here (atomically) instead of stdout")
     return parser
 
 

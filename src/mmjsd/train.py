@@ -152,8 +152,9 @@ def load_checkpoint(path: Path, run_key: dict) -> dict | None:
         raise TrainingError(f"checkpoint {path} is unreadable ({type(exc).__name__})",
                             f"delete {path} to train from scratch") from None
     if state.get("format") != CHECKPOINT_FORMAT or state.get("run") != run_key:
-        raise TrainingError(f"checkpoint {path} belongs to another run or config",
-                            f"delete {path} to train from scratch with the current config")
+        # The config (or data) changed since it was written: its state cannot continue this run.
+        print(f"note: {path} was written under other settings; training from scratch", file=sys.stderr)
+        return None
     return state
 
 

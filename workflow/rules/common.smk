@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from mmjsd import paths as P
 from mmjsd.config import read_yaml, resolve, validate_raw
+from mmjsd.dvcgen import cli_prefix
 from mmjsd.errors import ConfigError
 
 
@@ -36,8 +37,8 @@ except ConfigError as exc:
 SCALE = CFG["scale"]
 DATA = CFG["paths"]["data"]
 RESULTS = CFG["paths"]["results"]
-# Every rule is one call of this CLI with the same configuration arguments.
-MMJSD = f"mmjsd --config config.yaml --scale {SCALE}"
+# Every rule is one call of this CLI with the same configuration arguments (dvc.yaml's too).
+MMJSD = cli_prefix(CFG)
 # One environment for every rule: the pinned requirements (environment.yml -> requirements.txt).
 CONDA_ENV = str(Path(workflow.basedir) / "environment.yml")
 

@@ -1,0 +1,177 @@
+"""The processed-data contract shared by training, classifiers and evaluation.
+
+`data/processed/<dataset>/<split>.pt` (mmjsd.paths.PROCESSED), one torch file per split in
+`SPLITS = (train, test, test_fit, test_eval)`; test_fit and test_eval are the two seeded
+halves of test (paper 4.1: latent classifiers are fitted on one half and scored on the other).
+
+Each file holds a dict:
+
+| key          | type                                   | meaning |
+|--------------|----------------------------------------|---------|
+| images       | uint8 N x C x 64 x 64                  | C = 1 (dSprites) or 3 (CelebA). Full 0..255 range for both datasets: dSprites pixels are 0 or 255. Every consumer uses `images.float() / 255`. |
+| text         | uint8 N x L                            | indices into `alphabet`, '*'-padded at a random start fixed per sample (L = 64 dSprites, 256 CelebA) |
+| alphabet     | str                                    | mmjsd.data.text.ALPHABET (71 symbols) |
+| labels       | int64 N x F                            | class index per factor/attribute |
+| label_names  | list of F str                          | dSprites: shape, scale, orientation, posX, posY; CelebA: the 40 attribute names |
+| source       | str                                    | one of SOURCES (what the images really are) |
+| seed         | int                                    | the data seed (subset, text starts, splits) |
+| dataset      | str                                    | "dsprites" or "celeba" |
+| notes        | str                                    | stand-in label, missing-image count, how the split was made |
+
+Rows keep the order of the raw data within each split (dSprites grid order, CelebA file order).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mmjsd.errors import DataError
+from mmjsd.files import atomic_path, torch_save
+
+SPLITS = ("train", "test", "test_fit", "test_eval")
+DATASETS = ("dsprites", "celeba")
+# official: DeepMind's dSprites npz; render: our procedural dSprites stand-in; folder: a complete
+# CelebA release in a folder; shared-subset: a CelebA folder missing some listed images;
+# torchvision: CelebA downloaded by torchvision; synthetic: procedural CelebA-format faces.
+SOURCES = ("official", "render", "folder", "shared-subset", "torchvision", "synthetic")
+STAND_IN_SOURCES = ("render", "synthetic")
+KEYS = ("images", "text", "alphabet", "labels", "label_names", "source", "seed", "dataset", "notes")
+PREPARE_FIX = "run `snakemake` (or `mmjsd prepare --dataset DATASET --input RAW --out-dir data/processed/DATASET`) to build it"
+
+
+def generator(seed: int, purpose: str) -> torch.Generator:
+    """A torch.Generator for one purpose ("subset", "text", "split", ...) of one data seed.
+
+    Each purpose gets its own stream (seed and purpose hashed together), so changing, say,
+    the subset size never shifts the text padding or the split of the rows that remain.
+    """
+    digest = hashlib.sha256(f"mmjsd:{seed}:{purpose}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+
+
+def split_indices(n: int, test_fraction: float, seed: int) -> dict[str, torch.Tensor]:
+    """Seeded train/test split of range(n) plus the two halves of test.
+
+    Returns {"train", "test", "test_fit", "test_eval"} -> sorted int64 index tensors.
+    round(n * test_fraction) rows (at least 2, so both halves are non-empty; at most n - 1)
+    go to test.
+    """
+    if n < 3:
+        raise DataError(f"only {n} samples: too few to split into train/test_fit/test_eval",
+                        "provide more images (raise data.*.subset / max_images / synthetic_count)")
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    n_test = min(max(2, round(n * test_fraction)), n - 1)
+    order = torch.randperm(n, generator=generator(seed, "split"))
+    test = order[:n_test].sort().values
+    train = order[n_test:].sort().values
+    fit, evaluation = test_halves(test, seed)
+    return {"train": train, "test": test, "test_fit": fit, "test_eval": evaluation}
+
+
+def test_halves(test: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded halves (fit gets the extra one when odd) of a set of test indices, each sorted."""
+    test = torch.as_tensor(test, dtype=torch.int64)
+    order = torch.randperm(test.numel(), generator=generator(seed, "test-halves"))
+    n_fit = (test.numel() + 1) // 2
+    return test[order[:n_fit]].sort().values, test[order[n_fit:]].sort().values
+
+
+def validate_split(split: dict[str, Any], where: str = "split") -> None:
+    """Raise DataError unless `split` follows the contract above."""
+    if not isinstance(split, dict):
+        raise DataError(f"{where} does not hold a dict (got {type(split).__name__})", PREPARE_FIX)
+    missing = [k for k in KEYS if k not in split]
+    if missing:
+        raise DataError(f"{where} lacks the key(s) {', '.join(missing)}", "rebuild it: " + PREPARE_FIX)
+
+    def check(ok: bool, problem: str) -> None:
+        if not ok:
+            raise DataError(f"{where}: {problem}", "rebuild it: " + PREPARE_FIX)
+
+    images, text, labels = split["images"], split["text"], split["labels"]
+    check(isinstance(images, torch.Tensor) and images.dtype == torch.uint8 and images.ndim == 4
+          and images.shape[1] in (1, 3) and tuple(images.shape[2:]) == (64, 64),
+          f"images must be uint8 N x C x 64 x 64 (C 1 or 3), got {_describe(images)}")
+    n = images.shape[0]
+    check(isinstance(text, torch.Tensor) and text.dtype == torch.uint8 and text.ndim == 2 and text.shape[0] == n,
+          f"text must be uint8 {n} x L, got {_describe(text)}")
+    check(isinstance(split["alphabet"], str) and len(split["alphabet"]) > 0, "alphabet must be a non-empty str")
+    check(text.numel() == 0 or int(text.max()) < len(split["alphabet"]), "text holds indices outside the alphabet")
+    check(isinstance(labels, torch.Tensor) and labels.dtype == torch.int64 and labels.ndim == 2 and labels.shape[0] == n,
+          f"labels must be int64 {n} x F, got {_describe(labels)}")
+    names = split["label_names"]
+    check(isinstance(names, list) and all(isinstance(s, str) for s in names) and len(names) == labels.shape[1],
+          f"label_names must be a list of {labels.shape[1]} str")
+    check(split["source"] in SOURCES, f"source {split['source']!r} is not one of {', '.join(SOURCES)}")
+    check(isinstance(split["seed"], int), "seed must be an int")
+    check(split["dataset"] in DATASETS, f"dataset {split['dataset']!r} is not one of {', '.join(DATASETS)}")
+    check(isinstance(split["notes"], str), "notes must be a str")
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"{x.dtype} {tuple(x.shape)}"
+    return type(x).__name__
+
+
+def canonical(split: dict[str, Any]) -> dict[str, Any]:
+    """The dict in key order with contiguous, storage-owning tensors.
+
+    torch.save writes a view's whole underlying storage, so a slice would carry its parent
+    along and make the file depend on how it was produced; cloning makes equal content give
+    byte-identical files.
+    """
+    out = {}
+    for key in KEYS:
+        value = split[key]
+        out[key] = value.contiguous().clone() if isinstance(value, torch.Tensor) else value
+    return out
+
+
+def save_split(path: str | os.PathLike, split: dict[str, Any]) -> None:
+    """Validate and write one split atomically (temporary file, then rename)."""
+    validate_split(split, str(path))
+    torch_save(path, canonical(split))
+
+
+def save_splits(out_dir: str | os.PathLike, splits: dict[str, dict[str, Any]]) -> list[Path]:
+    """Write every split of one dataset, all or nothing.
+
+    All files are first written to temporary names in `out_dir`; only when every one of them
+    is complete are they renamed into place. Any failure removes the temporary files and
+    leaves the previous outputs (if any) untouched.
+    """
+    out_dir = Path(out_dir)
+    for name, split in splits.items():
+        validate_split(split, f"{out_dir / (name + '.pt')}")
+    paths = [out_dir / f"{name}.pt" for name in splits]
+    with contextlib.ExitStack() as stack:
+        for path, split in zip(paths, splits.values()):
+            tmp = stack.enter_context(atomic_path(path))
+            torch.save(canonical(split), tmp)
+    return paths
+
+
+def load_split(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate one split file.
+
+    Missing file -> DataError whose fix names `snakemake` / `mmjsd prepare`; unreadable file or
+    wrong keys/dtypes/shapes -> DataError.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"processed data {path} not found", PREPARE_FIX)
+    try:
+        split = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated/corrupt zips
+        raise DataError(f"processed data {path} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})",
+                        "delete it and rebuild: " + PREPARE_FIX) from None
+    validate_split(split, str(path))
+    return split

@@ -1,0 +1,81 @@
+"""Models: a spec (plain dict, saved with the weights) paired with a MultimodalVAE subclass.
+
+    spec = model_spec(config, "mmjsd", "celeba", img_channels=3, text_len=256, alphabet_size=71)
+    model = build_model(spec)
+    out = model.loss({"img": img, "text": text}); out["loss"].backward()
+    save_model("model.pt", model); model = load_model("model.pt")
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from mmjsd.errors import DataError
+from mmjsd.files import torch_save
+from mmjsd.models.base import MODALITIES, MultimodalVAE, Posterior
+from mmjsd.models.mmjsd import MMJSD
+from mmjsd.models.mmpoe import MMPoE
+
+MODELS: dict[str, type[MultimodalVAE]] = {"mmjsd": MMJSD, "mmpoe": MMPoE}
+SPEC_KEYS = ("model", "dataset", "settings", "img_channels", "text_len", "alphabet_size")
+
+__all__ = ["MODELS", "MODALITIES", "MMJSD", "MMPoE", "MultimodalVAE", "Posterior",
+           "model_spec", "build_model", "save_model", "load_model"]
+
+
+def model_spec(config: dict, model_name: str, dataset: str, img_channels: int, text_len: int,
+               alphabet_size: int) -> dict:
+    """Everything needed to rebuild a model: the model name, the dataset's `model:` settings and
+    the data shapes."""
+    if model_name not in MODELS:
+        raise ValueError(f"unknown model {model_name!r} (known: {', '.join(MODELS)})")
+    if dataset not in config["model"]:
+        raise ValueError(f"config has no model settings for dataset {dataset!r}")
+    return {
+        "model": model_name,
+        "dataset": dataset,
+        "settings": copy.deepcopy(config["model"][dataset]),
+        "img_channels": int(img_channels),
+        "text_len": int(text_len),
+        "alphabet_size": int(alphabet_size),
+    }
+
+
+def build_model(spec: dict) -> MultimodalVAE:
+    missing = [k for k in SPEC_KEYS if k not in spec]
+    if missing:
+        raise ValueError(f"model spec lacks {missing}")
+    if spec["model"] not in MODELS:
+        raise ValueError(f"unknown model {spec['model']!r} (known: {', '.join(MODELS)})")
+    return MODELS[spec["model"]](spec)
+
+
+def save_model(path: str | Path, model: MultimodalVAE) -> None:
+    """Write {"spec", "state_dict"} atomically (same weights -> same bytes)."""
+    torch_save(path, {"spec": model.spec, "state_dict": model.state_dict()})
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> MultimodalVAE:
+    """Rebuild a model from save_model's file (or any checkpoint dict with "spec" and
+    "state_dict"). Missing or unreadable files raise DataError naming the fix."""
+    path = Path(path)
+    fix = f"re-run the training step that writes {path} (delete the file first if it is damaged)"
+    if not path.is_file():
+        raise DataError(f"model file {path} not found", fix)
+    try:
+        blob = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+        raise DataError(f"model file {path} is not a readable checkpoint ({type(exc).__name__})", fix) from None
+    if not isinstance(blob, dict) or "spec" not in blob or "state_dict" not in blob:
+        raise DataError(f"model file {path} does not hold a model (expected keys 'spec' and 'state_dict')", fix)
+    try:
+        model = build_model(blob["spec"])
+        model.load_state_dict(blob["state_dict"])
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise DataError(f"model file {path} does not match its spec: {str(exc).splitlines()[0]}", fix) from None
+    return model.to(map_location)

@@ -1,0 +1,88 @@
+"""Config loading, scale overlays and validation errors (one line, names key and fix)."""
+
+import copy
+
+import pytest
+import yaml
+
+from mmjsd import cli
+from mmjsd.config import load_config, read_yaml, resolve, validate_raw
+from mmjsd.errors import ConfigError
+from conftest import REPO
+
+
+@pytest.fixture
+def raw():
+    return read_yaml(REPO / "config.yaml")
+
+
+def test_every_scale_is_valid(raw):
+    validate_raw(raw)
+    for scale in ["paper", *raw["scales"]]:
+        config = resolve(raw, scale)
+        assert config["scale"] == scale
+
+
+def test_scales_write_to_their_own_folders(raw):
+    roots = {scale: resolve(raw, scale)["paths"]["results"] for scale in ["paper", *raw["scales"]]}
+    assert len(set(roots.values())) == len(roots)
+    assert roots["paper"] == "results"
+
+
+def test_paper_scale_keeps_the_authors_celeba_settings(raw):
+    config = resolve(raw, "paper")
+    assert config["train"]["celeba"] == {"epochs": 250, "batch_size": 256, "lr": 0.0005, "max_train_samples": None}
+    model = config["model"]["celeba"]
+    assert (model["content_dim"], model["style_dim"], model["width"]) == (32, 32, 1.0)
+    assert model["jsd_weights"] == [0.3, 0.35, 0.35]
+    assert (model["beta"], model["beta_style"], model["beta_content"]) == (2.5, 2.0, 1.0)
+    assert model["beta_style_modality"] == {"img": 1.0, "text": 5.0}
+    assert model["rec_weight"] == {"img": 1.0, "text": 16.0}
+    assert model["laplace_scale"] == 0.75
+    assert config["seeds"] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda c: c.update(epochz=3), "config key <top level>: Additional properties"),
+    (lambda c: c["train"]["celeba"].update(epochs=0), "config value train.celeba.epochs"),
+    (lambda c: c["data"]["dsprites"].update(source="ftp"), "config value data.dsprites.source"),
+    (lambda c: c["model"]["celeba"].update(jsd_weights=[0.5, 0.5, 0.5]), "jsd_weights"),
+    (lambda c: c.update(models=["mmjsd", "mvae"]), "config value models.1"),
+    (lambda c: c["scales"]["demo"]["train"].update(threads="two"), "scale 'demo': config value train.threads"),
+])
+def test_invalid_config_names_the_key(raw, mutate, message):
+    bad = copy.deepcopy(raw)
+    mutate(bad)
+    with pytest.raises(ConfigError) as info:
+        validate_raw(bad)
+        resolve(bad)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+    assert "fix:" in str(info.value)
+
+
+def test_unknown_scale(raw):
+    with pytest.raises(ConfigError, match="unknown scale 'huge'"):
+        resolve(raw, "huge")
+
+
+def test_cli_reports_bad_config_in_one_line(tmp_path, raw, capsys):
+    bad = copy.deepcopy(raw)
+    bad["eval"]["batch_size"] = -1
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    assert cli.main(["check-config", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mmjsd: error: config value eval.batch_size")
+
+
+def test_cli_missing_config_file(tmp_path, capsys):
+    assert cli.main(["check-config", "--config", str(tmp_path / "nope.yaml")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_check_config_prints_merged_scale(capsys):
+    assert cli.main(["check-config", "--config", str(REPO / "config.yaml"), "--scale", "demo"]) == 0
+    merged = yaml.safe_load(capsys.readouterr().out)
+    assert merged["scale"] == "demo" and merged["paths"]["results"] == "results/demo"
+    assert load_config(REPO / "config.yaml", "demo") == merged
