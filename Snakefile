@@ -20,6 +20,19 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 
 
+# Light or network-bound steps run on the submitting host under a cluster executor; training,
+# classifiers and evaluation go to the cluster (profiles/slurm).
+localrules:
+    all,
+    dsprites_download,
+    dsprites_render,
+    celeba_download,
+    celeba_synthesize,
+    aggregate,
+    figure,
+    report,
+
+
 # The default target must live here, not in an included file.
 rule all:
     input:

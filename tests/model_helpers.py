@@ -7,7 +7,6 @@ shapes, so each model file runs in seconds on one CPU core.
 from __future__ import annotations
 
 import copy
-import itertools
 from pathlib import Path
 
 import pytest
@@ -138,6 +137,3 @@ def check_load_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="does not hold a model"):
         load_model(tmp_path / "other.pt")
 
-
-def all_subsets():
-    return [s for r in (1, 2) for s in itertools.combinations(("img", "text"), r)]

@@ -55,3 +55,20 @@ def test_documented_paper_command_parses(workdir, repo_env):
     assert result.returncode == 0, result.stderr
     swallowed = run_snakemake(["-n", "--cores", "8", "--resources", "gpu=2", "all"], workdir, repo_env)
     assert swallowed.returncode != 0  # --resources takes `all` as a resource: why the README warns
+
+
+def test_slurm_profile_builds_the_dag(workdir, repo_env):
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    assert profile["executor"] == "slurm" and profile["set-resources"]["train"]["gpu"] == 1
+    result = run_snakemake(["-n", "all", "--profile", "profiles/slurm"], workdir, repo_env)
+    assert result.returncode == 0, result.stderr
+    assert "rule train:" in result.stdout
+
+
+def test_cluster_resources_come_from_config(workdir, repo_env):
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["resources"]["train"]["runtime_min"] = 777
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(["-n", "all"], workdir, repo_env)
+    assert result.returncode == 0, result.stderr
+    assert "runtime=777" in result.stdout

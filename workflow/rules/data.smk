@@ -64,6 +64,9 @@ rule prepare:
         cli=MMJSD,
         settings=lambda wildcards: settings("data", wildcards.dataset),
         out_dir=lambda wildcards, output: str(Path(output[0]).parent),
+    resources:
+        runtime=CFG["resources"]["prepare"]["runtime_min"],
+        mem_mb=CFG["resources"]["prepare"]["mem_mb"],
     log:
         f"logs/{SCALE}/prepare_{{dataset}}.log",
     conda:

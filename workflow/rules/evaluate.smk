@@ -12,6 +12,9 @@ rule train_classifier:
         cli=MMJSD,
         settings=lambda wildcards: settings("classifier", wildcards.dataset),
     threads: CFG["train"]["threads"]
+    resources:
+        runtime=CFG["resources"]["train_classifier"]["runtime_min"],
+        mem_mb=CFG["resources"]["train_classifier"]["mem_mb"],
     log:
         f"logs/{SCALE}/classifier_{{dataset}}_{{modality}}.log",
     conda:
@@ -32,6 +35,9 @@ rule evaluate:
         cli=MMJSD,
         settings=settings("eval"),
     threads: CFG["train"]["threads"]
+    resources:
+        runtime=CFG["resources"]["evaluate"]["runtime_min"],
+        mem_mb=CFG["resources"]["evaluate"]["mem_mb"],
     log:
         f"logs/{SCALE}/evaluate_{{dataset}}_{{model}}_seed{{seed}}.log",
     conda:

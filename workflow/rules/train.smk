@@ -15,6 +15,8 @@ rule train:
         train_settings=lambda wildcards: settings("train", wildcards.dataset),
     threads: CFG["train"]["threads"]
     resources:
+        runtime=CFG["resources"]["train"]["runtime_min"],
+        mem_mb=CFG["resources"]["train"]["mem_mb"],
         gpu=1,
     log:
         f"logs/{SCALE}/train_{{dataset}}_{{model}}_seed{{seed}}.log",

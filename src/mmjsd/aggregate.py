@@ -1,0 +1,358 @@
+"""Collect every run's eval.json into Table 1: table1.csv, table1_celeba.csv and table1.md.
+
+Rows (one per model x table x modality/representation x factor):
+  dataset, table, model, modality, factor, mean, std, n_seeds, seeds, paper, diff, scale, data_source
+- table "1a": coherence of cross-modal generations; modality "img" = images generated from
+  text, "text" = text generated from images. dSprites: accuracy; CelebA: average precision.
+- table "1b": latent-representation classifiers; modality = representation img/text/joint;
+  accuracy for both datasets.
+- mean over seeds; std is the SAMPLE standard deviation (ddof=1), left empty when only one
+  seed has a value; a seed whose value is null (e.g. an AP undefined because the evaluated
+  rows hold no positive) is left out and not counted in n_seeds.
+- paper: the paper's Table 1 value (dSprites only); diff = mean - paper, empty without one.
+Numbers are written with a fixed format ('%.4f') and rows in a fixed order, so rerunning on
+the same inputs gives identical bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterable
+
+from mmjsd import files, paths
+from mmjsd.errors import DataError
+from mmjsd.paper import DSPRITES_FACTORS, MODEL_LABELS, MODEL_ORDER, paper_value
+
+COLUMNS = ("dataset", "table", "model", "modality", "factor", "mean", "std", "n_seeds", "seeds",
+           "paper", "diff", "scale", "data_source")
+FLOAT_FORMAT = "%.4f"
+DIRECTIONS = ("img", "text")
+REPRESENTATIONS = ("img", "text", "joint")
+DSPRITES_CHANCE = {"shape": 1 / 3, "scale": 1 / 6, "orientation": 1 / 4, "posX": 1 / 3, "posY": 1 / 3}
+CELEBA_NAMED_ATTRIBUTES = ("Male", "Smiling", "Eyeglasses", "Blond_Hair", "Wavy_Hair", "Heavy_Makeup", "Wearing_Lipstick")
+
+# What each processed-data source means, for every table header and the report.
+SOURCE_DESCRIPTIONS = {
+    "official": "the official data",
+    "render": "PROCEDURAL STAND-IN: our re-rendering on the official dSprites factor grid, not DeepMind's images",
+    "shared-subset": "real CelebA images, a partial copy (held-out split carved from the present images, not the official partition)",
+    "folder": "real CelebA images from a local folder in torchvision's layout",
+    "torchvision": "real CelebA images downloaded by torchvision",
+    "synthetic": "SYNTHETIC STAND-IN: procedural faces, not CelebA",
+}
+
+
+def describe_source(source: str) -> str:
+    return f"`{source}` ({SOURCE_DESCRIPTIONS.get(source, 'unknown source')})"
+
+
+def describe_scale(scale: str) -> str:
+    if scale == "paper":
+        return "`paper` (the paper's settings)"
+    return (f"`{scale}` -- DEMO-SCALE: reduced data, networks and epochs; these numbers show the pipeline "
+            f"works and are NOT comparable to the paper's")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+def eval_path(config: dict, dataset: str, model: str, seed: int) -> Path:
+    return paths.run_file(paths.RUN_EVAL, config, dataset, model, seed)
+
+
+def read_evaluations(config: dict, dataset: str) -> list[dict]:
+    """Every eval.json of `dataset` for the config's models x seeds (each with its '_path')."""
+    records = []
+    for model in config["models"]:
+        for seed in config["seeds"]:
+            path = eval_path(config, dataset, model, seed)
+            if not path.is_file():
+                raise DataError(
+                    f"evaluation of run {dataset}/{model}/seed{seed} is missing ({path})",
+                    f"run `snakemake {path} --config scale={config['scale']}` "
+                    f"(or `mmjsd evaluate --scale {config['scale']} --dataset {dataset} --model {model} --seed {seed}`)",
+                )
+            try:
+                record = json.loads(path.read_text())
+            except json.JSONDecodeError:
+                raise DataError(f"{path} is not valid JSON", f"delete it and rerun `mmjsd evaluate` for {dataset}/{model}/seed{seed}") from None
+            record["_path"] = str(path)
+            records.append(record)
+    return records
+
+
+# --------------------------------------------------------------------------------------------
+# Rows
+# --------------------------------------------------------------------------------------------
+
+def summarise(values: Iterable[float | None]) -> tuple[float | None, float | None, int]:
+    """(mean, sample std with ddof=1 or None when fewer than 2 values, count), ignoring None/NaN."""
+    kept = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    if not kept:
+        return None, None, 0
+    mean = sum(kept) / len(kept)
+    if len(kept) < 2:
+        return mean, None, len(kept)
+    variance = sum((v - mean) ** 2 for v in kept) / (len(kept) - 1)
+    return mean, math.sqrt(variance), len(kept)
+
+
+def _model_order(models: Iterable[str]) -> list[str]:
+    rank = {m: i for i, m in enumerate(MODEL_ORDER)}
+    return sorted(set(models), key=lambda m: (rank.get(m, len(rank)), m))
+
+
+def _cell_values(records: list[dict], table: str, modality: str, factor: str, coherence_key: str) -> list[tuple[int, Any]]:
+    values = []
+    for record in records:
+        if table == "1a":
+            value = record[coherence_key][factor][modality]
+        else:
+            value = record["latent"][modality][factor]
+        values.append((int(record["seed"]), value))
+    return values
+
+
+def table_rows(records: list[dict], dataset: str) -> list[dict]:
+    """Rows for one dataset in a fixed order: table, model (paper order), modality, factor."""
+    if not records:
+        return []
+    coherence_key = "coherence_average_precision" if dataset == "celeba" else "coherence"
+    factors = list(records[0][coherence_key])   # label order of the processed data
+    rows = []
+    for table, modalities in (("1a", DIRECTIONS), ("1b", REPRESENTATIONS)):
+        for model in _model_order(r["model"] for r in records):
+            runs = sorted((r for r in records if r["model"] == model), key=lambda r: int(r["seed"]))
+            for modality in modalities:
+                for factor in factors:
+                    seeded = _cell_values(runs, table, modality, factor, coherence_key)
+                    mean, std, n = summarise(v for _, v in seeded)
+                    paper = paper_value(table, model, modality, factor) if dataset == "dsprites" else None
+                    rows.append({
+                        "dataset": dataset, "table": table, "model": model, "modality": modality, "factor": factor,
+                        "mean": mean, "std": std, "n_seeds": n,
+                        "seeds": ";".join(str(s) for s, v in seeded if v is not None),
+                        "paper": paper,
+                        "diff": (mean - paper) if (mean is not None and paper is not None) else None,
+                        "scale": _joined(r["scale"] for r in runs),
+                        "data_source": _joined(r["data_source"] for r in runs),
+                    })
+    return rows
+
+
+def _joined(values: Iterable[str]) -> str:
+    return ";".join(sorted(set(str(v) for v in values)))
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else FLOAT_FORMAT % value
+    return str(value)
+
+
+def format_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([_fmt(row[c]) for c in COLUMNS])
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# Markdown
+# --------------------------------------------------------------------------------------------
+
+def _cell(row: dict | None, digits: int = 3, with_paper: bool = True) -> str:
+    if row is None or row["mean"] is None:
+        return "n/a"
+    text = f"{row['mean']:.{digits}f}"
+    if row["std"] is not None:
+        text += f" ± {row['std']:.{digits}f}"
+    if with_paper and row["paper"] is not None:
+        text += f" ({row['paper']:g})"
+    return text
+
+
+def _index(rows: list[dict]) -> dict[tuple, dict]:
+    return {(r["table"], r["model"], r["modality"], r["factor"]): r for r in rows}
+
+
+def _run_summary(records: list[dict]) -> tuple[str, str, str]:
+    scale = _joined(r["scale"] for r in records)
+    sources = sorted(set(r["data_source"] for r in records))
+    seeds = ", ".join(str(s) for s in sorted(set(int(r["seed"]) for r in records)))
+    return scale, "; ".join(describe_source(s) for s in sources), seeds
+
+
+def _classifier_table(records: list[dict], factors: list[str]) -> list[str]:
+    """The classifiers' own held-out accuracy (identical in every eval.json of a dataset)."""
+    accuracy = records[0]["classifier_accuracy"]
+    lines = ["| classifier | " + " | ".join(factors) + " |", "|---|" + "---|" * len(factors)]
+    for modality in DIRECTIONS:
+        lines.append(f"| {modality} | " + " | ".join(f"{accuracy[modality][f]:.3f}" for f in factors) + " |")
+    return lines
+
+
+def dsprites_markdown(records: list[dict], rows: list[dict]) -> list[str]:
+    if not records:
+        return ["## dSprites + text", "", "dSprites is not in this scale's datasets: no Table 1 rows.", ""]
+    factors = [f for f in DSPRITES_FACTORS if f in records[0]["coherence"]] or list(records[0]["coherence"])
+    scale, sources, seeds = _run_summary(records)
+    cells = _index(rows)
+    lines = [
+        "## Table 1 (dSprites + text): reproduction vs. paper",
+        "",
+        f"- Scale: {describe_scale(scale)}",
+        f"- Data: {sources}",
+        f"- Seeds: {seeds}. Cells: `ours mean ± sample std over seeds (ddof=1; no std with one seed) (paper)`.",
+        f"- Rows in `table1.csv` (same numbers at 4 decimals, with `diff` = ours - paper).",
+        "",
+        "Classifiers' own accuracy on the held-out `test` split (upper bound for coherence;"
+        " chance: " + ", ".join(f"{f} {DSPRITES_CHANCE[f]:.2f}" for f in factors if f in DSPRITES_CHANCE) + "):",
+        "",
+        *_classifier_table(records, factors),
+        "",
+        "### (a) Coherence: accuracy of cross-modal generations",
+        "`img` = images generated from text, `text` = text generated from images.",
+        "",
+        "| model | " + " | ".join(f"{f} {d}" for f in factors for d in DIRECTIONS) + " |",
+        "|---|" + "---|" * (2 * len(factors)),
+    ]
+    models = _model_order(r["model"] for r in records)
+    for model in models:
+        lines.append(f"| {MODEL_LABELS.get(model, model)} | "
+                     + " | ".join(_cell(cells.get(("1a", model, d, f))) for f in factors for d in DIRECTIONS) + " |")
+    lines += [
+        "",
+        "### (b) Linear classifiers on the latent representations (content means): accuracy",
+        "",
+        "| model | representation | " + " | ".join(factors) + " |",
+        "|---|---|" + "---|" * len(factors),
+    ]
+    for model in models:
+        for rep in REPRESENTATIONS:
+            lines.append(f"| {MODEL_LABELS.get(model, model)} | {rep} | "
+                         + " | ".join(_cell(cells.get(("1b", model, rep, f))) for f in factors) + " |")
+    notes = [(r["model"], r["seed"], rep, label, note) for r in records
+             for rep, per_label in sorted(r.get("latent_notes", {}).items()) for label, note in sorted(per_label.items())]
+    if notes:
+        lines += ["", "Latent-classifier fits that needed special handling:"]
+        lines += [f"- {MODEL_LABELS.get(m, m)} seed {s}, {rep}, {label}: {note}" for m, s, rep, label, note in notes]
+    lines.append("")
+    return lines
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    return summarise(values)[0]
+
+
+def celeba_markdown(records: list[dict], rows: list[dict]) -> list[str]:
+    if not records:
+        return []
+    scale, sources, seeds = _run_summary(records)
+    attributes = list(records[0]["coherence_average_precision"])
+    named = [a for a in CELEBA_NAMED_ATTRIBUTES if a in attributes] or attributes[:5]
+    cells = _index(rows)
+    models = _model_order(r["model"] for r in records)
+    lines = [
+        "## CelebA + text (the paper shows these only as figures; no paper values)",
+        "",
+        f"- Scale: {describe_scale(scale)}",
+        f"- Data: {sources}",
+        f"- Seeds: {seeds}. Per-attribute rows in `table1_celeba.csv` (1a: average precision, 1b: accuracy).",
+        "",
+        "Coherence, average precision of the attribute classifier on cross-modal generations "
+        "(first columns: mean over attributes of the seed means, attributes with an undefined AP left out; "
+        "named attributes: mean ± std over seeds):",
+        "",
+        "| model | img (generated from text) | text (generated from images) | " + " | ".join(f"{a} img | {a} text" for a in named) + " |",
+        "|---|---|---|" + "---|---|" * len(named),
+    ]
+    for model in models:
+        overall = [_mean(cells[("1a", model, d, a)]["mean"] for a in attributes) for d in DIRECTIONS]
+        named_cells = [_cell(cells.get(("1a", model, d, a)), with_paper=False) for a in named for d in DIRECTIONS]
+        lines.append(f"| {MODEL_LABELS.get(model, model)} | " + " | ".join(_num(v) for v in overall) + " | " + " | ".join(named_cells) + " |")
+    lines += [
+        "",
+        "Latent-representation classifiers, accuracy (mean over attributes):",
+        "",
+        "| model | " + " | ".join(REPRESENTATIONS) + " |",
+        "|---|" + "---|" * len(REPRESENTATIONS),
+    ]
+    for model in models:
+        lines.append(f"| {MODEL_LABELS.get(model, model)} | "
+                     + " | ".join(_num(_mean(cells[("1b", model, rep, a)]["mean"] for a in attributes)) for rep in REPRESENTATIONS) + " |")
+    accuracy = records[0]["classifier_accuracy"]
+    lines += [
+        "",
+        "Classifiers' own held-out accuracy (mean over attributes): "
+        + ", ".join(f"{m} {_num(_mean(accuracy[m].values()))}" for m in DIRECTIONS) + ".",
+        "",
+    ]
+    return lines
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def sources_markdown(records: list[dict]) -> list[str]:
+    lines = ["## Files these numbers come from", ""]
+    for record in records:
+        inputs = record.get("inputs", {})
+        model = inputs.get("model", "?")
+        lines.append(f"- `{record['_path']}` (model `{model}`)")
+    classifier_files = sorted({p for r in records for p in r.get("inputs", {}).get("classifier_metrics", {}).values()})
+    lines += [f"- classifier metrics `{p}`" for p in classifier_files]
+    lines.append("")
+    return lines
+
+
+def render_markdown(config: dict, dsprites_records: list[dict], dsprites_rows: list[dict],
+                    celeba_records: list[dict], celeba_rows: list[dict]) -> str:
+    lines = [
+        "# Table 1: reproduced numbers beside the paper's",
+        "",
+        f"Scale: {describe_scale(config['scale'])}. Models: "
+        + ", ".join(MODEL_LABELS.get(m, m) for m in _model_order(config["models"]))
+        + ". Seeds: " + ", ".join(str(s) for s in config["seeds"]) + ".",
+        "",
+        *dsprites_markdown(dsprites_records, dsprites_rows),
+        *celeba_markdown(celeba_records, celeba_rows),
+        *sources_markdown(dsprites_records + celeba_records),
+    ]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------
+
+def aggregate(config: dict) -> dict[str, str]:
+    """The text of every output, keyed by path (nothing written)."""
+    records = {d: read_evaluations(config, d) if d in config["datasets"] else [] for d in ("dsprites", "celeba")}
+    rows = {d: table_rows(records[d], d) for d in records}
+    outputs = {
+        str(paths.fill(paths.TABLE1, config)): format_csv(rows["dsprites"]),
+        str(paths.fill(paths.TABLE1_MD, config)): render_markdown(config, records["dsprites"], rows["dsprites"],
+                                                                   records["celeba"], rows["celeba"]),
+    }
+    if "celeba" in config["datasets"]:
+        outputs[str(paths.fill(paths.TABLE1_CELEBA, config))] = format_csv(rows["celeba"])
+    return outputs
+
+
+def cli_aggregate(args: argparse.Namespace, config: dict) -> int:
+    for path, text in aggregate(config).items():
+        files.write_text(path, text)
+        print(f"wrote {path}")
+    return 0

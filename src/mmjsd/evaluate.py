@@ -1,0 +1,290 @@
+"""Evaluate one trained run (dataset, model, seed): Table 1a coherence and Table 1b latents.
+
+(a) Coherence of cross-modal generation. Condition on test images and generate text; classify
+    the generated text with the TEXT classifier against the labels of the conditioning images
+    (column "text"). Condition on test text and generate images; classify them with the IMAGE
+    classifier (column "img"). The paper's naming: "img" = images generated from text.
+    dSprites: accuracy per factor. CelebA: accuracy and, as in the authors' code, average
+    precision of the classifier's scores per attribute.
+(b) Latent classifiers. Content means of the image, text and joint ({img, text} together)
+    posteriors; one logistic regression per label fitted on one batch of `test_fit`
+    (eval.latent_fit_samples rows) and scored on all of `test_eval`.
+
+Which rows: coherence uses `eval.max_test_samples` rows of `test`, a seeded draw kept in
+split order (seed EVAL_SUBSET_SEED, the same for every run so models see the same inputs);
+the latent fit batch is drawn the same way from `test_fit`. A draw rather than the first rows
+because a split may be stored in factor-grid order. Style and content sampling during
+generation use a torch generator seeded with the run seed. Everything is deterministic on the
+CPU: the same inputs give an identical eval.json.
+
+The small functions (`coherence_accuracy`, `latent_accuracy`, ...) are pure so that tests can
+feed them known inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from mmjsd import files, paths
+from mmjsd.classifiers import (
+    accuracy_per_label,
+    average_precision_per_label,
+    json_safe,
+    load_classifier,
+    load_processed_split,
+    model_input,
+)
+from mmjsd.errors import DataError
+
+EVAL_SUBSET_SEED = 0
+REPRESENTATIONS = ("img", "text", "joint")
+DIRECTIONS = ("img", "text")   # img: images generated from text; text: text generated from images
+LOGISTIC_MAX_ITER = 1000
+
+
+# --------------------------------------------------------------------------------------------
+# Pure pieces
+# --------------------------------------------------------------------------------------------
+
+def select_rows(n_rows: int, cap: int | None, seed: int = EVAL_SUBSET_SEED) -> torch.Tensor:
+    """All row indices, or a seeded draw of `cap` of them kept in ascending order."""
+    if cap is None or cap >= n_rows:
+        return torch.arange(n_rows)
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randperm(n_rows, generator=generator)[:cap].sort().values
+
+
+def coherence_accuracy(predict_fn: Callable[[torch.Tensor], torch.Tensor], generated: torch.Tensor, labels: torch.Tensor) -> list[float]:
+    """Accuracy per label of `predict_fn(generated)` (int64 N x F) against the conditioning labels."""
+    return accuracy_per_label(predict_fn(generated).long(), labels.long())
+
+
+def coherence_average_precision(score_fn: Callable[[torch.Tensor], torch.Tensor], generated: torch.Tensor, labels: torch.Tensor) -> list[float | None]:
+    """Average precision per binary attribute of `score_fn(generated)` (N x F probabilities)."""
+    return average_precision_per_label(score_fn(generated), labels.long())
+
+
+@dataclass(frozen=True)
+class LatentScore:
+    accuracy: float
+    note: str          # "" when the fit was ordinary; else what was special about it
+
+
+def latent_accuracy(fit_z: np.ndarray, fit_y: np.ndarray, eval_z: np.ndarray, eval_y: np.ndarray) -> LatentScore:
+    """Fit a logistic regression on (fit_z, fit_y), return its accuracy on (eval_z, eval_y).
+
+    A fit batch with a single class cannot fit a classifier: that class is predicted for every
+    sample. Classes of the evaluation half that the fit batch lacks can never be predicted;
+    both cases are written into the note so they show in the output.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    fit_y, eval_y = np.asarray(fit_y), np.asarray(eval_y)
+    fit_classes = np.unique(fit_y)
+    notes = []
+    if fit_classes.size == 1:
+        predictions = np.full(eval_y.shape, fit_classes[0])
+        notes.append(f"only class {fit_classes[0].item()} in the fit batch: constant prediction")
+    else:
+        classifier = LogisticRegression(max_iter=LOGISTIC_MAX_ITER, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            classifier.fit(np.asarray(fit_z, dtype=np.float64), fit_y)
+        if int(np.max(classifier.n_iter_)) >= LOGISTIC_MAX_ITER:
+            notes.append(f"logistic regression stopped at {LOGISTIC_MAX_ITER} iterations without converging")
+        predictions = classifier.predict(np.asarray(eval_z, dtype=np.float64))
+    missing = sorted(set(np.unique(eval_y).tolist()) - set(fit_classes.tolist()))
+    if missing:
+        notes.append(f"classes {missing} absent from the fit batch (never predicted)")
+    return LatentScore(float(np.mean(predictions == eval_y)), "; ".join(notes))
+
+
+# --------------------------------------------------------------------------------------------
+# One run
+# --------------------------------------------------------------------------------------------
+
+def _batches(rows: torch.Tensor, batch_size: int):
+    for start in range(0, rows.numel(), batch_size):
+        yield rows[start:start + batch_size]
+
+
+@torch.no_grad()
+def coherence(model, classifiers: dict, test: dict, rows: torch.Tensor, batch_size: int, seed: int) -> dict[str, Any]:
+    """Generate across modalities for `rows` of `test` and score the generations.
+
+    Returns {"accuracy": {direction: [per label]}, "average_precision": {...} (binary labels only)}.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    predictions = {d: [] for d in DIRECTIONS}
+    scores = {d: [] for d in DIRECTIONS}
+    for index in _batches(rows, batch_size):
+        img = model_input("img", test["images"][index])
+        text = model_input("text", test["text"][index])
+        generated = {
+            "text": model.generate({"img": img}, "text", generator=generator),
+            "img": model.generate({"text": text}, "img", generator=generator),
+        }
+        for direction in DIRECTIONS:
+            # The generated modality is scored by that modality's classifier.
+            pred, score = classifiers[direction].predict_and_score(generated[direction])
+            predictions[direction].append(pred)
+            if score is not None:
+                scores[direction].append(score)
+    labels = test["labels"][rows].long()
+    result: dict[str, Any] = {"accuracy": {d: accuracy_per_label(torch.cat(predictions[d]), labels) for d in DIRECTIONS}}
+    if all(scores[d] for d in DIRECTIONS):
+        result["average_precision"] = {d: average_precision_per_label(torch.cat(scores[d]), labels) for d in DIRECTIONS}
+    return result
+
+
+@torch.no_grad()
+def content_means(model, split: dict, rows: torch.Tensor, batch_size: int) -> dict[str, np.ndarray]:
+    """Content means per representation: unimodal content_mu of img and text, joint mu of both."""
+    parts = {r: [] for r in REPRESENTATIONS}
+    for index in _batches(rows, batch_size):
+        posteriors = model.encode({"img": model_input("img", split["images"][index]),
+                                   "text": model_input("text", split["text"][index])})
+        parts["img"].append(posteriors["img"].content_mu)
+        parts["text"].append(posteriors["text"].content_mu)
+        parts["joint"].append(posteriors["joint"][0])
+    return {r: torch.cat(v).double().numpy() for r, v in parts.items()}
+
+
+def latent_classification(model, test_fit: dict, test_eval: dict, fit_rows: torch.Tensor, batch_size: int) -> tuple[dict, dict]:
+    """({rep: {label: accuracy}}, {rep: {label: note}} for the fits that needed a note)."""
+    eval_rows = torch.arange(test_eval["labels"].shape[0])
+    fit_z = content_means(model, test_fit, fit_rows, batch_size)
+    eval_z = content_means(model, test_eval, eval_rows, batch_size)
+    fit_y, eval_y = test_fit["labels"][fit_rows].numpy(), test_eval["labels"].numpy()
+    accuracy: dict[str, dict[str, float]] = {}
+    notes: dict[str, dict[str, str]] = {}
+    for rep in REPRESENTATIONS:
+        accuracy[rep] = {}
+        for index, name in enumerate(test_fit["label_names"]):
+            score = latent_accuracy(fit_z[rep], fit_y[:, index], eval_z[rep], eval_y[:, index])
+            accuracy[rep][name] = score.accuracy
+            if score.note:
+                notes.setdefault(rep, {})[name] = score.note
+    return accuracy, notes
+
+
+def evaluate_run(model, classifiers: dict, test: dict, test_fit: dict, test_eval: dict, eval_settings: dict, seed: int) -> dict[str, Any]:
+    """Everything of eval.json that is computed (no file names, no provenance)."""
+    check_compatible(classifiers, test)
+    model.eval()
+    batch_size = int(eval_settings["batch_size"])
+    names = list(test["label_names"])
+    coherence_rows = select_rows(test["labels"].shape[0], eval_settings.get("max_test_samples"))
+    fit_rows = select_rows(test_fit["labels"].shape[0], int(eval_settings["latent_fit_samples"]))
+    scored = coherence(model, classifiers, test, coherence_rows, batch_size, seed)
+    latent, latent_notes = latent_classification(model, test_fit, test_eval, fit_rows, batch_size)
+    result: dict[str, Any] = {
+        "coherence": {n: {d: scored["accuracy"][d][i] for d in DIRECTIONS} for i, n in enumerate(names)},
+        "latent": latent,
+        "latent_notes": latent_notes,
+        "n_coherence_samples": int(coherence_rows.numel()),
+        "n_latent_fit": int(fit_rows.numel()),
+        "n_latent_eval": int(test_eval["labels"].shape[0]),
+    }
+    if "average_precision" in scored:
+        result["coherence_average_precision"] = {
+            n: {d: scored["average_precision"][d][i] for d in DIRECTIONS} for i, n in enumerate(names)
+        }
+    return result
+
+
+def check_compatible(classifiers: dict, test: dict) -> None:
+    for modality, classifier in classifiers.items():
+        spec = classifier.spec
+        if list(spec["label_names"]) != list(test["label_names"]) or spec["text_length"] != test["text"].shape[1] \
+                or spec["alphabet_size"] != len(test["alphabet"]):
+            raise DataError(
+                f"the {modality} classifier was trained on data of another layout (labels, text length or alphabet)",
+                f"retrain it: `mmjsd train-classifier --dataset {test.get('dataset', 'DATASET')} --modality {modality}`",
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------
+
+def load_run_model(config: dict, dataset: str, model_name: str, seed: int):
+    path = paths.run_file(paths.RUN_MODEL, config, dataset, model_name, seed)
+    if not path.is_file():
+        raise DataError(
+            f"trained model {path} not found",
+            f"train it: `mmjsd train --scale {config['scale']} --dataset {dataset} --model {model_name} --seed {seed}` (or `snakemake {path}`)",
+        )
+    from mmjsd.models import load_model
+
+    model = load_model(path, map_location="cpu")
+    model.eval()
+    return model, path
+
+
+def read_classifier_metrics(config: dict, dataset: str, modality: str) -> tuple[dict, Path]:
+    path = paths.fill(paths.CLASSIFIER_METRICS, config, dataset=dataset, modality=modality)
+    if not path.is_file():
+        raise DataError(f"classifier metrics {path} not found",
+                        f"train the classifier: `mmjsd train-classifier --scale {config['scale']} --dataset {dataset} --modality {modality}`")
+    import json
+
+    return json.loads(path.read_text()), path
+
+
+def cli_evaluate(args: argparse.Namespace, config: dict) -> int:
+    threads = args.threads or config["train"]["threads"]
+    torch.set_num_threads(int(threads))
+    dataset, model_name, seed = args.dataset, args.model, args.seed
+    splits = {name: load_processed_split(config, dataset, name) for name in ("test", "test_fit", "test_eval")}
+    classifier_paths = {m: paths.fill(paths.CLASSIFIER, config, dataset=dataset, modality=m) for m in DIRECTIONS}
+    classifiers = {m: load_classifier(p) for m, p in classifier_paths.items()}
+    classifier_metrics = {m: read_classifier_metrics(config, dataset, m) for m in DIRECTIONS}
+    model, model_path = load_run_model(config, dataset, model_name, seed)
+
+    computed = evaluate_run(model, classifiers, splits["test"], splits["test_fit"], splits["test_eval"], config["eval"], seed)
+    record = {
+        "dataset": dataset,
+        "model": model_name,
+        "seed": seed,
+        "scale": config["scale"],
+        "data_source": splits["test"].get("source", "unknown"),
+        "data_notes": splits["test"].get("notes", ""),
+        **computed,
+        "classifier_accuracy": {m: classifier_metrics[m][0]["test"]["accuracy"] for m in DIRECTIONS},
+        "inputs": {
+            "model": str(model_path),
+            "classifiers": {m: str(p) for m, p in classifier_paths.items()},
+            "classifier_metrics": {m: str(classifier_metrics[m][1]) for m in DIRECTIONS},
+            "splits": {name: str(paths.processed(config, dataset, name)) for name in splits},
+        },
+        "model_spec": _plain(getattr(model, "spec", {})),
+        "threads": int(threads),
+        "provenance": files.provenance(config=config, seed=seed),
+    }
+    out = paths.run_file(paths.RUN_EVAL, config, dataset, model_name, seed)
+    files.write_json(out, json_safe(record))
+    summary = ", ".join(f"{n} img {v['img']:.3f} text {v['text']:.3f}" for n, v in list(computed["coherence"].items())[:5])
+    print(f"{dataset}/{model_name}/seed{seed}: coherence {summary} -> {out}")
+    return 0
+
+
+def _plain(obj: Any) -> Any:
+    """A JSON-friendly copy of the model spec (tensors to lists, unknown objects to str)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)

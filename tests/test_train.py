@@ -1,0 +1,216 @@
+"""Training stage: a tiny run through the CLI, determinism, kill-and-resume, NaN handling.
+
+The data are real pipeline outputs at a tiny scale: the dSprites stand-in rendered and prepared
+by the same CLI calls the workflow makes.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from mmjsd import cli, paths
+from mmjsd.config import load_config
+from mmjsd.errors import TrainingError
+from mmjsd.train import pack_binary_images, train_run, unpack_binary_images
+from conftest import REPO
+
+TINY = {  # overlay for a seconds-scale run: 2 epochs of 8 steps, checkpoint every epoch
+    "seeds": [0],
+    "paths": {"data": "data", "results": "results"},
+    "data": {"dsprites": {"source": "render", "subset": 600}},
+    "model": {"dsprites": {"width": 0.25}},
+    "train": {"dsprites": {"epochs": 2, "batch_size": 32, "max_train_samples": 256}, "threads": 1},
+}
+
+
+def write_config(directory: Path, overlay: dict) -> Path:
+    raw = yaml.safe_load((REPO / "config.yaml").read_text())
+    raw["scales"]["tiny"] = overlay
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """Rendered + prepared tiny dSprites split, shared by the tests of this module (read-only)."""
+    base = tmp_path_factory.mktemp("prepared")
+    config_path = write_config(base, TINY)
+    cwd = os.getcwd()
+    os.chdir(base)
+    try:
+        assert cli.main(["dsprites-render", "--config", str(config_path), "--scale", "tiny", "--out", "data/raw/dsprites/render.npz"]) == 0
+        assert cli.main(["prepare", "--config", str(config_path), "--scale", "tiny", "--dataset", "dsprites",
+                         "--input", "data/raw/dsprites/render.npz", "--out-dir", "data/processed/dsprites"]) == 0
+    finally:
+        os.chdir(cwd)
+    return base / "data" / "processed"
+
+
+@pytest.fixture
+def run_dir(tmp_path, prepared, monkeypatch):
+    """A working directory whose data/processed links to the prepared split."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "processed").symlink_to(prepared)
+    write_config(tmp_path, TINY)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def train_cli(*extra):
+    return cli.main(["train", "--config", "config.yaml", "--scale", "tiny", "--dataset", "dsprites",
+                     "--model", "mmjsd", "--seed", "0", "--device", "cpu", *extra])
+
+
+def run_files(root: Path) -> dict[str, bytes]:
+    run = root / "results" / "runs" / "dsprites" / "mmjsd" / "seed0"
+    return {name: (run / name).read_bytes() for name in ("model.pt", "checkpoint.pt", "curve.csv")}
+
+
+def test_pack_unpack_roundtrip():
+    images = (torch.rand(5, 1, 64, 64) > 0.5).to(torch.uint8) * 255
+    packed = pack_binary_images(images, chunk=2)
+    assert packed.shape == (5, 512)
+    assert torch.equal(unpack_binary_images(packed, (1, 64, 64)), images.float() / 255)
+
+
+def test_tiny_run_writes_model_metrics_and_curve(run_dir):
+    assert train_cli() == 0
+    run = run_dir / "results" / "runs" / "dsprites" / "mmjsd" / "seed0"
+    metrics = yaml.safe_load((run / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and metrics["steps"] == 16 and metrics["n_train"] == 256
+    assert metrics["data_source"] == "render" and metrics["scale"] == "tiny"
+    assert metrics["provenance"]["seed"] == 0 and metrics["provenance"]["config"]["scale"] == "tiny"
+    assert "torch" in metrics["provenance"]["packages"] and metrics["provenance"]["git_commit"]
+    assert metrics["device"].startswith("cpu") and metrics["samples_per_s"] > 0
+    curve = (run / "curve.csv").read_text().splitlines()
+    assert curve[0] == "epoch,step,loss,rec_img,rec_text,kl_style_img,kl_style_text,divergence"
+    assert len(curve) == 3
+    first, last = (float(line.split(",")[2]) for line in (curve[1], curve[2]))
+    assert last < first  # it learns
+    from mmjsd.models import load_model
+
+    model = load_model(run / "model.pt")
+    assert model.spec["model"] == "mmjsd" and model.spec["dataset"] == "dsprites"
+    assert not list(run.glob("*.tmp")) and not list(run.glob(".*.tmp"))
+
+
+def test_same_seed_same_bytes(run_dir, tmp_path_factory, prepared):
+    assert train_cli() == 0
+    first = run_files(run_dir)
+    other = tmp_path_factory.mktemp("again")
+    (other / "data").mkdir()
+    (other / "data" / "processed").symlink_to(prepared)
+    write_config(other, TINY)
+    os.chdir(other)
+    assert train_cli() == 0
+    assert run_files(other) == first
+
+
+def test_resume_after_step_limit_is_bit_identical(run_dir, tmp_path_factory, prepared):
+    assert train_cli("--max-steps", "5") == 0        # pauses mid-epoch 1
+    run = run_dir / "results" / "runs" / "dsprites" / "mmjsd" / "seed0"
+    assert (run / "checkpoint.pt").exists() and not (run / "model.pt").exists()
+    assert train_cli("--max-steps", "11") == 0       # pauses mid-epoch 2
+    assert train_cli() == 0                          # finishes
+    resumed = run_files(run_dir)
+
+    straight = tmp_path_factory.mktemp("straight")
+    (straight / "data").mkdir()
+    (straight / "data" / "processed").symlink_to(prepared)
+    write_config(straight, TINY)
+    os.chdir(straight)
+    assert train_cli() == 0
+    assert run_files(straight) == resumed
+
+
+def test_killed_run_resumes_to_the_same_checkpoint(tmp_path_factory, prepared, repo_env):
+    """SIGKILL mid-run (no handler can run), start again: same bytes as an uninterrupted run."""
+    overlay = {**TINY, "train": {**TINY["train"], "dsprites": {"epochs": 6, "batch_size": 32, "max_train_samples": 256}}}
+
+    def setup(name):
+        directory = tmp_path_factory.mktemp(name)
+        (directory / "data").mkdir()
+        (directory / "data" / "processed").symlink_to(prepared)
+        write_config(directory, overlay)
+        return directory
+
+    command = [sys.executable, "-m", "mmjsd", "train", "--scale", "tiny", "--dataset", "dsprites",
+               "--model", "mmjsd", "--seed", "0", "--device", "cpu"]
+    killed = setup("killed")
+    run = killed / "results" / "runs" / "dsprites" / "mmjsd" / "seed0"
+    process = subprocess.Popen(command, cwd=killed, env=repo_env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoint.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (run / "metrics.json").exists(), "the run finished before it could be killed"
+    leftovers = [p for p in run.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []  # only whole files: the checkpoint, or nothing
+    assert subprocess.run(command, cwd=killed, env=repo_env, capture_output=True).returncode == 0
+
+    straight = setup("uninterrupted")
+    assert subprocess.run(command, cwd=straight, env=repo_env, capture_output=True).returncode == 0
+    assert run_files(straight) == run_files(killed)
+
+
+def test_sigterm_saves_checkpoint_and_exits_nonzero(tmp_path_factory, prepared, repo_env):
+    overlay = {**TINY, "train": {**TINY["train"], "dsprites": {"epochs": 50, "batch_size": 32, "max_train_samples": 256}}}
+    directory = tmp_path_factory.mktemp("term")
+    (directory / "data").mkdir()
+    (directory / "data" / "processed").symlink_to(prepared)
+    write_config(directory, overlay)
+    run = directory / "results" / "runs" / "dsprites" / "mmjsd" / "seed0"
+    process = subprocess.Popen([sys.executable, "-m", "mmjsd", "train", "--scale", "tiny", "--dataset", "dsprites",
+                                "--model", "mmjsd", "--seed", "0", "--device", "cpu"],
+                               cwd=directory, env=repo_env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoint.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert "checkpoint saved" in err and "run the same command again to resume" in err
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert state["position"]["step"] > 0
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(run_dir, monkeypatch):
+    """The loss turns NaN from step 11 (epoch 2): the run stops, the epoch-1 checkpoint stays."""
+    config = load_config("config.yaml", "tiny")
+    from mmjsd.models.base import MultimodalVAE
+
+    original, calls = MultimodalVAE.loss, []
+
+    def poisoned(self, batch):
+        terms = original(self, batch)
+        calls.append(1)
+        if len(calls) > 10:
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(MultimodalVAE, "loss", poisoned)
+    with pytest.raises(TrainingError, match=r"became NaN/inf in epoch 2 .*last good checkpoint kept"):
+        train_run(config, "dsprites", "mmjsd", 0)
+    state = torch.load(paths.run_file(paths.RUN_CHECKPOINT, config, "dsprites", "mmjsd", 0), weights_only=False)
+    assert (state["position"]["epoch"], state["position"]["step"]) == (1, 8)
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    assert not paths.run_file(paths.RUN_MODEL, config, "dsprites", "mmjsd", 0).exists()
+
+
+def test_nan_through_cli_is_one_line(run_dir, monkeypatch, capsys):
+    from mmjsd.models.base import MultimodalVAE
+
+    original = MultimodalVAE.loss
+    monkeypatch.setattr(MultimodalVAE, "loss", lambda self, batch: {**original(self, batch), "loss": torch.tensor(float("inf"), requires_grad=True)})
+    assert train_cli() == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "NaN/inf" in err[0] and "fix:" in err[0]
