@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     p.add_argument("--device", nargs="+", default=["auto"], choices=["auto", "cpu", "cuda"],
                    help="auto = cpu, plus cuda when available")
-    p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="CPU threads")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads (default: all cores)")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)

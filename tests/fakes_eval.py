@@ -9,11 +9,19 @@ cross-modal generations are exact and its content means are one-hot labels.
 
 from __future__ import annotations
 
+import copy
+import json
 from collections import namedtuple
+from pathlib import Path
 
 import torch
 
-ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789 ,.*"
+from mmjsd import paths
+from mmjsd.config import load_config
+from mmjsd.data.text import ALPHABET
+from mmjsd.paper import TABLE1A, TABLE1B
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 DSPRITES_LABELS = ["shape", "scale", "orientation", "posX", "posY"]
 DSPRITES_SIZES = [3, 6, 4, 3, 3]
 Posterior = namedtuple("Posterior", "content_mu content_logvar style_mu style_logvar")
@@ -43,6 +51,8 @@ def dsprites_like_split(n: int, seed: int, text_length: int = 32) -> dict:
         images[i, 0, top:top + size, left:left + size] = 255
         images[i, 0, 0:4, 16 * shape:16 * shape + 8] = 255       # shape marker strip
         images[i, 0, 60:64, 16 * orient:16 * orient + 8] = 255    # orientation marker strip
+        # the sample index in binary down the free last column: no two images are equal
+        images[i, 0, 8:20, 63] = 255 * ((i >> torch.arange(12)) & 1).to(torch.uint8)
     words = [f"s{a} c{b} o{c} x{d} y{e}" for a, b, c, d, e in labels.tolist()]
     return {
         "images": images, "text": _encode_strings(words, text_length, g), "alphabet": ALPHABET,
@@ -135,3 +145,51 @@ class RandomImageModel(torch.nn.Module):
         assert text.dtype == torch.int64 and text.shape[1] == self.text_length
         self.seen.append(text.clone())
         return torch.rand(text.shape[0], self.channels, 64, 64, generator=generator)
+
+
+# ------------------------------------------------------------------ configs and hand-made outputs
+def small_config(tmp_path: Path, **overrides) -> dict:
+    """The repository's ci-scale config with data/results under tmp_path."""
+    config = copy.deepcopy(load_config(REPO_ROOT / "config.yaml", "ci"))
+    config["paths"] = {"data": str(tmp_path / "data"), "results": str(tmp_path / "results")}
+    for key, value in overrides.items():
+        config[key] = value
+    return config
+
+
+def fake_dsprites_eval(model: str, seed: int, offset: float) -> dict:
+    """An eval.json whose values are the paper's plus `offset` (known means and stds)."""
+    coherence = {f: {d: TABLE1A[model][f][d] + offset for d in ("img", "text")} for f in DSPRITES_LABELS}
+    latent = {r: {f: TABLE1B[model][r][f] + offset for f in DSPRITES_LABELS} for r in ("img", "text", "joint")}
+    return {
+        "dataset": "dsprites", "model": model, "seed": seed, "scale": "ci", "data_source": "render",
+        "data_notes": "procedural stand-in render", "coherence": coherence, "latent": latent, "latent_notes": {},
+        "classifier_accuracy": {m: {f: 0.9 for f in DSPRITES_LABELS} for m in ("img", "text")},
+        "inputs": {"model": f"runs/dsprites/{model}/seed{seed}/model.pt",
+                   "classifier_metrics": {"img": "classifiers/dsprites/img.json", "text": "classifiers/dsprites/text.json"}},
+        "provenance": {"git_commit": "abc123", "packages": {"torch": "2.14.1"}},
+    }
+
+
+def fake_celeba_eval(model: str, seed: int, offset: float) -> dict:
+    names = ["Male", "Smiling", "Eyeglasses"]
+    return {
+        "dataset": "celeba", "model": model, "seed": seed, "scale": "ci", "data_source": "synthetic",
+        "data_notes": "synthetic faces", "coherence": {n: {"img": 0.7 + offset, "text": 0.8 + offset} for n in names},
+        "coherence_average_precision": {n: {"img": 0.5 + offset, "text": (None if n == "Eyeglasses" else 0.6 + offset)} for n in names},
+        "latent": {r: {n: 0.75 + offset for n in names} for r in ("img", "text", "joint")}, "latent_notes": {},
+        "classifier_accuracy": {m: {n: 0.85 for n in names} for m in ("img", "text")},
+        "inputs": {"model": f"runs/celeba/{model}/seed{seed}/model.pt", "classifier_metrics": {}},
+        "provenance": {"git_commit": "abc123", "packages": {"torch": "2.14.1"}},
+    }
+
+
+def write_fake_evaluations(config: dict, offsets: dict[int, float]) -> None:
+    """eval.json for every dataset x model x seed of `config`, value = paper + offsets[seed]."""
+    makers = {"dsprites": fake_dsprites_eval, "celeba": fake_celeba_eval}
+    for dataset in config["datasets"]:
+        for model in config["models"]:
+            for seed in config["seeds"]:
+                path = paths.run_file(paths.RUN_EVAL, config, dataset, model, seed)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(makers[dataset](model, seed, offsets[seed])))

@@ -7,6 +7,7 @@ shapes, so each model file runs in seconds on one CPU core.
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ SUBSETS = [("img",), ("text",), ("img", "text")]
 LOSS_KEYS = {"loss", "rec_img", "rec_text", "kl_style_img", "kl_style_text", "divergence"}
 
 
+@functools.lru_cache(maxsize=1)
 def config() -> dict:
     return load_config(REPO_ROOT / "config.yaml")
 

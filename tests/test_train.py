@@ -4,6 +4,7 @@ The data are real pipeline outputs at a tiny scale: the dSprites stand-in render
 by the same CLI calls the workflow makes.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -180,15 +181,15 @@ def test_sigterm_saves_checkpoint_and_exits_nonzero(tmp_path_factory, prepared, 
     assert process.returncode == 128 + signal.SIGTERM
     assert "checkpoint saved" in err and "run the same command again to resume" in err
     state = torch.load(run / "checkpoint.pt", weights_only=False)
-    assert state["position"]["step"] > 0
+    assert json.loads(state["position"])["step"] > 0
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(run_dir, monkeypatch):
     """The loss turns NaN from step 11 (epoch 2): the run stops, the epoch-1 checkpoint stays."""
     config = load_config("config.yaml", "tiny")
-    from mmjsd.models.base import MultimodalVAE
+    from mmjsd.models.mmjsd import MMJSD
 
-    original, calls = MultimodalVAE.loss, []
+    original, calls = MMJSD.loss, []
 
     def poisoned(self, batch):
         terms = original(self, batch)
@@ -197,20 +198,21 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(run_dir, monkeypatch):
             terms["loss"] = terms["loss"] * float("nan")
         return terms
 
-    monkeypatch.setattr(MultimodalVAE, "loss", poisoned)
+    monkeypatch.setattr(MMJSD, "loss", poisoned)
     with pytest.raises(TrainingError, match=r"became NaN/inf in epoch 2 .*last good checkpoint kept"):
         train_run(config, "dsprites", "mmjsd", 0)
     state = torch.load(paths.run_file(paths.RUN_CHECKPOINT, config, "dsprites", "mmjsd", 0), weights_only=False)
-    assert (state["position"]["epoch"], state["position"]["step"]) == (1, 8)
+    position = json.loads(state["position"])
+    assert (position["epoch"], position["step"]) == (1, 8)
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
     assert not paths.run_file(paths.RUN_MODEL, config, "dsprites", "mmjsd", 0).exists()
 
 
 def test_nan_through_cli_is_one_line(run_dir, monkeypatch, capsys):
-    from mmjsd.models.base import MultimodalVAE
+    from mmjsd.models.mmjsd import MMJSD
 
-    original = MultimodalVAE.loss
-    monkeypatch.setattr(MultimodalVAE, "loss", lambda self, batch: {**original(self, batch), "loss": torch.tensor(float("inf"), requires_grad=True)})
+    original = MMJSD.loss
+    monkeypatch.setattr(MMJSD, "loss", lambda self, batch: {**original(self, batch), "loss": torch.tensor(float("inf"), requires_grad=True)})
     assert train_cli() == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "NaN/inf" in err[0] and "fix:" in err[0]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 import signal
@@ -139,7 +140,9 @@ def save_checkpoint(path: Path, model, optimizer, position: Position, device: st
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": optimizer.state_dict(),
         "rng": rng_state(device),
-        "position": position.__dict__,
+        # JSON, not a pickled dict: pickle memoises repeated strings by object identity, so a
+        # resumed run (strings from the loaded checkpoint) would write other bytes than a fresh one.
+        "position": json.dumps(position.__dict__, sort_keys=True),
     })
 
 
@@ -221,7 +224,7 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"], device)
-        position = Position(**state["position"])
+        position = Position(**json.loads(state["position"]))
         print(f"resuming {dataset}/{model_name}/seed{seed} from epoch {position.epoch} batch {position.batch} "
               f"(step {position.step})", file=sys.stderr)
 

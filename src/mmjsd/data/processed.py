@@ -131,8 +131,15 @@ def canonical(split: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key in KEYS:
         value = split[key]
-        out[key] = value.contiguous().clone() if isinstance(value, torch.Tensor) else value
+        out[key] = value if not isinstance(value, torch.Tensor) or _owns_storage(value) else value.contiguous().clone()
     return out
+
+
+def _owns_storage(t: torch.Tensor) -> bool:
+    """Contiguous and exactly covering its storage (then no copy is needed; saves gigabytes
+    for the full dSprites grid)."""
+    return (t.is_contiguous() and t.storage_offset() == 0
+            and t.untyped_storage().nbytes() == t.numel() * t.element_size())
 
 
 def save_split(path: str | os.PathLike, split: dict[str, Any]) -> None:
@@ -155,7 +162,12 @@ def save_splits(out_dir: str | os.PathLike, splits: dict[str, dict[str, Any]]) -
     with contextlib.ExitStack() as stack:
         for path, split in zip(paths, splits.values()):
             tmp = stack.enter_context(atomic_path(path))
-            torch.save(canonical(split), tmp)
+            # through a file object: torch.save(obj, PATH) names the zip's inner folder after
+            # the (random) temporary file name, so the bytes would differ from run to run
+            with open(tmp, "wb") as fh:
+                torch.save(canonical(split), fh)
+                fh.flush()
+                os.fsync(fh.fileno())
     return paths
 
 

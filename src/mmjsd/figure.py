@@ -1,0 +1,168 @@
+"""Figure 1: CelebA faces generated from text strings, one panel per model, side by side.
+
+Rows: the strings of `eval.figure.texts`, then `eval.figure.real_test_texts` texts of real
+test images (first rows of the CelebA `test` split, conditioned on exactly as stored).
+Columns: `eval.figure.samples_per_row` faces per string. The content is the text posterior's
+mean (the models' `generate`); the image style is drawn from N(0, I) by a generator reseeded
+with `eval.figure.seed` for every row and model, so column j uses the same style draw in every
+row and panel (rows differ by content only, as in the paper's Figure 1).
+Configured strings are padded with '*' to the dataset's text length at a seeded random start
+(mmjsd.data.text); a character outside the alphabet is a DataError.
+The model drawn is the run with training seed `eval.figure.seed`.
+Rendered with matplotlib's Agg backend at a fixed size and dpi (no tight bounding box), so
+the pixel size follows from the grid alone (`figure_pixel_size`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+
+import numpy as np
+import torch
+
+from mmjsd import files, paths
+from mmjsd.aggregate import SOURCE_DESCRIPTIONS, describe_scale
+from mmjsd.classifiers import load_processed_split
+from mmjsd.errors import DataError
+from mmjsd.paper import MODEL_LABELS
+
+PANEL_ORDER = ("mmjsd", "mmpoe")   # the brief's order: mmJSD left, mmPoE right
+DPI = 100
+CELL_PX = 64                       # one generated face per 64 x 64 pixels, shown 1:1
+LABEL_PX = 330                     # room for the row texts left of the first panel
+GAP_PX = 24                        # between panels
+TITLE_PX = 60
+PANEL_TITLE_PX = 26
+MARGIN_PX = 8
+LABEL_CHARS = 52                   # longer row texts are cut with '...'
+
+
+def figure_grid_shape(config: dict) -> tuple[int, int]:
+    """(rows, cols) of one model's panel: one row per text, samples_per_row faces per row."""
+    figure = config["eval"]["figure"]
+    return len(figure["texts"]) + int(figure["real_test_texts"]), int(figure["samples_per_row"])
+
+
+def figure_pixel_size(rows: int, cols: int, n_panels: int) -> tuple[int, int]:
+    """(width, height) in pixels of the PNG for a grid of rows x cols faces per panel."""
+    width = LABEL_PX + n_panels * cols * CELL_PX + (n_panels - 1) * GAP_PX + MARGIN_PX
+    height = TITLE_PX + PANEL_TITLE_PX + rows * CELL_PX + MARGIN_PX
+    return width, height
+
+
+def encode_texts(texts: list[str], length: int, alphabet: str, seed: int) -> torch.Tensor:
+    """Each string '*'-padded to `length` at a seeded random start -> uint8 N x length."""
+    from mmjsd.data.text import encode, pad_text, random_pad_starts
+
+    too_long = [t for t in texts if len(t) > length]
+    if too_long:
+        raise DataError(f"figure text {too_long[0]!r} has {len(too_long[0])} characters, more than the text length {length}",
+                        "shorten it in config.yaml eval.figure.texts")
+    starts = random_pad_starts([len(t) for t in texts], length, torch.Generator().manual_seed(seed))
+    return encode([pad_text(t, length, int(s)) for t, s in zip(texts, starts)], alphabet=alphabet, length=length)
+
+
+def figure_texts(config: dict, test: dict) -> tuple[list[str], torch.Tensor]:
+    """(row labels, encoded rows uint8 R x L): configured strings, then real test texts."""
+    from mmjsd.data.text import decode, strip_padding
+
+    figure = config["eval"]["figure"]
+    configured = list(figure["texts"])
+    length, alphabet = int(test["text"].shape[1]), test["alphabet"]
+    encoded = [encode_texts(configured, length, alphabet, int(figure["seed"]))] if configured else []
+    n_real = min(int(figure["real_test_texts"]), int(test["text"].shape[0]))
+    real = test["text"][:n_real]
+    labels = configured + [f"[test] {t}" for t in strip_padding(decode(real, alphabet))]
+    encoded.append(real.to(torch.uint8))
+    return labels, torch.cat(encoded)
+
+
+@torch.no_grad()
+def generate_panel(model, encoded: torch.Tensor, cols: int, seed: int) -> torch.Tensor:
+    """Faces rows x cols x C x 64 x 64 in [0, 1]; the style generator is reseeded per row."""
+    model.eval()
+    rows = []
+    for row in encoded.long():
+        generator = torch.Generator().manual_seed(seed)
+        rows.append(model.generate({"text": row.unsqueeze(0).repeat(cols, 1)}, "img", generator=generator).float())
+    return torch.stack(rows).clamp(0.0, 1.0)
+
+
+def montage(faces: torch.Tensor) -> np.ndarray:
+    """rows x cols x C x H x W -> (rows*H) x (cols*W) x 3 array in [0, 1]."""
+    rows, cols, channels, height, width = faces.shape
+    if channels == 1:
+        faces = faces.repeat(1, 1, 3, 1, 1)
+    return faces[:, :, :3].permute(0, 3, 1, 4, 2).reshape(rows * height, cols * width, 3).numpy()
+
+
+def _short(text: str) -> str:
+    text = text.replace("\n", " ")
+    return text if len(text) <= LABEL_CHARS else text[:LABEL_CHARS - 3] + "..."
+
+
+def render_figure(panels: dict[str, torch.Tensor], row_labels: list[str], title: str) -> bytes:
+    """PNG bytes of the panels (name -> faces rows x cols x C x 64 x 64) with row texts at the left."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    rows, cols = next(iter(panels.values())).shape[:2]
+    width, height = figure_pixel_size(rows, cols, len(panels))
+    # A quarter pixel of slack: matplotlib truncates size * dpi to whole pixels.
+    figure = Figure(figsize=((width + 0.25) / DPI, (height + 0.25) / DPI), dpi=DPI)
+    figure.text(0.5, 1 - (TITLE_PX / 2) / height, title, ha="center", va="center", fontsize=9, wrap=True)
+    grid_top = TITLE_PX + PANEL_TITLE_PX
+    grid_height = rows * CELL_PX
+    for index, (name, faces) in enumerate(panels.items()):
+        left = LABEL_PX + index * (cols * CELL_PX + GAP_PX)
+        axes = figure.add_axes([left / width, 1 - (grid_top + grid_height) / height,
+                                cols * CELL_PX / width, grid_height / height])
+        axes.imshow(montage(faces), interpolation="nearest", aspect="auto", vmin=0.0, vmax=1.0)
+        axes.set_axis_off()
+        figure.text((left + cols * CELL_PX / 2) / width, 1 - (TITLE_PX + PANEL_TITLE_PX / 2) / height, name,
+                    ha="center", va="center", fontsize=9, fontweight="bold")
+    for row, label in enumerate(row_labels):
+        y = 1 - (grid_top + (row + 0.5) * CELL_PX) / height
+        figure.text((LABEL_PX - 6) / width, y, _short(label), ha="right", va="center", fontsize=7, family="monospace")
+    buffer = io.BytesIO()
+    # Fixed metadata: no version string or date in the file, so equal inputs give equal bytes.
+    figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def figure_title(config: dict, source: str) -> str:
+    scale = config["scale"]
+    scale_text = "paper scale" if scale == "paper" else f"{scale.upper()} SCALE (not the paper's training budget)"
+    return (f"Figure 1 (CelebA): faces generated from text, styles ~ N(0, I). {scale_text}; "
+            f"data: {source} ({SOURCE_DESCRIPTIONS.get(source, 'unknown source')}); model seed {config['eval']['figure']['seed']}")
+
+
+def draw_figure(config: dict, models: dict[str, object], test: dict) -> bytes:
+    """Figure 1 for already loaded models (name -> model); returns PNG bytes."""
+    labels, encoded = figure_texts(config, test)
+    rows, cols = figure_grid_shape(config)
+    if len(labels) != rows:  # fewer real test texts than configured (a tiny test split)
+        rows = len(labels)
+    seed = int(config["eval"]["figure"]["seed"])
+    panels = {MODEL_LABELS.get(name, name): generate_panel(model, encoded, cols, seed) for name, model in models.items()}
+    return render_figure(panels, labels, figure_title(config, test.get("source", "unknown")))
+
+
+def cli_figure(args: argparse.Namespace, config: dict) -> int:
+    from mmjsd.evaluate import load_run_model
+
+    if "celeba" not in config["datasets"]:
+        raise DataError(f"Figure 1 needs CelebA, which scale {config['scale']!r} does not include",
+                        "add celeba to `datasets` for this scale, or do not ask for the figure")
+    seed = int(config["eval"]["figure"]["seed"])
+    names = [m for m in PANEL_ORDER if m in config["models"]] + [m for m in config["models"] if m not in PANEL_ORDER]
+    models = {name: load_run_model(config, "celeba", name, seed)[0] for name in names}
+    test = load_processed_split(config, "celeba", "test")
+    png = draw_figure(config, models, test)
+    out = paths.fill(paths.FIGURE1, config)
+    files.write_bytes(out, png)
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,251 @@
+"""results/report.md: what was run, on what, and how it compares with the paper.
+
+Sections: scale, data sources (with each processed split's notes), seeds and runs (device,
+wall time), hardware, the attribute classifiers' own accuracy, the paper comparison (table1.md
+embedded), Figure 1, and provenance (git commits, package versions). Demo-scale runs and
+stand-in data are labelled at the top and wherever their numbers appear.
+Reads only files earlier steps wrote (eval.json, metrics.json, classifier metrics, table1.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from mmjsd import files, paths
+from mmjsd.aggregate import SOURCE_DESCRIPTIONS, describe_scale
+from mmjsd.errors import DataError
+from mmjsd.paper import MODEL_LABELS
+
+STAND_IN_SOURCES = ("render", "synthetic")
+MODALITIES = ("img", "text")
+
+
+def _read_json(path: Path, fix: str) -> dict:
+    if not path.is_file():
+        raise DataError(f"{path} not found", fix)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise DataError(f"{path} is not valid JSON", fix) from None
+
+
+def collect(config: dict) -> dict[str, Any]:
+    """Everything the report shows, read from the pipeline's outputs."""
+    scale = config["scale"]
+    runs = []
+    for dataset in config["datasets"]:
+        for model in config["models"]:
+            for seed in config["seeds"]:
+                key = dict(dataset=dataset, model=model, seed=seed)
+                metrics_path = paths.run_file(paths.RUN_METRICS, config, **key)
+                eval_path = paths.run_file(paths.RUN_EVAL, config, **key)
+                runs.append({
+                    **key,
+                    "metrics": _read_json(metrics_path, f"train the run: `snakemake {metrics_path} --config scale={scale}`"),
+                    "metrics_path": str(metrics_path),
+                    "eval": _read_json(eval_path, f"evaluate the run: `snakemake {eval_path} --config scale={scale}`"),
+                    "eval_path": str(eval_path),
+                })
+    classifiers = {}
+    for dataset in config["datasets"]:
+        for modality in MODALITIES:
+            path = paths.fill(paths.CLASSIFIER_METRICS, config, dataset=dataset, modality=modality)
+            classifiers[(dataset, modality)] = {
+                "metrics": _read_json(path, f"train it: `mmjsd train-classifier --scale {scale} --dataset {dataset} --modality {modality}`"),
+                "path": str(path),
+            }
+    table_path = paths.fill(paths.TABLE1_MD, config)
+    if not table_path.is_file():
+        raise DataError(f"{table_path} not found", f"run `mmjsd aggregate --scale {scale}` (or `snakemake {table_path} --config scale={scale}`)")
+    figure_path = paths.fill(paths.FIGURE1, config)
+    if "celeba" in config["datasets"] and not figure_path.is_file():
+        raise DataError(f"{figure_path} not found", f"run `mmjsd figure --scale {scale}` (or `snakemake {figure_path} --config scale={scale}`)")
+    return {"runs": runs, "classifiers": classifiers, "table_md": table_path.read_text(), "table_path": str(table_path),
+            "figure_path": str(figure_path) if figure_path.is_file() else None}
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------------------------
+
+def _sources(data: dict) -> dict[str, tuple[str, str]]:
+    """dataset -> (source, notes), from the first run's eval.json (the test split's fields)."""
+    out = {}
+    for run in data["runs"]:
+        out.setdefault(run["dataset"], (run["eval"].get("data_source", "unknown"), run["eval"].get("data_notes", "")))
+    return out
+
+
+def banner(config: dict, data: dict) -> list[str]:
+    warnings = []
+    if config["scale"] != "paper":
+        warnings.append(f"**DEMO-SCALE RUN (scale `{config['scale']}`)**: reduced data, networks and epochs. "
+                        "The numbers show that the pipeline runs end to end; they are not a reproduction of the paper's numbers.")
+    for dataset, (source, _) in sorted(_sources(data).items()):
+        if source in STAND_IN_SOURCES:
+            warnings.append(f"**{dataset}: STAND-IN DATA (`{source}`)**: {SOURCE_DESCRIPTIONS[source]}.")
+    # separate quoted paragraphs, one warning each
+    return [line for w in warnings for line in (f"> {w}", ">")][:-1] + ([""] if warnings else [])
+
+
+def scale_section(config: dict) -> list[str]:
+    return [
+        "## Scale",
+        "",
+        f"- Scale: {describe_scale(config['scale'])}",
+        f"- Datasets: {', '.join(config['datasets'])}; models: {', '.join(MODEL_LABELS.get(m, m) for m in config['models'])}",
+        f"- Results folder: `{config['paths']['results']}`; data folder: `{config['paths']['data']}`",
+        "- Training: " + "; ".join(
+            f"{d}: {config['train'][d]['epochs']} epochs, batch {config['train'][d]['batch_size']}, "
+            f"lr {config['train'][d]['lr']}, width {config['model'][d]['width']}, "
+            f"max_train_samples {config['train'][d].get('max_train_samples')}" for d in config["datasets"]),
+        f"- Evaluation: max_test_samples {config['eval']['max_test_samples']}, "
+        f"latent_fit_samples {config['eval']['latent_fit_samples']}",
+        "",
+    ]
+
+
+def data_section(data: dict) -> list[str]:
+    lines = ["## Data sources", ""]
+    for dataset, (source, notes) in sorted(_sources(data).items()):
+        lines.append(f"- **{dataset}**: `{source}` -- {SOURCE_DESCRIPTIONS.get(source, 'unknown source')}.")
+        if notes:
+            lines.append(f"  Notes of the processed split: {notes.strip()}")
+    lines.append("")
+    return lines
+
+
+def runs_section(config: dict, data: dict) -> list[str]:
+    lines = [
+        "## Seeds and runs",
+        "",
+        f"Seeds: {', '.join(str(s) for s in config['seeds'])}.",
+        "",
+        "| dataset | model | seed | epochs | training samples | device | threads | wall time (s) | samples/s | final loss |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in data["runs"]:
+        m = run["metrics"]
+        final = m.get("final", {}).get("loss")
+        lines.append(
+            f"| {run['dataset']} | {MODEL_LABELS.get(run['model'], run['model'])} | {run['seed']} | {m.get('epochs', '?')} | "
+            f"{m.get('n_train', '?')} | {m.get('device', '?')} | {m.get('threads', '?')} | {m.get('wall_time_s', '?')} | "
+            f"{m.get('samples_per_s', '?')} | {final if final is None else f'{final:.3f}'} |")
+    lines += ["", "Per-run files: " + ", ".join(f"`{r['metrics_path']}`" for r in data["runs"]), ""]
+    return lines
+
+
+def hardware_section(data: dict) -> list[str]:
+    devices = sorted({str(r["metrics"].get("device", "unknown")) for r in data["runs"]})
+    total = sum(float(r["metrics"].get("wall_time_s") or 0.0) for r in data["runs"])
+    return [
+        "## Hardware",
+        "",
+        f"- Training devices (from metrics.json): {', '.join(f'`{d}`' for d in devices)}",
+        f"- Total training wall time over all runs: {total:.1f} s",
+        "- Classifiers and evaluation run on the CPU.",
+        "",
+    ]
+
+
+def classifier_section(config: dict, data: dict) -> list[str]:
+    lines = ["## Attribute classifiers (held-out `test` split)", "",
+             "Trained once per dataset and modality on the training split; they score the cross-modal generations.", ""]
+    for dataset in config["datasets"]:
+        for modality in MODALITIES:
+            entry = data["classifiers"][(dataset, modality)]
+            m = entry["metrics"]
+            test = m["test"]
+            accuracy, majority = test["accuracy"], test.get("majority_accuracy", {})
+            head = (f"- **{dataset} {modality}** (`{entry['path']}`): {m.get('n_train', '?')} training samples, "
+                    f"{m.get('settings', {}).get('epochs', '?')} epochs, {m.get('wall_time_s', '?')} s, data `{m.get('data_source', '?')}`.")
+            lines.append(head)
+            if dataset == "dsprites":
+                lines.append("  Accuracy (majority-class baseline): " + ", ".join(
+                    f"{k} {v:.3f} ({majority.get(k, float('nan')):.3f})" for k, v in accuracy.items()))
+            else:
+                mean_acc = sum(accuracy.values()) / len(accuracy)
+                mean_major = sum(majority.values()) / max(len(majority), 1)
+                ap = [v for v in test.get("average_precision", {}).values() if v is not None]
+                text = f"  Mean accuracy over {len(accuracy)} attributes {mean_acc:.3f} (majority baseline {mean_major:.3f})"
+                if ap:
+                    text += f", mean average precision {sum(ap) / len(ap):.3f}"
+                lines.append(text + ".")
+    lines.append("")
+    return lines
+
+
+def comparison_section(data: dict) -> list[str]:
+    # table1.md's headings are demoted one level so they sit under this section.
+    body = ["#" + line if line.startswith("#") else line for line in data["table_md"].rstrip("\n").split("\n")]
+    return ["## Paper comparison", "", f"Embedded from `{data['table_path']}` (numbers also in the CSV files beside it).", "", *body, ""]
+
+
+def figure_section(config: dict, data: dict) -> list[str]:
+    if data["figure_path"] is None:
+        return ["## Figure 1", "", "Not drawn: CelebA is not in this scale's datasets.", ""]
+    figure = config["eval"]["figure"]
+    report_dir = Path(paths.fill(paths.REPORT, config)).parent
+    relative = os.path.relpath(data["figure_path"], report_dir)
+    return [
+        "## Figure 1",
+        "",
+        f"![Figure 1]({relative})",
+        "",
+        f"`{data['figure_path']}`: CelebA faces generated from text by the seed-{figure['seed']} runs "
+        f"(mmJSD left, mmPoE right), {figure['samples_per_row']} samples per row, styles drawn from N(0, I). "
+        f"Rows: {', '.join(repr(t) for t in figure['texts'])}, then {figure['real_test_texts']} texts of real test images.",
+        "",
+    ]
+
+
+def provenance_section(data: dict) -> list[str]:
+    commits = sorted({r["metrics"].get("provenance", {}).get("git_commit", "unknown") for r in data["runs"]}
+                     | {r["eval"].get("provenance", {}).get("git_commit", "unknown") for r in data["runs"]})
+    packages = files.package_versions()
+    run_packages = data["runs"][0]["metrics"].get("provenance", {}).get("packages", {}) if data["runs"] else {}
+    lines = [
+        "## Provenance",
+        "",
+        f"- Git commit writing this report: `{files.git_commit()}`",
+        f"- Git commits recorded by the training and evaluation runs: {', '.join(f'`{c}`' for c in commits)}",
+        "",
+        "| package | this report | training runs |",
+        "|---|---|---|",
+    ]
+    for name in sorted(set(packages) | set(run_packages)):
+        lines.append(f"| {name} | {packages.get(name, '-')} | {run_packages.get(name, '-')} |")
+    lines.append("")
+    return lines
+
+
+def render_report(config: dict, data: dict) -> str:
+    lines = [
+        "# mmJSD reproduction report",
+        "",
+        "Reproduction of Table 1 and Figure 1 of \"Multimodal Generative Learning Utilizing Jensen-Shannon-Divergence\" "
+        "(Sutter, Daunhawer, Vogt).",
+        "",
+        *banner(config, data),
+        *scale_section(config),
+        *data_section(data),
+        *runs_section(config, data),
+        *hardware_section(data),
+        *classifier_section(config, data),
+        *comparison_section(data),
+        *figure_section(config, data),
+        *provenance_section(data),
+    ]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def cli_report(args: argparse.Namespace, config: dict) -> int:
+    text = render_report(config, collect(config))
+    out = paths.fill(paths.REPORT, config)
+    files.write_text(out, text)
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,116 @@
+"""Aggregation of hand-made eval.json files into Table 1 (csv + markdown)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+import pytest
+
+from fakes_eval import small_config, write_fake_evaluations
+from mmjsd import paths
+from mmjsd.aggregate import aggregate, cli_aggregate, summarise
+from mmjsd.errors import DataError
+from mmjsd.paper import TABLE1A, TABLE1B
+
+
+def _rows(text: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def _find(rows, **key) -> dict:
+    found = [r for r in rows if all(r[k] == v for k, v in key.items())]
+    assert len(found) == 1, key
+    return found[0]
+
+
+@pytest.fixture
+def two_seed_config(tmp_path):
+    config = small_config(tmp_path, seeds=[0, 1], datasets=["dsprites", "celeba"])
+    write_fake_evaluations(config, offsets={0: -0.01, 1: 0.03})
+    return config
+
+
+def test_summarise_uses_sample_std_and_skips_missing():
+    mean, std, n = summarise([1.0, 2.0, 3.0, None, float("nan")])
+    assert (mean, n) == (2.0, 3) and std == pytest.approx(1.0)
+    assert summarise([0.5]) == (0.5, None, 1)
+    assert summarise([None]) == (None, None, 0)
+
+
+def test_dsprites_rows_mean_std_paper_and_diff(two_seed_config):
+    outputs = aggregate(two_seed_config)
+    rows = _rows(outputs[str(paths.fill(paths.TABLE1, two_seed_config))])
+    # 2 models x (2 directions + 3 representations) x 5 factors
+    assert len(rows) == 2 * 5 * 5
+    assert list(rows[0]) == ["dataset", "table", "model", "modality", "factor", "mean", "std", "n_seeds", "seeds",
+                             "paper", "diff", "scale", "data_source"]
+    cell = _find(rows, table="1a", model="mmjsd", modality="img", factor="scale")
+    paper = TABLE1A["mmjsd"]["scale"]["img"]
+    assert float(cell["mean"]) == pytest.approx(paper + 0.01, abs=1e-4)
+    assert float(cell["std"]) == pytest.approx(math.sqrt(2 * 0.02 ** 2), abs=1e-4)  # sample std of +-0.02
+    assert float(cell["paper"]) == paper and float(cell["diff"]) == pytest.approx(0.01, abs=1e-4)
+    assert cell["n_seeds"] == "2" and cell["seeds"] == "0;1"
+    assert cell["scale"] == "ci" and cell["data_source"] == "render"
+    joint = _find(rows, table="1b", model="mmpoe", modality="joint", factor="orientation")
+    assert float(joint["paper"]) == TABLE1B["mmpoe"]["joint"]["orientation"]   # the paper's 3rd row
+    assert cell["mean"] == f"{paper + 0.01:.4f}"  # fixed format
+    # paper order: mmPoE rows before mmJSD, 1a before 1b
+    assert [r["model"] for r in rows[:10]] == ["mmpoe"] * 10 and rows[0]["table"] == "1a" and rows[-1]["table"] == "1b"
+
+
+def test_single_seed_leaves_std_empty(tmp_path):
+    config = small_config(tmp_path, seeds=[0], datasets=["dsprites"])
+    write_fake_evaluations(config, offsets={0: 0.0})
+    rows = _rows(aggregate(config)[str(paths.fill(paths.TABLE1, config))])
+    assert all(r["std"] == "" and r["n_seeds"] == "1" for r in rows)
+    assert all(float(r["diff"]) == 0.0 for r in rows)
+
+
+def test_celeba_rows_average_precision_and_undefined_values(two_seed_config):
+    outputs = aggregate(two_seed_config)
+    rows = _rows(outputs[str(paths.fill(paths.TABLE1_CELEBA, two_seed_config))])
+    male = _find(rows, table="1a", model="mmjsd", modality="img", factor="Male")
+    assert float(male["mean"]) == pytest.approx(0.51, abs=1e-4) and male["paper"] == "" and male["diff"] == ""
+    undefined = _find(rows, table="1a", model="mmjsd", modality="text", factor="Eyeglasses")
+    assert undefined["mean"] == "" and undefined["n_seeds"] == "0"
+    assert _find(rows, table="1b", model="mmpoe", modality="joint", factor="Smiling")["mean"] == "0.7600"
+
+
+def test_markdown_layout_labels_and_sources(two_seed_config):
+    md = aggregate(two_seed_config)[str(paths.fill(paths.TABLE1_MD, two_seed_config))]
+    assert "DEMO-SCALE" in md and "PROCEDURAL STAND-IN" in md and "SYNTHETIC STAND-IN" in md
+    assert "| model | shape img | shape text |" in md
+    assert f"| mmJSD | {TABLE1A['mmjsd']['shape']['img'] + 0.01:.3f} ± 0.028 (0.96)" in md
+    assert "| mmPoE | joint |" in md
+    assert "Classifiers' own accuracy" in md and "| img | 0.900 |" in md
+    assert "CelebA + text" in md and "Male img" in md
+    assert "runs/dsprites/mmjsd/seed1/eval.json" in md and "classifiers/dsprites/img.json" in md
+
+
+def test_rerun_gives_identical_bytes(two_seed_config):
+    class Args:
+        pass
+
+    assert cli_aggregate(Args, two_seed_config) == 0
+    outputs = [paths.fill(t, two_seed_config) for t in (paths.TABLE1, paths.TABLE1_MD, paths.TABLE1_CELEBA)]
+    first = [p.read_bytes() for p in outputs]
+    assert cli_aggregate(Args, two_seed_config) == 0
+    assert [p.read_bytes() for p in outputs] == first
+
+
+def test_missing_eval_file_names_the_run_and_the_fix(two_seed_config):
+    missing = paths.run_file(paths.RUN_EVAL, two_seed_config, "dsprites", "mmpoe", 1)
+    missing.unlink()
+    with pytest.raises(DataError, match=r"dsprites/mmpoe/seed1") as error:
+        aggregate(two_seed_config)
+    assert "snakemake" in error.value.fix and str(missing) in error.value.fix
+
+
+def test_dsprites_only_scale_writes_no_celeba_table(tmp_path):
+    config = small_config(tmp_path, seeds=[0], datasets=["dsprites"])
+    write_fake_evaluations(config, offsets={0: 0.0})
+    outputs = aggregate(config)
+    assert str(paths.fill(paths.TABLE1_CELEBA, config)) not in outputs
+    assert "CelebA + text" not in outputs[str(paths.fill(paths.TABLE1_MD, config))]

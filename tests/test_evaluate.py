@@ -1,0 +1,210 @@
+"""Coherence and latent classification on small inputs with known answers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fakes_eval import (
+    ConstantModel,
+    OracleModel,
+    celeba_like_split,
+    dsprites_like_split,
+    small_config,
+)
+from mmjsd import paths
+from mmjsd.classifiers import (
+    accuracy_per_label,
+    average_precision_per_label,
+    model_input,
+    save_classifier,
+    train_classifier,
+)
+from mmjsd.evaluate import (
+    coherence_accuracy,
+    coherence_average_precision,
+    evaluate_run,
+    latent_accuracy,
+    select_rows,
+)
+
+torch.set_num_threads(1)
+FAST = {"epochs": 3, "batch_size": 32, "lr": 0.002, "width": 0.25, "max_train_samples": None}
+EVAL = {"batch_size": 64, "max_test_samples": 120, "latent_fit_samples": 60}
+
+
+def _halves(test: dict) -> tuple[dict, dict]:
+    n = test["labels"].shape[0] // 2
+    take = lambda rows: {**test, "images": test["images"][rows], "text": test["text"][rows], "labels": test["labels"][rows]}
+    return take(slice(0, n)), take(slice(n, None))
+
+
+@pytest.fixture(scope="module")
+def dsprites_setup():
+    train, test = dsprites_like_split(500, seed=0), dsprites_like_split(160, seed=1)
+    # the oracle looks samples up by content: every test image and text must be unique
+    assert len({bytes(t.numpy()) for t in test["text"]}) == 160
+    assert len({bytes(i.numpy()) for i in test["images"]}) == 160
+    classifiers = {m: train_classifier("dsprites", m, train, test, dict(FAST, width=1.0, epochs=4 if m == "img" else 8), seed=0)[0]
+                   for m in ("img", "text")}
+    return train, test, classifiers
+
+
+# ------------------------------------------------------------------ pure functions
+def test_perfect_generator_scores_the_classifiers_own_accuracy(dsprites_setup):
+    _, test, classifiers = dsprites_setup
+    real_images = model_input("img", test["images"])
+    got = coherence_accuracy(classifiers["img"].predict, real_images, test["labels"])
+    expected = accuracy_per_label(classifiers["img"].predict(real_images), test["labels"])
+    assert got == expected
+    assert min(got) > 0.3
+
+
+def test_constant_generator_scores_the_frequency_of_its_class():
+    labels = torch.tensor([[0, 1], [0, 2], [1, 2], [0, 0]])
+    constant = lambda generated: torch.tensor([[0, 2]]).repeat(generated.shape[0], 1)
+    assert coherence_accuracy(constant, torch.zeros(4, 3), labels) == [0.75, 0.5]
+    # the majority class reaches the majority rate, i.e. chance level for balanced labels
+    balanced = torch.arange(6).remainder(3).unsqueeze(1)
+    assert coherence_accuracy(lambda g: torch.zeros(6, 1, dtype=torch.int64), torch.zeros(6), balanced) == [pytest.approx(1 / 3)]
+
+
+def test_average_precision_known_values_and_undefined_attribute():
+    labels = torch.tensor([[1, 0], [0, 0], [1, 0], [0, 0]])
+    scores = torch.tensor([[0.9, 0.1], [0.2, 0.2], [0.8, 0.3], [0.1, 0.4]])
+    assert coherence_average_precision(lambda g: scores, torch.zeros(4), labels) == [1.0, None]
+    reversed_scores = 1 - scores
+    # positives ranked 3rd and 4th: AP = 0.5 * 1/3 + 0.5 * 2/4
+    assert average_precision_per_label(reversed_scores, labels)[0] == pytest.approx(5 / 12)
+
+
+def test_latent_accuracy_separable_data_is_perfect():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 20)
+    z = np.eye(3)[y] * 3 + rng.normal(0, 0.1, (60, 3))
+    score = latent_accuracy(z[::2], y[::2], z[1::2], y[1::2])
+    assert score.accuracy == 1.0 and score.note == ""
+
+
+def test_latent_accuracy_single_class_fit_batch_predicts_that_class():
+    fit_y = np.zeros(10, dtype=int)
+    eval_y = np.array([0, 0, 0, 1, 2])
+    score = latent_accuracy(np.random.default_rng(0).normal(size=(10, 2)), fit_y, np.zeros((5, 2)), eval_y)
+    assert score.accuracy == pytest.approx(0.6)
+    assert "only class 0" in score.note and "[1, 2] absent" in score.note
+
+
+def test_latent_accuracy_class_missing_from_fit_batch_is_reported():
+    fit_y = np.array([0, 1] * 10)
+    fit_z = np.eye(3)[fit_y]
+    eval_y = np.array([0, 1, 2, 2])
+    score = latent_accuracy(fit_z, fit_y, np.eye(3)[eval_y], eval_y)
+    assert score.accuracy == pytest.approx(0.5)       # class 2 can never be predicted
+    assert "[2] absent from the fit batch" in score.note
+
+
+def test_select_rows_is_a_sorted_seeded_subset():
+    rows = select_rows(100, 10)
+    assert rows.numel() == 10 and torch.equal(rows, rows.sort().values) and torch.equal(rows, select_rows(100, 10))
+    assert torch.equal(select_rows(5, None), torch.arange(5)) and torch.equal(select_rows(5, 50), torch.arange(5))
+
+
+# ------------------------------------------------------------------ one run with fake models
+def test_oracle_model_gives_classifier_accuracy_and_perfect_latents(dsprites_setup):
+    train, test, classifiers = dsprites_setup
+    test_fit, test_eval = _halves(test)
+    model = OracleModel([test])
+    result = evaluate_run(model, classifiers, test, test_fit, test_eval, EVAL, seed=0)
+    rows = select_rows(test["labels"].shape[0], EVAL["max_test_samples"])
+    labels = test["labels"][rows]
+    expected_img = accuracy_per_label(classifiers["img"].predict(model_input("img", test["images"][rows])), labels)
+    expected_text = accuracy_per_label(classifiers["text"].predict(model_input("text", test["text"][rows])), labels)
+    for i, name in enumerate(test["label_names"]):
+        assert result["coherence"][name] == {"img": expected_img[i], "text": expected_text[i]}
+    assert result["n_coherence_samples"] == 120 and result["n_latent_fit"] == 60
+    for rep in ("img", "text", "joint"):
+        assert all(v == 1.0 for v in result["latent"][rep].values()), rep
+    assert ("img",) in [c[0] for c in model.calls] and ("text",) in [c[0] for c in model.calls]
+    again = evaluate_run(OracleModel([test]), classifiers, test, test_fit, test_eval, EVAL, seed=0)
+    assert json.dumps(again, sort_keys=True) == json.dumps(result, sort_keys=True)
+
+
+def test_constant_model_scores_its_class_frequency(dsprites_setup):
+    _, test, classifiers = dsprites_setup
+    test_fit, test_eval = _halves(test)
+    result = evaluate_run(ConstantModel([test]), classifiers, test, test_fit, test_eval, EVAL, seed=0)
+    rows = select_rows(test["labels"].shape[0], EVAL["max_test_samples"])
+    labels = test["labels"][rows]
+    predicted = classifiers["img"].predict(model_input("img", test["images"][:1]))[0]
+    for i, name in enumerate(test["label_names"]):
+        assert result["coherence"][name]["img"] == pytest.approx(float((labels[:, i] == predicted[i]).double().mean()))
+
+
+def test_latent_notes_when_fit_batch_misses_a_class(dsprites_setup):
+    _, test, classifiers = dsprites_setup
+    test_fit, test_eval = _halves(test)
+    test_fit = {**test_fit, "labels": test_fit["labels"].clone()}
+    test_fit["labels"][:, 0] = 0   # the fit half only ever shows shape 0
+    # the oracle's content is one-hot of ITS table's labels, so give it the edited ones too
+    result = evaluate_run(OracleModel([test_fit, test_eval]), classifiers, test, test_fit, test_eval,
+                          dict(EVAL, latent_fit_samples=40), seed=0)
+    for rep in ("img", "text", "joint"):
+        assert "only class 0" in result["latent_notes"][rep]["shape"]
+        frequency = float((test_eval["labels"][:, 0] == 0).double().mean())
+        assert result["latent"][rep]["shape"] == pytest.approx(frequency)
+
+
+def test_celeba_run_reports_average_precision():
+    train, test = celeba_like_split(200, seed=0), celeba_like_split(80, seed=1)
+    classifiers = {m: train_classifier("celeba", m, train, test, dict(FAST, width=1.0, epochs=4), seed=0)[0] for m in ("img", "text")}
+    test_fit, test_eval = _halves(test)
+    result = evaluate_run(OracleModel([test], dataset="celeba"), classifiers, test, test_fit, test_eval,
+                          dict(EVAL, max_test_samples=None, latent_fit_samples=40), seed=0)
+    _, scores = classifiers["img"].predict_and_score(model_input("img", test["images"]))
+    expected = average_precision_per_label(scores, test["labels"])
+    assert [result["coherence_average_precision"][n]["img"] for n in test["label_names"]] == expected
+
+
+# ------------------------------------------------------------------ the CLI on a real (untrained) model
+def test_cli_evaluate_with_a_real_model_is_deterministic(dsprites_setup, tmp_path):
+    from mmjsd.data.processed import save_split
+    from mmjsd.evaluate import cli_evaluate
+    from mmjsd.models import build_model, model_spec, save_model
+
+    config = small_config(tmp_path)
+    config["eval"] = dict(config["eval"], batch_size=32, max_test_samples=40, latent_fit_samples=20)
+    config["model"]["dsprites"]["width"] = 0.25
+    test = dsprites_like_split(60, seed=3, text_length=64)
+    fit, evaluation = _halves(test)
+    for name, split in {"test": test, "test_fit": fit, "test_eval": evaluation}.items():
+        save_split(paths.processed(config, "dsprites", name), {**split, "source": "render"})
+    for modality in ("img", "text"):
+        classifier, metrics = train_classifier("dsprites", modality, test, test, dict(FAST, epochs=1), seed=0)
+        save_classifier(paths.fill(paths.CLASSIFIER, config, dataset="dsprites", modality=modality), classifier)
+        paths.fill(paths.CLASSIFIER_METRICS, config, dataset="dsprites", modality=modality).write_text(json.dumps(metrics))
+    torch.manual_seed(0)
+    model = build_model(model_spec(config, "mmjsd", "dsprites", 1, 64, len(test["alphabet"])))
+    save_model(paths.run_file(paths.RUN_MODEL, config, "dsprites", "mmjsd", 0), model)
+
+    class Args:
+        dataset, model, seed, threads = "dsprites", "mmjsd", 0, 1
+
+    out = paths.run_file(paths.RUN_EVAL, config, "dsprites", "mmjsd", 0)
+    assert cli_evaluate(Args, config) == 0
+    first = out.read_bytes()
+    assert cli_evaluate(Args, config) == 0
+    assert out.read_bytes() == first
+    record = json.loads(first)
+    assert set(record["coherence"]["shape"]) == {"img", "text"}
+    assert set(record["latent"]) == {"img", "text", "joint"}
+    assert record["data_source"] == "render" and record["scale"] == "ci"
+    assert record["classifier_accuracy"]["img"] == metrics_for(config, "img")
+    assert record["provenance"]["seed"] == 0
+
+
+def metrics_for(config: dict, modality: str) -> dict:
+    path = paths.fill(paths.CLASSIFIER_METRICS, config, dataset="dsprites", modality=modality)
+    return json.loads(path.read_text())["test"]["accuracy"]
