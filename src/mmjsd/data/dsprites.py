@@ -239,7 +239,14 @@ def render(subset: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
     seeded draw (`subset_rows`). Returns imgs uint8 N x 64 x 64 in {0,1}, latents_values,
     latents_classes, and rows (the grid row of each image).
     """
-    rows = subset_rows(subset, seed)
+    return render_rows(subset_rows(subset, seed))
+
+
+def render_rows(rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Render the given grid rows (any order; sorted internally and returned sorted)."""
+    rows = np.unique(np.asarray(rows, dtype=np.int64))
+    if len(rows) and (rows[0] < 0 or rows[-1] >= N_ROWS):
+        raise ValueError(f"grid rows must lie in 0..{N_ROWS - 1}")
     classes, values = latents_of_rows(rows)
     imgs = np.empty((len(rows), IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
     sprite = rows // 1024

@@ -56,9 +56,9 @@ def prepare_dsprites(input_path: Path, settings: dict) -> tuple[dict[str, dict[s
     imgs, classes = arrays["imgs"], arrays["latents_classes"]
     notes = [SOURCE_NOTES[source]]
     subset = settings.get("subset")
-    if len(imgs) == dsprites.N_ROWS and subset is not None and subset < dsprites.N_ROWS:
+    if len(imgs) == dsprites.N_ROWS and subset is not None and subset < len(imgs):
         # a full grid on disk: draw the configured subset here, the same rows render() draws
-        rows = dsprites.subset_rows(subset, seed)
+        rows = dsprites.subset_rows(subset, seed, total=len(imgs))
         imgs, classes = imgs[rows], classes[rows]
         notes.append(f"seeded subset of {subset} grid rows drawn here (seed {seed})")
     elif len(imgs) < dsprites.N_ROWS:
