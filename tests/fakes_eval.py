@@ -91,11 +91,16 @@ class OracleModel(torch.nn.Module):
         self.calls = []
 
     def _rows(self, key: str, value: torch.Tensor) -> torch.Tensor:
-        table = self.images.float() / 255.0 if key == "img" else self.text.long()
-        flat_table, flat_value = table.reshape(table.shape[0], -1), value.reshape(value.shape[0], -1)
-        matches = (flat_value[:, None, :] == flat_table[None, :, :]).all(-1)
-        assert bool(matches.any(1).all()), "oracle asked about an unknown sample"
-        return matches.float().argmax(1)
+        """Row of each conditioning sample in the known table (first one if repeated)."""
+        if not hasattr(self, "_index"):
+            self._index = {}
+            for name, table in (("img", self.images), ("text", self.text.long())):
+                index = {}
+                for row, sample in enumerate(table):
+                    index.setdefault(sample.numpy().tobytes(), row)
+                self._index[name] = index
+        raw = (value * 255).round().to(torch.uint8) if key == "img" else value.long()
+        return torch.tensor([self._index[key][sample.numpy().tobytes()] for sample in raw])
 
     def _content(self, rows: torch.Tensor) -> torch.Tensor:
         parts = [torch.nn.functional.one_hot(self.labels[rows, i], k).float() for i, k in enumerate(self.n_classes)]

@@ -98,12 +98,14 @@ def test_area_grows_with_scale_and_shapes_differ():
 
 def test_orientation_turns_the_heart_upside_down():
     upright, flipped = dsprites.render_rows([row(2, 5, 0, 16, 16), row(2, 5, 20, 16, 16)])["imgs"]
-    # the upright heart has its wide lobes in the upper half (rows < centre)
+    # upright: wide lobes above the centre row, the narrow tip below; orientation class 20 (~pi)
+    # turns it over
     centre = 16 + 16
-    top = lambda img: img[:centre].sum() - img[centre + 1:].sum()
-    assert top(upright) < 0 or upright[centre - 8].sum() > upright[centre + 8].sum()
-    assert upright[centre - 6].sum() > upright[centre + 8].sum()
-    assert flipped[centre + 6].sum() > flipped[centre - 8].sum()
+    assert upright[centre - 6].sum() > 2 * upright[centre + 10].sum()
+    assert flipped[centre + 6].sum() > 2 * flipped[centre - 10].sum()
+    # counter-clockwise: a quarter turn (class 10) puts the lobes on the left
+    quarter = dsprites.render_rows([row(2, 5, 10, 16, 16)])["imgs"][0]
+    assert quarter[:, centre - 6].sum() > 2 * quarter[:, centre + 10].sum()
 
 
 # --- labels and text -----------------------------------------------------------------------

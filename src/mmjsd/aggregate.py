@@ -124,7 +124,7 @@ def table_rows(records: list[dict], dataset: str) -> list[dict]:
     if not records:
         return []
     coherence_key = "coherence_average_precision" if dataset == "celeba" else "coherence"
-    factors = list(records[0][coherence_key])   # label order of the processed data
+    factors = factor_order(dataset, records[0][coherence_key])
     rows = []
     for table, modalities in (("1a", DIRECTIONS), ("1b", REPRESENTATIONS)):
         for model in _model_order(r["model"] for r in records):
@@ -144,6 +144,14 @@ def table_rows(records: list[dict], dataset: str) -> list[dict]:
                         "data_source": _joined(r["data_source"] for r in runs),
                     })
     return rows
+
+
+def factor_order(dataset: str, labels) -> list[str]:
+    """dSprites factors in the paper's column order; other labels as stored (eval.json sorts keys)."""
+    labels = list(labels)
+    if dataset == "dsprites":
+        return [f for f in DSPRITES_FACTORS if f in labels] + [f for f in labels if f not in DSPRITES_FACTORS]
+    return labels
 
 
 def _joined(values: Iterable[str]) -> str:
@@ -205,7 +213,7 @@ def _classifier_table(records: list[dict], factors: list[str]) -> list[str]:
 def dsprites_markdown(records: list[dict], rows: list[dict]) -> list[str]:
     if not records:
         return ["## dSprites + text", "", "dSprites is not in this scale's datasets: no Table 1 rows.", ""]
-    factors = [f for f in DSPRITES_FACTORS if f in records[0]["coherence"]] or list(records[0]["coherence"])
+    factors = factor_order("dsprites", records[0]["coherence"])
     scale, sources, seeds = _run_summary(records)
     cells = _index(rows)
     lines = [

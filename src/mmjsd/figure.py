@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from mmjsd import files, paths
-from mmjsd.aggregate import SOURCE_DESCRIPTIONS, describe_scale
+from mmjsd.aggregate import SOURCE_DESCRIPTIONS
 from mmjsd.classifiers import load_processed_split
 from mmjsd.errors import DataError
 from mmjsd.paper import MODEL_LABELS

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mmjsd import files, paths
-from mmjsd.aggregate import SOURCE_DESCRIPTIONS, describe_scale
+from mmjsd.aggregate import SOURCE_DESCRIPTIONS, factor_order, describe_scale
 from mmjsd.errors import DataError
 from mmjsd.paper import MODEL_LABELS
 
@@ -166,7 +166,7 @@ def classifier_section(config: dict, data: dict) -> list[str]:
             lines.append(head)
             if dataset == "dsprites":
                 lines.append("  Accuracy (majority-class baseline): " + ", ".join(
-                    f"{k} {v:.3f} ({majority.get(k, float('nan')):.3f})" for k, v in accuracy.items()))
+                    f"{k} {accuracy[k]:.3f} ({majority.get(k, float('nan')):.3f})" for k in factor_order("dsprites", accuracy)))
             else:
                 mean_acc = sum(accuracy.values()) / len(accuracy)
                 mean_major = sum(majority.values()) / max(len(majority), 1)

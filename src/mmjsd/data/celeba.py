@@ -156,22 +156,64 @@ def preprocess(images: list[torch.Tensor]) -> torch.Tensor:
     return resized.contiguous()
 
 
-def _decode(paths: list[Path]) -> list[torch.Tensor]:
-    from torchvision.io import ImageReadMode, decode_jpeg
+def _torchvision_io():
+    """torchvision's JPEG codec, or None where it is gone (deprecated in 0.29 for torchcodec)."""
+    import warnings
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg
+        except ImportError:  # pragma: no cover - future torchvision
+            return None
+    return ImageReadMode, decode_jpeg, encode_jpeg
+
+
+def _quiet(function, *args, **kwargs):
+    """Call a torchvision.io codec without its per-call deprecation warning (the codec is
+    still the fastest batched JPEG path here; `_decode_pil` takes over once it is removed)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return function(*args, **kwargs)
+
+
+def _decode_pil(path: Path) -> torch.Tensor:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            array = np.asarray(image.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as exc:
+        raise DataError(f"{path} is not a readable JPEG ({str(exc)[:80]})",
+                        "restore it from the CelebA release, or delete it (it then counts as missing)") from None
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)
+
+
+def _decode(paths: list[Path]) -> list[torch.Tensor]:
+    codec = _torchvision_io()
+    if codec is None:  # pragma: no cover
+        images = [_decode_pil(path) for path in paths]
+        return _check_sizes(paths, images)
+    ImageReadMode, decode_jpeg, _ = codec
     data = []
     for path in paths:
         data.append(torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8))
     try:
-        images = decode_jpeg(data, mode=ImageReadMode.RGB)
+        images = _quiet(decode_jpeg, data, mode=ImageReadMode.RGB)
     except RuntimeError:
         images = []
         for path, blob in zip(paths, data):   # find the culprit (error path only)
             try:
-                images.append(decode_jpeg(blob, mode=ImageReadMode.RGB))
+                images.append(_quiet(decode_jpeg, blob, mode=ImageReadMode.RGB))
             except RuntimeError as exc:
                 raise DataError(f"{path} is not a readable JPEG ({str(exc).splitlines()[0][:80]})",
                                 "restore it from the CelebA release, or delete it (it then counts as missing)") from None
+    return _check_sizes(paths, images)
+
+
+def _check_sizes(paths: list[Path], images: list[torch.Tensor]) -> list[torch.Tensor]:
     for path, image in zip(paths, images):
         if min(image.shape[-2:]) < CROP:
             raise DataError(f"{path} is {image.shape[-1]} x {image.shape[-2]}, smaller than the {CROP} x {CROP} crop",
@@ -231,7 +273,7 @@ def choose_splits(partition: np.ndarray | None, n: int, test_fraction: float, se
         fit, evaluation = test_halves(test, seed)
         unused = int((partition >= 2).sum() + (partition < 0).sum())
         note = (f"official partitions: train = partition 0 ({len(train)}), test = partition 1 'valid' ({len(test)}), "
-                f"as the authors evaluated; {unused} images of partition 2 or none unused")
+                f"as the authors evaluated" + (f"; {unused} images of partition 2 (or none) unused" if unused else ""))
         return {"train": train, "test": test, "test_fit": fit, "test_eval": evaluation}, note
     splits = split_indices(n, test_fraction, seed)
     note = (f"carved split: the official valid partition is absent among the loaded images, so a seeded "
@@ -448,6 +490,24 @@ def _attribute_file(names: list[str], attrs: np.ndarray) -> str:
     return "\r\n".join([str(len(names)), " ".join(ATTRIBUTE_NAMES) + " ", *rows]) + "\r\n"
 
 
+def _encode_jpegs(faces: np.ndarray, quality: int = 92) -> list[bytes]:
+    """B x H x W x 3 uint8 -> JPEG bytes (torchvision's batched encoder, else PIL)."""
+    codec = _torchvision_io()
+    if codec is None:  # pragma: no cover
+        import io
+
+        from PIL import Image
+
+        blobs = []
+        for face in faces:
+            buffer = io.BytesIO()
+            Image.fromarray(face).save(buffer, format="JPEG", quality=quality)
+            blobs.append(buffer.getvalue())
+        return blobs
+    chw = torch.from_numpy(faces).permute(0, 3, 1, 2).contiguous()
+    return [data.numpy().tobytes() for data in _quiet(codec[2], list(chw), quality=quality)]
+
+
 def synthesize_folder(out: str | Path, count: int, seed: int, batch: int = 64) -> Path:
     """Write `count` synthetic faces in CelebA's on-disk layout to `out`, atomically.
 
@@ -457,8 +517,6 @@ def synthesize_folder(out: str | Path, count: int, seed: int, batch: int = 64) -
     marker. Everything is written to a temporary folder next to `out` and renamed into place
     at the end.
     """
-    from torchvision.io import encode_jpeg
-
     out = Path(out)
     if count < 1:
         raise DataError(f"synthetic_count must be positive, got {count}", "set data.celeba.synthetic_count >= 8")
@@ -471,12 +529,15 @@ def synthesize_folder(out: str | Path, count: int, seed: int, batch: int = 64) -
     n_valid = max(2, round(count * 0.1))
     partition = np.r_[np.zeros(count - n_valid, int), np.ones(n_valid, int)]
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)          # mkdtemp makes 0700; the result is an ordinary folder
     try:
         (tmp / IMAGE_DIR).mkdir()
         for lo in range(0, count, batch):
-            faces = torch.from_numpy(render_faces(attrs[lo:lo + batch], rng)).permute(0, 3, 1, 2).contiguous()
-            for name, data in zip(names[lo:lo + batch], encode_jpeg(list(faces), quality=92)):
-                (tmp / IMAGE_DIR / name).write_bytes(data.numpy().tobytes())
+            faces = render_faces(attrs[lo:lo + batch], rng)
+            for name, data in zip(names[lo:lo + batch], _encode_jpegs(faces)):
+                (tmp / IMAGE_DIR / name).write_bytes(data)
         (tmp / ATTR_FILE).write_bytes(_attribute_file(names, attrs).encode("ascii"))
         (tmp / PARTITION_FILE).write_bytes("".join(f"{n} {p}\r\n" for n, p in zip(names, partition)).encode("ascii"))
         (tmp / SYNTHETIC_MARKER).write_text(f"mmjsd synthetic CelebA stand-in: count={count} seed={seed}\n")

@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import math
+import pickle
 import urllib.error
 import urllib.request
 import zipfile
@@ -140,10 +141,13 @@ def load_npz(path: str | Path) -> dict[str, Any]:
         raise DataError(f"dSprites file {path} not found",
                         "run `mmjsd dsprites-download --out FILE` (official) or `mmjsd dsprites-render --out FILE` (offline stand-in)")
     fix = f"delete {path} and download it again (`mmjsd dsprites-download`) or re-render it (`mmjsd dsprites-render`)"
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path} is not a readable dSprites npz (not a zip archive; truncated or not an npz)", fix)
     try:
-        # allow_pickle/latin1: the official file's 'metadata' entry is a Python-2 pickle. We
-        # never read it, but np.load needs the flags to open such files without complaint.
-        with np.load(path, allow_pickle=True, encoding="latin1") as npz:
+        # The official file's 'metadata' entry is a Python-2 pickle (it would need
+        # allow_pickle=True, encoding="latin1"). We never read it, so pickles stay disabled:
+        # opening a downloaded file can then never execute code.
+        with np.load(path, allow_pickle=False, encoding="latin1") as npz:
             missing = [k for k in KEYS if k not in npz.files]
             if missing:
                 raise DataError(f"{path} lacks the dSprites key(s) {', '.join(missing)}", fix)
@@ -151,7 +155,7 @@ def load_npz(path: str | Path) -> dict[str, Any]:
             source = str(npz["source"]) if "source" in npz.files else "official"
     except DataError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, pickle.UnpicklingError) as exc:
         raise DataError(f"{path} is not a readable dSprites npz ({type(exc).__name__}: {str(exc)[:100]})", fix) from None
     imgs, values, classes = arrays["imgs"], arrays["latents_values"], arrays["latents_classes"]
     n = imgs.shape[0] if imgs.ndim else 0

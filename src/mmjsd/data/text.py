@@ -132,7 +132,7 @@ def place(table: np.ndarray, lengths: np.ndarray, codes: np.ndarray | torch.Tens
 def encode_padded(strings: Sequence[str], length: int, generator: torch.Generator,
                   alphabet: str = ALPHABET) -> torch.Tensor:
     """Each string at a random start (one draw per string) inside `length` '*' characters,
-    encoded as uint8 indices. Identical strings share one encoding (np.unique)."""
+    encoded as uint8 indices. Identical strings are encoded once (first-occurrence table)."""
     strings = list(strings)
     first_seen: dict[str, int] = {}
     codes = np.fromiter((first_seen.setdefault(s, len(first_seen)) for s in strings), dtype=np.int64, count=len(strings))
