@@ -12,7 +12,8 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from mmjsd import paths as P
 from mmjsd.config import read_yaml, resolve, validate_raw
 from mmjsd.dvcgen import cli_prefix
-from mmjsd.errors import ConfigError
+from mmjsd.data.dsprites import verify_official
+from mmjsd.errors import ConfigError, MmjsdError
 
 
 configfile: "config.yaml"
@@ -26,12 +27,24 @@ def _load_validated_config():
             "edit config.yaml or add a scale overlay under 'scales:' and select it with --config scale=NAME",
         )
     validate_raw(config)
-    return resolve(config, config.get("scale"))
+    resolved = resolve(config, config.get("scale"))
+    celeba = resolved["data"]["celeba"]
+    if "celeba" in resolved["datasets"] and celeba["source"] == "folder" and not Path(celeba["root"]).is_dir():
+        raise ConfigError(
+            f"CelebA folder {celeba['root']} (data.celeba.root) does not exist",
+            "point data.celeba.root at a CelebA copy in torchvision's layout, or set data.celeba.source to torchvision or synthetic",
+        )
+    # A corrupt official dSprites file already on disk stops the run here, before any job
+    # (Snakemake would delete the outputs of a job that reruns and fails).
+    official = P.dsprites_input(resolved)
+    if "dsprites" in resolved["datasets"] and resolved["data"]["dsprites"]["source"] == "official" and official.exists():
+        verify_official(official)
+    return resolved
 
 
 try:
     CFG = _load_validated_config()
-except ConfigError as exc:
+except MmjsdError as exc:
     sys.exit(f"mmjsd: error: {exc}")
 
 SCALE = CFG["scale"]

@@ -129,6 +129,21 @@ def download(out: str | Path, url: str = OFFICIAL_URL, timeout: float = 60.0, md
     return out
 
 
+def verify_official(path: str | Path, md5: str = OFFICIAL_MD5) -> None:
+    """Raise DataError unless `path` is the official npz, byte for byte (its published md5)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"dSprites file {path} not found",
+                        "run `mmjsd dsprites-download --out FILE`, or set data.dsprites.source: render for the offline stand-in")
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != md5:
+        raise DataError(f"{path} has md5 {digest.hexdigest()}, not the official {md5} (corrupt or truncated)",
+                        f"delete {path} and download it again (`mmjsd dsprites-download`), or set data.dsprites.source: render")
+
+
 def load_npz(path: str | Path) -> dict[str, Any]:
     """Read an official or rendered dSprites npz.
 

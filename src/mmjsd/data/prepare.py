@@ -48,6 +48,8 @@ def _split_dicts(dataset: str, images: torch.Tensor, text: torch.Tensor, labels:
 
 
 def prepare_dsprites(input_path: Path, settings: dict) -> tuple[dict[str, dict[str, Any]], list[str], str]:
+    if settings["source"] == "official":
+        dsprites.verify_official(input_path)
     arrays = dsprites.load_npz(input_path)
     source, seed = arrays["source"], int(settings["seed"])
     if source not in ("official", "render"):

@@ -1,0 +1,159 @@
+"""End to end through the real tools, at the `ci` scale (seconds per job; proves plumbing only).
+
+- Snakemake: the whole DAG from clean produces every output; a second clean run gives the same
+  table1.csv / table1_celeba.csv / checkpoints byte for byte (CPU determinism).
+- DVC: in a fresh git repository with no remote, `dvc repro` runs the DAG, a second `dvc repro`
+  does nothing, `dvc metrics show` lists every run.
+- Bad input through Snakemake (corrupt dSprites file, missing CelebA folder): the run stops
+  before any job with one clear error and earlier outputs stay as they were.
+"""
+
+import hashlib
+import json
+import subprocess
+
+import pytest
+import yaml
+
+from conftest import BIN
+
+pytestmark = pytest.mark.slow
+
+RESULTS = "results/ci"
+
+
+def snakemake(workdir, env, *args, check=True):
+    result = subprocess.run([str(BIN / "snakemake"), *args], cwd=workdir, env=env,
+                            capture_output=True, text=True, timeout=900)
+    if check:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def ci_runs(tmp_path_factory):
+    """Two clean runs of the whole ci DAG in two scratch copies of the workflow."""
+    import os
+    import shutil
+
+    from conftest import REPO
+
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    runs = []
+    for name in ("first", "second"):
+        workdir = tmp_path_factory.mktemp(name)
+        for item in ("Snakefile", "config.yaml"):
+            shutil.copy(REPO / item, workdir / item)
+        for item in ("workflow", "profiles"):
+            shutil.copytree(REPO / item, workdir / item)
+        (workdir / "src").symlink_to(REPO / "src")
+        snakemake(workdir, env, "all", "--config", "scale=ci", "--cores", "2")
+        runs.append(workdir)
+    return runs, env
+
+
+def test_every_output_is_produced(ci_runs):
+    (first, _), _ = ci_runs
+    results = first / RESULTS
+    for name in ("table1.csv", "table1.md", "table1_celeba.csv", "figure1.png", "report.md"):
+        assert (results / name).stat().st_size > 0, name
+    table = (results / "table1.csv").read_text().splitlines()
+    assert table[0].split(",")[:6] == ["dataset", "table", "model", "modality", "factor", "mean"]
+    assert len(table) == 1 + 2 * (2 * 5 + 3 * 5)   # models x (1a: 2 directions + 1b: 3 representations) x 5 factors
+    report = (results / "report.md").read_text()
+    assert "render" in report and "DEMO-SCALE" in report or "ci" in report
+    for dataset in ("dsprites", "celeba"):
+        for model in ("mmjsd", "mmpoe"):
+            run = results / "runs" / dataset / model / "seed0"
+            metrics = json.loads((run / "metrics.json").read_text())
+            assert metrics["provenance"]["config"]["scale"] == "ci" and metrics["seed"] == 0
+            assert json.loads((run / "eval.json").read_text())["model"] == model
+    assert not list(first.rglob("*.tmp"))
+
+
+def test_two_clean_runs_are_byte_identical(ci_runs):
+    (first, second), _ = ci_runs
+    for name in ("table1.csv", "table1_celeba.csv"):
+        assert (first / RESULTS / name).read_bytes() == (second / RESULTS / name).read_bytes(), name
+    for checkpoint in (first / RESULTS / "runs").rglob("*.pt"):
+        twin = second / checkpoint.relative_to(first)
+        assert digest(checkpoint) == digest(twin), checkpoint
+    for split in (first / "data/ci/processed").rglob("*.pt"):
+        assert digest(split) == digest(second / split.relative_to(first)), split
+
+
+def test_second_snakemake_run_does_nothing(ci_runs):
+    (first, _), env = ci_runs
+    result = snakemake(first, env, "-n", "all", "--config", "scale=ci")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def _outputs_snapshot(workdir):
+    return {str(p.relative_to(workdir)): digest(p) for p in sorted((workdir / "data").rglob("*")) if p.is_file()} | {
+        str(p.relative_to(workdir)): digest(p) for p in sorted((workdir / "results").rglob("*")) if p.is_file()}
+
+
+def test_corrupt_dsprites_file_stops_before_any_job(ci_runs):
+    (_, second), env = ci_runs
+    config = yaml.safe_load((second / "config.yaml").read_text())
+    config["scales"]["ci"]["data"]["dsprites"]["source"] = "official"
+    (second / "config.yaml").write_text(yaml.safe_dump(config))
+    official = second / "data/ci/raw/dsprites/official.npz"
+    official.write_bytes(b"PK\x03\x04 truncated download")
+    before = _outputs_snapshot(second)
+    result = snakemake(second, env, "all", "--config", "scale=ci", check=False)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("mmjsd: error:")]
+    assert len(errors) == 1 and "not the official 7da33b31b13a06f4b04a70402ce90c2e" in errors[0] and "fix:" in errors[0]
+    assert _outputs_snapshot(second) == before
+
+
+def test_missing_celeba_folder_stops_before_any_job(ci_runs):
+    (first, _), env = ci_runs
+    config = yaml.safe_load((first / "config.yaml").read_text())
+    config["scales"]["ci"]["data"]["celeba"] = {"source": "folder", "root": "no/such/celeba"}
+    (first / "config.yaml").write_text(yaml.safe_dump(config))
+    before = _outputs_snapshot(first)
+    result = snakemake(first, env, "all", "--config", "scale=ci", check=False)
+    assert result.returncode != 0
+    assert "mmjsd: error: CelebA folder no/such/celeba (data.celeba.root) does not exist" in result.stderr
+    assert _outputs_snapshot(first) == before
+
+
+def test_dvc_repro_on_a_fresh_repository(tmp_path, repo_env):
+    """CI-runner conditions: fresh git repo, no DVC remote, no GPU; ci scale."""
+    import shutil
+
+    from conftest import REPO
+
+    for item in ("config.yaml", "pyproject.toml"):
+        shutil.copy(REPO / item, tmp_path / item)
+    shutil.copytree(REPO / "workflow", tmp_path / "workflow")
+    (tmp_path / "src").symlink_to(REPO / "src")
+    (tmp_path / ".gitignore").write_text("/src\n")
+
+    def run(*command):
+        result = subprocess.run(command, cwd=tmp_path, env=repo_env, capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return result.stdout + result.stderr
+
+    run("git", "init", "-q")
+    run("git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-q", "--allow-empty", "-m", "init")
+    run(str(BIN / "mmjsd"), "dvc-yaml", "--scale", "ci", "--out", "dvc.yaml")
+    run(str(BIN / "dvc"), "init", "-q")
+    run(str(BIN / "dvc"), "repro")
+    assert (tmp_path / RESULTS / "table1.csv").exists() and (tmp_path / RESULTS / "figure1.png").exists()
+    again = run(str(BIN / "dvc"), "repro")
+    assert "Data and pipelines are up to date." in again
+    assert "Running stage" not in again
+    metrics = run(str(BIN / "dvc"), "metrics", "show", "--json")
+    shown = json.loads(metrics[metrics.index("{"):])
+    paths = set(next(iter(shown.values()))["data"])
+    for dataset in ("dsprites", "celeba"):
+        for model in ("mmjsd", "mmpoe"):
+            assert f"{RESULTS}/runs/{dataset}/{model}/seed0/metrics.json" in paths
+            assert f"{RESULTS}/runs/{dataset}/{model}/seed0/eval.json" in paths
