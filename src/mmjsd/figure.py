@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import textwrap
 
 import numpy as np
 import torch
@@ -113,7 +114,10 @@ def render_figure(panels: dict[str, torch.Tensor], row_labels: list[str], title:
     width, height = figure_pixel_size(rows, cols, len(panels))
     # A quarter pixel of slack: matplotlib truncates size * dpi to whole pixels.
     figure = Figure(figsize=((width + 0.25) / DPI, (height + 0.25) / DPI), dpi=DPI)
-    figure.text(0.5, 1 - (TITLE_PX / 2) / height, title, ha="center", va="center", fontsize=9, wrap=True)
+    # Wrapped by hand: matplotlib's wrap=True lets a centred line run past the left edge.
+    # About 6 px per character at fontsize 9; the title band holds three lines.
+    wrapped = textwrap.fill(title, width=max(40, (width - 2 * MARGIN_PX) // 6), max_lines=3, placeholder=" ...")
+    figure.text(0.5, 1 - (TITLE_PX / 2) / height, wrapped, ha="center", va="center", fontsize=9)
     grid_top = TITLE_PX + PANEL_TITLE_PX
     grid_height = rows * CELL_PX
     for index, (name, faces) in enumerate(panels.items()):
