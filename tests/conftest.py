@@ -21,7 +21,7 @@ def repo_env():
 @pytest.fixture
 def workdir(tmp_path):
     """A scratch copy of the workflow files (Snakefile, config, workflow/, profiles/) to run in."""
-    for name in ("Snakefile", "config.yaml", "dvc.yaml"):
+    for name in ("Snakefile", "config.yaml", "dvc.yaml", "environment.yml", "requirements.txt"):
         if (REPO / name).exists():
             shutil.copy(REPO / name, tmp_path / name)
     for name in ("workflow", "profiles"):

@@ -35,6 +35,8 @@ def make_model(name: str, dataset: str, seed: int = 0, **overrides) -> Multimoda
     cfg = copy.deepcopy(config())
     channels, text_len, width = SHAPES[dataset]
     cfg["model"][dataset]["width"] = width
+    # Factorised latents in every test, whatever the config chooses for the dataset.
+    cfg["model"][dataset]["style_dim"] = max(cfg["model"][dataset]["style_dim"], 4)
     cfg["model"][dataset].update(overrides)
     torch.manual_seed(seed)
     return build_model(model_spec(cfg, name, dataset, channels, text_len, ALPHABET_SIZE))

@@ -46,7 +46,7 @@ def ci_runs(tmp_path_factory):
     runs = []
     for name in ("first", "second"):
         workdir = tmp_path_factory.mktemp(name)
-        for item in ("Snakefile", "config.yaml"):
+        for item in ("Snakefile", "config.yaml", "environment.yml", "requirements.txt"):
             shutil.copy(REPO / item, workdir / item)
         for item in ("workflow", "profiles"):
             shutil.copytree(REPO / item, workdir / item)
