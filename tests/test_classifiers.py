@@ -117,7 +117,7 @@ def test_cli_writes_classifier_and_metrics_with_provenance(tmp_path, monkeypatch
         save_split(paths.processed(config, "dsprites", split), {**data, "source": "render"})
 
     class Args:
-        dataset, modality, threads = "dsprites", "img", 1
+        dataset, modality, threads, device, gpu_lock_dir = "dsprites", "img", 1, "cpu", None
 
     assert cli_train_classifier(Args, config) == 0
     model_path = paths.fill(paths.CLASSIFIER, config, dataset="dsprites", modality="img")
@@ -125,4 +125,5 @@ def test_cli_writes_classifier_and_metrics_with_provenance(tmp_path, monkeypatch
     assert load_classifier(model_path).spec["modality"] == "img"
     assert set(metrics["test"]["accuracy"]) == {"shape", "scale", "orientation", "posX", "posY"}
     assert metrics["data_source"] == "render" and metrics["scale"] == "ci"
+    assert metrics["device"].startswith("cpu:")
     assert {"git_commit", "packages", "config", "seed"} <= set(metrics["provenance"])

@@ -190,7 +190,7 @@ def test_cli_evaluate_with_a_real_model_is_deterministic(dsprites_setup, tmp_pat
     save_model(paths.run_file(paths.RUN_MODEL, config, "dsprites", "mmjsd", 0), model)
 
     class Args:
-        dataset, model, seed, threads = "dsprites", "mmjsd", 0, 1
+        dataset, model, seed, threads, device, gpu_lock_dir = "dsprites", "mmjsd", 0, 1, "cpu", None
 
     out = paths.run_file(paths.RUN_EVAL, config, "dsprites", "mmjsd", 0)
     assert cli_evaluate(Args, config) == 0

@@ -71,3 +71,18 @@ def test_no_gpu_falls_back_to_cpu_or_errors(tmp_path, monkeypatch):
     with pytest.raises(TrainingError, match="no GPU is visible"):
         gpu.select_device("cuda", tmp_path)
     assert gpu.select_device("cpu", tmp_path) == ("cpu", None)
+
+
+def test_waiting_job_says_so_and_gets_the_device_once_released(tmp_path, capsys):
+    """One GPU, two jobs: the second waits (and logs that it waits) until the first exits."""
+    import threading
+
+    held = gpu.try_claim(["0"], tmp_path)
+    timer = threading.Timer(0.3, held.release)
+    timer.start()
+    claim = gpu.claim_gpu(["0"], tmp_path, wait_s=10, poll_s=0.05)
+    timer.join()
+    assert claim.index == "0"
+    log = capsys.readouterr().err
+    assert "held by another job" in log and "claimed GPU 0" in log
+    claim.release()

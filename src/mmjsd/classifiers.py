@@ -9,9 +9,10 @@ characters) each predict every label of a dataset at once from one shared trunk:
 Inputs use the models' conventions, so generated samples can be classified directly:
 images float B x C x 64 x 64 in [0, 1]; text int64 B x L of alphabet indices.
 
-Training holds the split in memory as tensors (uint8, converted per batch), draws batches by
-index from a seeded `torch.randperm`, and initialises weights from the seed inside a forked
-RNG, so on the CPU the same seed and thread count give byte-identical weights.
+Training holds the split in memory as tensors (uint8, converted per batch) on the training
+device (a GPU claimed like `mmjsd train` does, else the CPU), draws batches by index from a
+seeded `torch.randperm`, and initialises weights from the seed inside a forked RNG, so on the
+CPU the same seed and thread count give byte-identical weights.
 No public classifier exists for dSprites+text; these networks are ours (see docstrings).
 """
 
@@ -187,15 +188,23 @@ def majority_accuracy_per_label(labels: torch.Tensor) -> list[float]:
     return result
 
 
+def module_device(module: nn.Module) -> torch.device:
+    """The device a network's parameters live on (inputs are moved there batch by batch); CPU if it has none."""
+    first = next(module.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
 @torch.no_grad()
 def predict_in_batches(classifier: AttributeClassifier, modality: str, raw: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Predictions (and scores) for stored split tensors, on the classifier's device; results on the CPU."""
     classifier.eval()
+    device = module_device(classifier)
     predictions, scores = [], []
     for start in range(0, raw.shape[0], batch_size):
-        pred, score = classifier.predict_and_score(model_input(modality, raw[start:start + batch_size]))
-        predictions.append(pred)
+        pred, score = classifier.predict_and_score(model_input(modality, raw[start:start + batch_size].to(device)))
+        predictions.append(pred.cpu())
         if score is not None:
-            scores.append(score)
+            scores.append(score.cpu())
     return torch.cat(predictions), (torch.cat(scores) if scores else None)
 
 
@@ -219,8 +228,9 @@ def _modality_tensor(split: dict, modality: str) -> torch.Tensor:
     return split["images"] if modality == "img" else split["text"]
 
 
-def train_classifier(dataset: str, modality: str, train_split: dict, test_split: dict, settings: dict, seed: int) -> tuple[AttributeClassifier, dict[str, Any]]:
-    """Train the classifier of one modality; return it (eval mode) and its held-out metrics.
+def train_classifier(dataset: str, modality: str, train_split: dict, test_split: dict, settings: dict, seed: int,
+                     device: str = "cpu") -> tuple[AttributeClassifier, dict[str, Any]]:
+    """Train the classifier of one modality; return it (eval mode, on the CPU) and its held-out metrics.
 
     `settings` is config['classifier'][dataset] (epochs, batch_size, lr, width, max_train_samples).
     Held-out metrics are computed on the real `test` split.
@@ -238,7 +248,9 @@ def train_classifier(dataset: str, modality: str, train_split: dict, test_split:
     sizes = head_sizes(dataset, list(train_split["label_names"]), labels, test_split["labels"].long())
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        classifier = build_classifier(dataset, modality, train_split, settings, sizes)
+        classifier = build_classifier(dataset, modality, train_split, settings, sizes).to(device)
+    # The whole training split sits on the device as uint8; batches are cut from it by index.
+    inputs, labels = inputs.to(device), labels.to(device)
     optimiser = torch.optim.Adam(classifier.parameters(), lr=float(settings["lr"]))
     batch_size = int(settings["batch_size"])
     n = inputs.shape[0]
@@ -246,17 +258,17 @@ def train_classifier(dataset: str, modality: str, train_split: dict, test_split:
     started = time.perf_counter()
     classifier.train()
     for _ in range(int(settings["epochs"])):
-        order = torch.randperm(n, generator=generator)
-        total, count = 0.0, 0
+        order = torch.randperm(n, generator=generator).to(device)
+        # Summed on the device in float64 (no host sync per step; the same sum as Python floats).
+        total = torch.zeros((), dtype=torch.float64, device=device)
         for start in range(0, n, batch_size):
             index = order[start:start + batch_size]
             loss = classifier.loss(classifier(model_input(modality, inputs[index])), labels[index])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            total += float(loss.detach()) * index.numel()
-            count += index.numel()
-        epoch_losses.append(total / max(count, 1))
+            total += loss.detach().double() * index.numel()
+        epoch_losses.append(float(total) / max(n, 1))
     train_seconds = time.perf_counter() - started
     classifier.eval()
     metrics = {
@@ -272,7 +284,7 @@ def train_classifier(dataset: str, modality: str, train_split: dict, test_split:
         "data_source": test_split.get("source", "unknown"),
         "wall_time_s": round(train_seconds, 3),
     }
-    return classifier, metrics
+    return classifier.cpu(), metrics
 
 
 def save_classifier(path: str | Path, classifier: AttributeClassifier) -> None:
@@ -307,15 +319,19 @@ def load_processed_split(config: dict, dataset: str, split: str) -> dict:
 
 
 def cli_train_classifier(args: argparse.Namespace, config: dict) -> int:
+    from mmjsd.gpu import device_name, select_device
+
+    # Before anything touches CUDA: the claim narrows CUDA_VISIBLE_DEVICES to the GPU it holds.
+    device, claim = select_device(args.device, args.gpu_lock_dir)  # `claim` holds the GPU lock until we return
     threads = args.threads or config["train"]["threads"]
     torch.set_num_threads(int(threads))
     dataset, modality = args.dataset, args.modality
     train_split = load_processed_split(config, dataset, "train")
     test_split = load_processed_split(config, dataset, "test")
     settings = config["classifier"][dataset]
-    classifier, metrics = train_classifier(dataset, modality, train_split, test_split, settings, CLASSIFIER_SEED)
+    classifier, metrics = train_classifier(dataset, modality, train_split, test_split, settings, CLASSIFIER_SEED, device)
     metrics["threads"] = int(threads)
-    metrics["device"] = "cpu"
+    metrics["device"] = device_name(device)
     metrics["scale"] = config["scale"]
     metrics["data_notes"] = test_split.get("notes", "")
     metrics["provenance"] = files.provenance(config=config, seed=CLASSIFIER_SEED)

@@ -41,6 +41,13 @@ def _run_args(parser: argparse.ArgumentParser, with_model: bool = True) -> None:
         parser.add_argument("--seed", required=True, type=int)
 
 
+def _device_args(parser: argparse.ArgumentParser) -> None:
+    """Where a GPU-capable step runs: a GPU it claims itself (src/mmjsd/gpu.py), else the CPU."""
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: claim a free GPU if any, else CPU")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: config train.threads)")
+    parser.add_argument("--gpu-lock-dir", type=Path, default=None, help="folder of per-GPU lock files (default: $MMJSD_GPU_LOCK_DIR or the system temp dir)")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmjsd", description=__doc__.split("\n\n")[0])
     _common(parser, top_level=True)
@@ -77,21 +84,19 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = add("train", "mmjsd.train:cli_train", "train one model on one dataset with one seed (resumes from its checkpoint)")
     _run_args(p)
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: claim a free GPU if any, else CPU")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: config train.threads)")
+    _device_args(p)
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps in total (for tests; the run stays resumable)")
-    p.add_argument("--gpu-lock-dir", type=Path, default=None, help="folder of per-GPU lock files (default: $MMJSD_GPU_LOCK_DIR or the system temp dir)")
 
     p = add("train-classifier", "mmjsd.classifiers:cli_train_classifier",
             "train the attribute classifier of one modality on the training split")
     p.add_argument("--dataset", required=True, choices=DATASETS)
     p.add_argument("--modality", required=True, choices=MODALITIES)
-    p.add_argument("--threads", type=int, default=None)
+    _device_args(p)
 
     p = add("evaluate", "mmjsd.evaluate:cli_evaluate",
             "coherence of cross-modal generations and latent-representation classifiers for one run")
     _run_args(p)
-    p.add_argument("--threads", type=int, default=None)
+    _device_args(p)
 
     p = add("aggregate", "mmjsd.aggregate:cli_aggregate", "collect every run's evaluation into table1.csv / table1.md")
     p = add("figure", "mmjsd.figure:cli_figure", "draw Figure 1: CelebA faces generated from text strings")

@@ -40,6 +40,7 @@ from mmjsd.classifiers import (
     load_classifier,
     load_processed_split,
     model_input,
+    module_device,
 )
 from mmjsd.errors import DataError
 
@@ -122,22 +123,25 @@ def coherence(model, classifiers: dict, test: dict, rows: torch.Tensor, batch_si
 
     Returns {"accuracy": {direction: [per label]}, "average_precision": {...} (binary labels only)}.
     """
+    # A CPU generator on every device: the model draws its noise there and moves it, so the
+    # generations do not depend on where the model runs beyond floating-point rounding.
     generator = torch.Generator().manual_seed(seed)
+    device = module_device(model)
     predictions = {d: [] for d in DIRECTIONS}
     scores = {d: [] for d in DIRECTIONS}
     for index in _batches(rows, batch_size):
-        img = model_input("img", test["images"][index])
-        text = model_input("text", test["text"][index])
+        img = model_input("img", test["images"][index].to(device))
+        text = model_input("text", test["text"][index].to(device))
         generated = {
             "text": model.generate({"img": img}, "text", generator=generator),
             "img": model.generate({"text": text}, "img", generator=generator),
         }
         for direction in DIRECTIONS:
-            # The generated modality is scored by that modality's classifier.
+            # The generated modality is scored by that modality's classifier (on the same device).
             pred, score = classifiers[direction].predict_and_score(generated[direction])
-            predictions[direction].append(pred)
+            predictions[direction].append(pred.cpu())
             if score is not None:
-                scores[direction].append(score)
+                scores[direction].append(score.cpu())
     labels = test["labels"][rows].long()
     result: dict[str, Any] = {"accuracy": {d: accuracy_per_label(torch.cat(predictions[d]), labels) for d in DIRECTIONS}}
     if all(scores[d] for d in DIRECTIONS):
@@ -148,13 +152,14 @@ def coherence(model, classifiers: dict, test: dict, rows: torch.Tensor, batch_si
 @torch.no_grad()
 def content_means(model, split: dict, rows: torch.Tensor, batch_size: int) -> dict[str, np.ndarray]:
     """Content means per representation: unimodal content_mu of img and text, joint mu of both."""
+    device = module_device(model)
     parts = {r: [] for r in REPRESENTATIONS}
     for index in _batches(rows, batch_size):
-        posteriors = model.encode({"img": model_input("img", split["images"][index]),
-                                   "text": model_input("text", split["text"][index])})
-        parts["img"].append(posteriors["img"].content_mu)
-        parts["text"].append(posteriors["text"].content_mu)
-        parts["joint"].append(posteriors["joint"][0])
+        posteriors = model.encode({"img": model_input("img", split["images"][index].to(device)),
+                                   "text": model_input("text", split["text"][index].to(device))})
+        parts["img"].append(posteriors["img"].content_mu.cpu())
+        parts["text"].append(posteriors["text"].content_mu.cpu())
+        parts["joint"].append(posteriors["joint"][0].cpu())
     return {r: torch.cat(v).double().numpy() for r, v in parts.items()}
 
 
@@ -241,6 +246,10 @@ def read_classifier_metrics(config: dict, dataset: str, modality: str) -> tuple[
 
 
 def cli_evaluate(args: argparse.Namespace, config: dict) -> int:
+    from mmjsd.gpu import device_name, select_device
+
+    # Before anything touches CUDA: the claim narrows CUDA_VISIBLE_DEVICES to the GPU it holds.
+    device, claim = select_device(args.device, args.gpu_lock_dir)  # `claim` holds the GPU lock until we return
     threads = args.threads or config["train"]["threads"]
     torch.set_num_threads(int(threads))
     dataset, model_name, seed = args.dataset, args.model, args.seed
@@ -249,6 +258,9 @@ def cli_evaluate(args: argparse.Namespace, config: dict) -> int:
     classifiers = {m: load_classifier(p) for m, p in classifier_paths.items()}
     classifier_metrics = {m: read_classifier_metrics(config, dataset, m) for m in DIRECTIONS}
     model, model_path = load_run_model(config, dataset, model_name, seed)
+    model.to(device)
+    for classifier in classifiers.values():
+        classifier.to(device)
 
     computed = evaluate_run(model, classifiers, splits["test"], splits["test_fit"], splits["test_eval"], config["eval"], seed)
     record = {
@@ -268,6 +280,7 @@ def cli_evaluate(args: argparse.Namespace, config: dict) -> int:
         },
         "model_spec": _plain(getattr(model, "spec", {})),
         "threads": int(threads),
+        "device": device_name(device),
         "provenance": files.provenance(config=config, seed=seed),
     }
     out = paths.run_file(paths.RUN_EVAL, config, dataset, model_name, seed)

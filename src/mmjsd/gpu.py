@@ -14,6 +14,7 @@ import fcntl
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -82,10 +83,18 @@ def try_claim(devices: list[str], lock_dir: Path) -> GpuClaim | None:
 def claim_gpu(devices: list[str], lock_dir: Path, wait_s: float = 600.0, poll_s: float = 2.0) -> GpuClaim:
     """Claim a free device, waiting up to `wait_s` for one to be released."""
     deadline = time.monotonic() + wait_s
+    announced = False
     while True:
         claim = try_claim(devices, lock_dir)
         if claim is not None:
+            if announced:
+                print(f"claimed GPU {claim.index}", file=sys.stderr)
             return claim
+        if not announced:
+            # Say so in the job's log: a job that waits for a device looks hung otherwise.
+            print(f"every GPU among {devices} is held by another job (locks in {lock_dir}); waiting up to {wait_s:.0f} s",
+                  file=sys.stderr)
+            announced = True
         if time.monotonic() >= deadline:
             raise TrainingError(
                 f"no free GPU among {devices} after {wait_s:.0f} s (locks in {lock_dir})",
@@ -109,3 +118,14 @@ def select_device(requested: str, lock_dir: Path | None = None) -> tuple[str, Gp
     claim = claim_gpu(devices, lock_dir or default_lock_dir())
     os.environ["CUDA_VISIBLE_DEVICES"] = claim.index
     return "cuda", claim
+
+
+def device_name(device: str) -> str:
+    """What metrics files record as the device: 'cuda:<GPU name>' or 'cpu:<processor>'."""
+    if device == "cuda":
+        import torch
+
+        return f"cuda:{torch.cuda.get_device_name(0)}"
+    import platform
+
+    return f"cpu:{platform.processor() or platform.machine()}"

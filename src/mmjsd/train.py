@@ -349,6 +349,7 @@ def cli_train(args, config: dict) -> int:
 
 def finish_run(config, dataset, model_name, seed, result: RunResult, device, threads) -> None:
     """Write the final model, the curve and the metrics (metrics last: it marks the run done)."""
+    from mmjsd.gpu import device_name
     from mmjsd.models import save_model
 
     run = dict(dataset=dataset, model=model_name, seed=seed)
@@ -366,7 +367,7 @@ def finish_run(config, dataset, model_name, seed, result: RunResult, device, thr
         "final": {k: final[k] for k in LOSS_TERMS},
         "samples_per_s": round(result.samples_per_s, 1),
         "wall_time_s": round(result.wall_time_s, 2),
-        "device": _device_name(device),
+        "device": device_name(device),
         "threads": threads,
         "provenance": files.provenance(config=config, seed=seed),
     }
@@ -374,10 +375,3 @@ def finish_run(config, dataset, model_name, seed, result: RunResult, device, thr
     print(f"{dataset}/{model_name}/seed{seed}: {result.position.epoch} epochs, final loss {final['loss']:.3f}, "
           f"{result.samples_per_s:.0f} samples/s on {metrics['device']}", file=sys.stderr)
 
-
-def _device_name(device: str) -> str:
-    if device == "cuda":
-        return f"cuda:{torch.cuda.get_device_name(0)}"
-    import platform
-
-    return f"cpu:{platform.processor() or platform.machine()}"

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Everything this project measures on a GPU machine, in one go (the figures in
+# docs/BENCHMARKS.md's GPU section come from this script's output).
+#
+#   bash benchmarks/gpu_session.sh OUT_DIR        # on a machine with CUDA, from the repo root
+#
+# 1. the GPU tests (tests/test_cuda.py: train in bf16, classifiers and evaluation on CUDA);
+# 2. model step throughput and peak GPU memory, fp32 and bf16 (bench_models.py);
+# 3. the training loop's time split, bf16 speed-up and GPU utilisation (bench_train.py);
+# 4. the real CLI at paper width on CUDA: prepare the full rendered dSprites grid, then two
+#    `mmjsd train` jobs started together for one epoch each. With one GPU the second must wait
+#    for the first's lock (src/mmjsd/gpu.py); the logs show the order. Then the classifiers and
+#    the evaluation of both runs on the GPU.
+# The device machine has torch but not every pinned package: PYTHONPATH may point at extra
+# wheels installed beforehand (jsonschema for config validation).
+set -uo pipefail
+OUT=${1:?usage: gpu_session.sh OUT_DIR}
+mkdir -p "$OUT"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+PY=${PYTHON:-python3}
+log() { echo "=== $(date +%T) $*"; }
+
+log "machine"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+$PY -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
+nproc
+
+log "GPU tests"
+$PY -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_gpu.py 2>&1 | tail -5
+
+log "bench_models (batch 256, fp32 and bf16 rows follow config train.bf16)"
+$PY benchmarks/bench_models.py --device cuda --steps 20 --warmup 3 --json "$OUT/bench_models.json"
+
+log "bench_train paper scale"
+$PY benchmarks/bench_train.py --scale paper --device cuda --bf16 --steps 30 --warmup 5
+log "bench_train demo scale"
+$PY benchmarks/bench_train.py --scale demo --device cuda --bf16 --steps 30 --warmup 5
+
+log "CLI at paper width: config with a one-epoch 'gpucheck' scale"
+WORK=$(mktemp -d)
+$PY - "$WORK/config.yaml" <<'EOF'
+import sys, yaml
+raw = yaml.safe_load(open("config.yaml"))
+raw["scales"]["gpucheck"] = {
+    "seeds": [0], "datasets": ["dsprites"],
+    "paths": {"data": "data", "results": "results"},
+    "data": {"dsprites": {"source": "render"}},
+    "train": {"dsprites": {"epochs": 1}},
+    "classifier": {"dsprites": {"epochs": 1}},
+}
+yaml.safe_dump(raw, open(sys.argv[1], "w"))
+EOF
+cd "$WORK"
+M="$PY -m mmjsd --config config.yaml --scale gpucheck"
+time $M dsprites-render --out data/raw/dsprites/render.npz
+time $M prepare --dataset dsprites --input data/raw/dsprites/render.npz --out-dir data/processed/dsprites
+export MMJSD_GPU_LOCK_DIR="$WORK/locks"
+for model in mmjsd mmpoe; do
+  ( echo "start $(date +%T.%N)"; $M train --dataset dsprites --model $model --seed 0 --threads 4; echo "end $(date +%T.%N) rc=$?" ) > "train_$model.log" 2>&1 &
+  sleep 1
+done
+wait
+for model in mmjsd mmpoe; do echo "--- train $model"; cat "train_$model.log"; done
+for modality in img text; do $M train-classifier --dataset dsprites --modality $modality --threads 4; done
+for model in mmjsd mmpoe; do $M evaluate --dataset dsprites --model $model --seed 0 --threads 4; done
+for model in mmjsd mmpoe; do
+  cp results/runs/dsprites/$model/seed0/metrics.json "$OUT/gpucheck_${model}_metrics.json"
+  cp results/runs/dsprites/$model/seed0/eval.json "$OUT/gpucheck_${model}_eval.json"
+done
+cp results/classifiers/dsprites/img.json "$OUT/gpucheck_classifier_img.json"
+cp results/classifiers/dsprites/text.json "$OUT/gpucheck_classifier_text.json"
+log "done"
