@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum
 # Rules call `mmjsd`, `snakemake` and `dvc` by name: put the venv first on PATH for every recipe.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install demo test paper dryrun lint dvc-demo bench clean-demo
+.PHONY: install demo demo-report test paper dryrun lint dvc-demo bench clean-demo
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found -- fix: install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 2; }
@@ -23,6 +23,9 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	snakemake all --config scale=demo
+
+demo-report: $(STAMP)
+	snakemake --report results/demo/report.html --config scale=demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

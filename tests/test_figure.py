@@ -119,3 +119,19 @@ def _alphabet():
     from mmjsd.data.text import ALPHABET
 
     return ALPHABET
+
+
+def test_long_title_stays_inside_the_figure():
+    """The title is wrapped to the figure's width: no title pixel touches the left or right edge."""
+    import numpy as np
+
+    from mmjsd.figure import TITLE_PX, figure_title, render_figure
+
+    config = {"scale": "demo", "eval": {"figure": {"seed": 0}}}
+    title = figure_title(config, "shared-subset") + " " + "a long note about the data source, " * 6
+    faces = torch.zeros(10, 10, 3, 64, 64)
+    png = render_figure({"mmJSD": faces, "mmPoE": faces}, ["male"] * 10, title)
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"))[:TITLE_PX]
+    assert pixels.min() < 128, "the title was drawn"
+    edges = np.concatenate([pixels[:, :4], pixels[:, -4:]], axis=1)
+    assert edges.min() == 255, "title text runs past the figure's edge"

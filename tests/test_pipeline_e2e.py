@@ -1,7 +1,8 @@
 """End to end through the real tools, at the `ci` scale (seconds per job; proves plumbing only).
 
 - Snakemake: the whole DAG from clean produces every output; a second clean run gives the same
-  table1.csv / table1_celeba.csv / checkpoints byte for byte (CPU determinism).
+  table1.csv / table1_celeba.csv / checkpoints byte for byte (CPU determinism); `--report`
+  builds the HTML report with Table 1 and Figure 1.
 - DVC: in a fresh git repository with no remote, `dvc repro` runs the DAG, a second `dvc repro`
   does nothing, `dvc metrics show` lists every run.
 - Bad input through Snakemake (corrupt dSprites file, missing CelebA folder): the run stops
@@ -90,6 +91,15 @@ def test_second_snakemake_run_does_nothing(ci_runs):
     (first, _), env = ci_runs
     result = snakemake(first, env, "-n", "all", "--config", "scale=ci")
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_snakemake_report_shows_table_and_figure(ci_runs):
+    """`snakemake --report`: Table 1 and Figure 1 are marked report outputs with captions."""
+    (first, _), env = ci_runs
+    snakemake(first, env, "--report", "report.html", "--config", "scale=ci")
+    html = (first / "report.html").read_text(errors="replace")
+    for needle in ("Table 1", "Figure 1", "table1.csv", "figure1.png"):
+        assert needle in html, needle
 
 
 def _outputs_snapshot(workdir):

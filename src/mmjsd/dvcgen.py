@@ -14,6 +14,7 @@ outputs, that Snakemake's rule runs for the same job).
 
 from __future__ import annotations
 
+import copy
 import sys
 
 import yaml
@@ -171,10 +172,29 @@ class _NoAliasDumper(yaml.SafeDumper):
         return True
 
 
-def render(config: dict, raw: dict) -> str:
+AUTO_NOTE = """\
+# data.celeba.source 'auto' is resolved here, once, to '{resolved}' ('folder' when {root}
+# holds images, else 'synthetic'): DVC needs fixed dependencies. Where it would resolve
+# otherwise, regenerate this file before `dvc repro`.
+"""
+
+
+def render(config: dict, raw: dict, celeba_source: str | None = None) -> str:
+    """dvc.yaml text for `config`'s scale.
+
+    CelebA's `auto` source (the shared subset when present, else synthetic faces) is decided
+    here, once: by `celeba_source` when given (tests render the committed choice), else by
+    what this machine has. The header says which.
+    """
     overlay = (raw.get("scales") or {}).get(config["scale"], {}) if config["scale"] != "paper" else {}
+    header = HEADER.format(scale=config["scale"])
+    if "celeba" in config["datasets"] and config["data"]["celeba"]["source"] == "auto":
+        resolved = celeba_source or P.celeba_source(config)
+        header += AUTO_NOTE.format(resolved=resolved, root=config["data"]["celeba"]["root"])
+        config = copy.deepcopy(config)
+        config["data"]["celeba"]["source"] = resolved
     body = yaml.dump({"stages": build_stages(config, overlay)}, Dumper=_NoAliasDumper, sort_keys=False, width=1000)
-    return HEADER.format(scale=config["scale"]) + body
+    return header + body
 
 
 def cli_dvc_yaml(args, config: dict) -> int:

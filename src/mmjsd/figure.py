@@ -36,6 +36,7 @@ GAP_PX = 24                        # between panels
 TITLE_PX = 60
 PANEL_TITLE_PX = 26
 MARGIN_PX = 8
+TITLE_PX_PER_CHAR = 8
 LABEL_CHARS = 52                   # longer row texts are cut with '...'
 
 
@@ -115,8 +116,9 @@ def render_figure(panels: dict[str, torch.Tensor], row_labels: list[str], title:
     # A quarter pixel of slack: matplotlib truncates size * dpi to whole pixels.
     figure = Figure(figsize=((width + 0.25) / DPI, (height + 0.25) / DPI), dpi=DPI)
     # Wrapped by hand: matplotlib's wrap=True lets a centred line run past the left edge.
-    # About 6 px per character at fontsize 9; the title band holds three lines.
-    wrapped = textwrap.fill(title, width=max(40, (width - 2 * MARGIN_PX) // 6), max_lines=3, placeholder=" ...")
+    # Fontsize 9 at 100 dpi is 12.5 px per em; DejaVu Sans averages about 0.6 em per character
+    # (7.5 px), so 8 px per character keeps every line inside the figure. The band holds three lines.
+    wrapped = textwrap.fill(title, width=max(40, (width - 2 * MARGIN_PX) // TITLE_PX_PER_CHAR), max_lines=3, placeholder=" ...")
     figure.text(0.5, 1 - (TITLE_PX / 2) / height, wrapped, ha="center", va="center", fontsize=9)
     grid_top = TITLE_PX + PANEL_TITLE_PX
     grid_height = rows * CELL_PX

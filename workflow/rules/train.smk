@@ -14,6 +14,9 @@ rule train:
         model_settings=lambda wildcards: settings("model", wildcards.dataset),
         train_settings=lambda wildcards: settings("train", wildcards.dataset),
     threads: CFG["train"]["threads"]
+    # The longest jobs first: started last, one training job ran alone for minutes at the end
+    # of the demo while the other core idled.
+    priority: 10
     resources:
         runtime=CFG["resources"]["train"]["runtime_min"],
         mem_mb=CFG["resources"]["train"]["mem_mb"],
