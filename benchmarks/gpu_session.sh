@@ -3,6 +3,7 @@
 # docs/BENCHMARKS.md's GPU section come from this script's output).
 #
 #   bash benchmarks/gpu_session.sh OUT_DIR        # on a machine with CUDA, from the repo root
+#   PARTS=cli EPOCHS=3 bash benchmarks/gpu_session.sh OUT_DIR   # only step 4, 3 epochs per model
 #
 # 1. the GPU tests (tests/test_cuda.py: train in bf16, classifiers and evaluation on CUDA);
 # 2. model step throughput and peak GPU memory, fp32 and bf16 (bench_models.py);
@@ -15,6 +16,9 @@
 # wheels installed beforehand (jsonschema for config validation).
 set -uo pipefail
 OUT=${1:?usage: gpu_session.sh OUT_DIR}
+PARTS=${PARTS:-tests,bench,cli}   # which of the steps below to run
+EPOCHS=${EPOCHS:-1}               # training epochs per model in step 4
+want() { [[ ",$PARTS," == *",$1,"* ]]; }
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
@@ -25,27 +29,32 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 $PY -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
 nproc
 
-log "GPU tests"
-$PY -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_gpu.py 2>&1 | tail -5
+if want tests; then
+  log "GPU tests"
+  $PY -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_gpu.py 2>&1 | tail -5
+fi
 
-log "bench_models (batch 256, fp32 and bf16 rows follow config train.bf16)"
-$PY benchmarks/bench_models.py --device cuda --steps 20 --warmup 3 --json "$OUT/bench_models.json"
+if want bench; then
+  log "bench_models (batch 256, fp32 and bf16 rows follow config train.bf16)"
+  $PY benchmarks/bench_models.py --device cuda --steps 20 --warmup 3 --json "$OUT/bench_models.json"
+  log "bench_train paper scale"
+  $PY benchmarks/bench_train.py --scale paper --device cuda --bf16 --steps 30 --warmup 5
+  log "bench_train demo scale"
+  $PY benchmarks/bench_train.py --scale demo --device cuda --bf16 --steps 30 --warmup 5
+fi
 
-log "bench_train paper scale"
-$PY benchmarks/bench_train.py --scale paper --device cuda --bf16 --steps 30 --warmup 5
-log "bench_train demo scale"
-$PY benchmarks/bench_train.py --scale demo --device cuda --bf16 --steps 30 --warmup 5
+want cli || { log "done"; exit 0; }
 
-log "CLI at paper width: config with a one-epoch 'gpucheck' scale"
+log "CLI at paper width: config with a $EPOCHS-epoch 'gpucheck' scale"
 WORK=$(mktemp -d)
-$PY - "$WORK/config.yaml" <<'EOF'
+$PY - "$WORK/config.yaml" "$EPOCHS" <<'EOF'
 import sys, yaml
 raw = yaml.safe_load(open("config.yaml"))
 raw["scales"]["gpucheck"] = {
     "seeds": [0], "datasets": ["dsprites"],
     "paths": {"data": "data", "results": "results"},
     "data": {"dsprites": {"source": "render"}},
-    "train": {"dsprites": {"epochs": 1}},
+    "train": {"dsprites": {"epochs": int(sys.argv[2])}},
     "classifier": {"dsprites": {"epochs": 1}},
 }
 yaml.safe_dump(raw, open(sys.argv[1], "w"))
@@ -66,6 +75,7 @@ for model in mmjsd mmpoe; do $M evaluate --dataset dsprites --model $model --see
 for model in mmjsd mmpoe; do
   cp results/runs/dsprites/$model/seed0/metrics.json "$OUT/gpucheck_${model}_metrics.json"
   cp results/runs/dsprites/$model/seed0/eval.json "$OUT/gpucheck_${model}_eval.json"
+  echo "--- curve $model"; cat results/runs/dsprites/$model/seed0/curve.csv
 done
 cp results/classifiers/dsprites/img.json "$OUT/gpucheck_classifier_img.json"
 cp results/classifiers/dsprites/text.json "$OUT/gpucheck_classifier_text.json"
