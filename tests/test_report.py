@@ -36,7 +36,8 @@ def finished_pipeline(tmp_path):
             if dataset == "celeba":
                 test["average_precision"] = {n: 0.8 for n in names}
             _write_json(paths.fill(paths.CLASSIFIER_METRICS, config, dataset=dataset, modality=modality), {
-                "n_train": 2700, "settings": {"epochs": 1}, "wall_time_s": 3.2, "data_source": "render", "test": test})
+                "n_train": 2700, "settings": {"epochs": 1}, "wall_time_s": 3.2, "data_source": "render", "test": test,
+                "device": "cuda:NVIDIA H100 80GB HBM3"})
     assert cli_aggregate(None, config) == 0
     paths.fill(paths.FIGURE1, config).write_bytes(b"\x89PNG placeholder")
     return config
@@ -52,6 +53,8 @@ def test_report_has_every_section_and_labels_demo_and_stand_in(finished_pipeline
     assert "procedural stand-in render" in text              # the processed split's notes
     assert "| dsprites | mmJSD | 0 | 1 | 2700 | cpu:x86_64 | 1 | 12.34 | 850.0 | 123.456 |" in text
     assert "`cpu:x86_64`" in text and "49.4 s" in text      # 4 runs x 12.34 s
+    assert "- Classifier devices (from their .json): `cuda:NVIDIA H100 80GB HBM3`" in text
+    assert "- Evaluation devices (from eval.json): `unknown`" in text   # the fake evaluations name none
     assert "shape 0.910 (0.400)" in text and "mean average precision 0.800" in text
     assert "### (a) Coherence" in text and "(0.96)" in text  # table1.md embedded, headings demoted
     assert "](figure1.png)" in text

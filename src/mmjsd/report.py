@@ -140,14 +140,17 @@ def runs_section(config: dict, data: dict) -> list[str]:
 
 
 def hardware_section(data: dict) -> list[str]:
-    devices = sorted({str(r["metrics"].get("device", "unknown")) for r in data["runs"]})
+    def listed(records) -> str:
+        return ", ".join(f"`{d}`" for d in sorted({str(r.get("device", "unknown")) for r in records}))
+
     total = sum(float(r["metrics"].get("wall_time_s") or 0.0) for r in data["runs"])
     return [
         "## Hardware",
         "",
-        f"- Training devices (from metrics.json): {', '.join(f'`{d}`' for d in devices)}",
+        f"- Training devices (from metrics.json): {listed(r['metrics'] for r in data['runs'])}",
         f"- Total training wall time over all runs: {total:.1f} s",
-        "- Classifiers and evaluation run on the CPU.",
+        f"- Classifier devices (from their .json): {listed(c['metrics'] for c in data['classifiers'].values())}",
+        f"- Evaluation devices (from eval.json): {listed(r['eval'] for r in data['runs'])}",
         "",
     ]
 
