@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from fakes_eval import celeba_like_split, dsprites_like_split, small_config
-from mmjsd import paths
+from mmjsd import cli, paths
 from mmjsd.classifiers import (
     head_sizes,
     load_classifier,
@@ -116,10 +116,10 @@ def test_cli_writes_classifier_and_metrics_with_provenance(tmp_path, monkeypatch
         data = dsprites_like_split(n, seed, text_length=64)
         save_split(paths.processed(config, "dsprites", split), {**data, "source": "render"})
 
-    class Args:
-        dataset, modality, threads, device, gpu_lock_dir = "dsprites", "img", 1, "cpu", None
-
-    assert cli_train_classifier(Args, config) == 0
+    # The real parser, so the handler sees every argument the command line gives it.
+    args = cli._build_parser().parse_args(["train-classifier", "--dataset", "dsprites", "--modality", "img",
+                                           "--threads", "1", "--device", "cpu"])
+    assert cli_train_classifier(args, config) == 0
     model_path = paths.fill(paths.CLASSIFIER, config, dataset="dsprites", modality="img")
     metrics = json.loads(paths.fill(paths.CLASSIFIER_METRICS, config, dataset="dsprites", modality="img").read_text())
     assert load_classifier(model_path).spec["modality"] == "img"

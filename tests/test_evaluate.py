@@ -15,7 +15,7 @@ from fakes_eval import (
     dsprites_like_split,
     small_config,
 )
-from mmjsd import paths
+from mmjsd import cli, paths
 from mmjsd.classifiers import (
     accuracy_per_label,
     average_precision_per_label,
@@ -189,13 +189,14 @@ def test_cli_evaluate_with_a_real_model_is_deterministic(dsprites_setup, tmp_pat
     model = build_model(model_spec(config, "mmjsd", "dsprites", 1, 64, len(test["alphabet"])))
     save_model(paths.run_file(paths.RUN_MODEL, config, "dsprites", "mmjsd", 0), model)
 
-    class Args:
-        dataset, model, seed, threads, device, gpu_lock_dir = "dsprites", "mmjsd", 0, 1, "cpu", None
+    # The real parser, so the handler sees every argument the command line gives it.
+    args = cli._build_parser().parse_args(["evaluate", "--dataset", "dsprites", "--model", "mmjsd", "--seed", "0",
+                                           "--threads", "1", "--device", "cpu"])
 
     out = paths.run_file(paths.RUN_EVAL, config, "dsprites", "mmjsd", 0)
-    assert cli_evaluate(Args, config) == 0
+    assert cli_evaluate(args, config) == 0
     first = out.read_bytes()
-    assert cli_evaluate(Args, config) == 0
+    assert cli_evaluate(args, config) == 0
     assert out.read_bytes() == first
     record = json.loads(first)
     assert set(record["coherence"]["shape"]) == {"img", "text"}
