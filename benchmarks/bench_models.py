@@ -7,7 +7,7 @@ device (CPU, plus CUDA when available) it prints samples/s and peak memory:
   CPU : peak resident set size of a fresh process (ru_maxrss) and its increase over the RSS
         just before the first step (weights, activations, gradients, Adam state);
   CUDA: torch.cuda.max_memory_allocated during the timed steps (bf16 autocast when the
-        config's train.bf16 is true).
+        config's precision.cuda is bf16).
 Each configuration runs in its own subprocess so the peaks do not contaminate each other.
 
     python benchmarks/bench_models.py                        # batch 256, 3 timed steps
@@ -61,7 +61,7 @@ def run_one(job: dict) -> dict:
     if cfg["model"][job["dataset"]]["image_likelihood"] == "bernoulli":
         img = img.round()
     batch = {"img": img, "text": torch.randint(0, ALPHABET_SIZE, (b, text_len), device=device)}
-    use_bf16 = device.type == "cuda" and cfg["train"]["bf16"]
+    use_bf16 = device.type == "cuda" and cfg["precision"]["cuda"] == "bf16"
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)

@@ -7,6 +7,11 @@ needs no prepared dataset:
     python benchmarks/bench_train.py                       # demo scale, CPU
     python benchmarks/bench_train.py --scale paper --steps 3
     python benchmarks/bench_train.py --device cuda --bf16  # on a GPU machine
+    python benchmarks/bench_train.py --compare-precision [--scale S]   # fp32 vs bf16 autocast
+
+--compare-precision alternates fp32 and bf16 steps of the same model in one process (so both
+see the same machine state), reports the median step time of each as samples/s, and ends with
+`bf16/fp32 throughput ratio: min X, median Y` over the dataset x model pairs.
 
 On CUDA every phase is bracketed by torch.cuda.synchronize() so the split is real (which costs a
 little throughput); `total samples/s` is measured separately without the syncs. GPU utilisation
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import resource
 import shutil
 import subprocess
@@ -29,6 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from mmjsd import precision  # noqa: E402
 from mmjsd.config import load_config  # noqa: E402
 from mmjsd.models import build_model, model_spec  # noqa: E402
 from mmjsd.train import InMemoryData, pack_binary_images  # noqa: E402
@@ -144,6 +151,34 @@ def bench(config: dict, dataset: str, model_name: str, batch: int, steps: int, w
     return result
 
 
+def compare_precision(config: dict, dataset: str, model_name: str, batch: int, steps: int, warmup: int,
+                      device: str) -> dict:
+    """Median samples/s of fp32 and bf16 steps, alternated step by step on one model."""
+    torch.manual_seed(0)
+    data = fake_data(dataset, max(batch * 4, 1024), device)
+    spec = model_spec(config, model_name, dataset, SHAPES[dataset][0], SHAPES[dataset][1], ALPHABET_SIZE)
+    model = build_model(spec).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    order = torch.randperm(len(data))
+    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for i in range(warmup + steps):
+        for name in ("fp32", "bf16"):
+            idx = order[(i * batch) % (len(data) - batch):][:batch].to(device)
+            sync(device)
+            start = time.perf_counter()
+            with precision.autocast(device, name):
+                loss = model.loss(data.batch(idx))["loss"]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            sync(device)
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
+    rates = {name: batch / statistics.median(t) for name, t in times.items()}
+    return {"dataset": dataset, "model": model_name, "width": spec["settings"]["width"], "batch": batch,
+            "fp32": round(rates["fp32"], 1), "bf16": round(rates["bf16"], 1), "ratio": rates["bf16"] / rates["fp32"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", default="demo")
@@ -155,6 +190,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--bf16", action="store_true", help="also measure bf16 autocast (CUDA only)")
+    parser.add_argument("--compare-precision", action="store_true",
+                        help="alternate fp32 and bf16 autocast steps (CPU or CUDA) and print their throughput ratio")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -163,6 +200,19 @@ def main() -> None:
     config = load_config(args.config, args.scale)
     print(f"# scale={args.scale} device={args.device} threads={torch.get_num_threads()} torch={torch.__version__}"
           + (f" gpu={torch.cuda.get_device_name(0)}" if args.device == "cuda" else ""))
+    if args.compare_precision:
+        if args.device == "cpu" and not precision.cpu_has_native_bf16():
+            print("note: this CPU has no native bf16; the bf16 column is oneDNN's emulation")
+        ratios = []
+        for dataset in args.datasets:
+            for model_name in args.models:
+                batch = args.batch or config["train"][dataset]["batch_size"]
+                result = compare_precision(config, dataset, model_name, batch, args.steps, args.warmup, args.device)
+                ratios.append(result["ratio"])
+                print(f"{dataset:8s} {model_name:5s} width={result['width']:<6} batch={batch:<4} "
+                      f"fp32 {result['fp32']:>9.1f} samples/s  bf16 {result['bf16']:>9.1f} samples/s  ratio {result['ratio']:.2f}")
+        print(f"bf16/fp32 throughput ratio: min {min(ratios):.2f}, median {statistics.median(ratios):.2f}")
+        return
     for dataset in args.datasets:
         for model_name in args.models:
             batch = args.batch or config["train"][dataset]["batch_size"]

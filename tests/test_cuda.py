@@ -22,7 +22,7 @@ def mmjsd(*args: str) -> int:
 
 def test_train_classify_evaluate_on_cuda(run_dir, tmp_path):  # noqa: F811
     config = load_config("config.yaml", "tiny")
-    assert config["train"]["bf16"], "the GPU path is meant to run under bf16 autocast"
+    assert config["precision"]["cuda"] == "bf16", "the GPU path is meant to run under bf16 autocast"
     lock_dir = str(tmp_path / "locks")
     on_gpu = ("--device", "cuda", "--gpu-lock-dir", lock_dir)
     assert mmjsd("train", "--dataset", "dsprites", "--model", "mmjsd", "--seed", "0", *on_gpu) == 0

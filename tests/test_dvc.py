@@ -74,7 +74,7 @@ def test_stages_track_their_config_keys():
     import yaml
 
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    assert stages["train"]["params"] == [{"config.yaml": ["model", "train", "scales.demo.model", "scales.demo.train"]}]
+    assert stages["train"]["params"] == [{"config.yaml": ["model", "train", "precision", "scales.demo.model", "scales.demo.train"]}]
     assert stages["train"]["metrics"][0]  # metrics.json per run
     assert stages["train"]["plots"][0]
     assert all(list(o.values())[0]["cache"] is False for o in stages["aggregate"]["outs"])

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmjsd import files, paths
+from mmjsd import files, paths, precision
 from mmjsd.errors import DataError
 
 # Known class counts of the discretised dSprites factors (the text's words).
@@ -114,7 +114,7 @@ class AttributeClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.spec["modality"] == "text":
             x = F.one_hot(x.long(), int(self.spec["alphabet_size"])).transpose(1, 2).float()
-        return self.out(self.trunk(x))
+        return self.out(self.trunk(x)).float()  # losses and scores in float32 under bf16 autocast too
 
     def split_heads(self, logits: torch.Tensor) -> list[torch.Tensor]:
         return list(torch.split(logits, list(self.spec["head_sizes"]), dim=1))
@@ -229,11 +229,11 @@ def _modality_tensor(split: dict, modality: str) -> torch.Tensor:
 
 
 def train_classifier(dataset: str, modality: str, train_split: dict, test_split: dict, settings: dict, seed: int,
-                     device: str = "cpu") -> tuple[AttributeClassifier, dict[str, Any]]:
+                     device: str = "cpu", precision_used: str = "fp32") -> tuple[AttributeClassifier, dict[str, Any]]:
     """Train the classifier of one modality; return it (eval mode, on the CPU) and its held-out metrics.
 
     `settings` is config['classifier'][dataset] (epochs, batch_size, lr, width, max_train_samples).
-    Held-out metrics are computed on the real `test` split.
+    Held-out metrics are computed on the real `test` split. `precision_used`: see mmjsd.precision.
     """
     if list(train_split["label_names"]) != list(test_split["label_names"]):
         raise DataError(f"{dataset} train and test splits name different labels", "rerun `mmjsd prepare` for this dataset")
@@ -263,7 +263,9 @@ def train_classifier(dataset: str, modality: str, train_split: dict, test_split:
         total = torch.zeros((), dtype=torch.float64, device=device)
         for start in range(0, n, batch_size):
             index = order[start:start + batch_size]
-            loss = classifier.loss(classifier(model_input(modality, inputs[index])), labels[index])
+            with precision.autocast(device, precision_used):
+                logits = classifier(model_input(modality, inputs[index]))
+            loss = classifier.loss(logits, labels[index])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -271,6 +273,8 @@ def train_classifier(dataset: str, modality: str, train_split: dict, test_split:
         epoch_losses.append(float(total) / max(n, 1))
     train_seconds = time.perf_counter() - started
     classifier.eval()
+    with precision.autocast(device, precision_used):
+        test_metrics = held_out_metrics(classifier, modality, test_split, batch_size)
     metrics = {
         "dataset": dataset,
         "modality": modality,
@@ -280,7 +284,7 @@ def train_classifier(dataset: str, modality: str, train_split: dict, test_split:
         "settings": dict(settings),
         "head_sizes": dict(zip(train_split["label_names"], sizes)),
         "train_loss_per_epoch": epoch_losses,
-        "test": held_out_metrics(classifier, modality, test_split, batch_size),
+        "test": test_metrics,
         "data_source": test_split.get("source", "unknown"),
         "wall_time_s": round(train_seconds, 3),
     }
@@ -329,7 +333,10 @@ def cli_train_classifier(args: argparse.Namespace, config: dict) -> int:
     train_split = load_processed_split(config, dataset, "train")
     test_split = load_processed_split(config, dataset, "test")
     settings = config["classifier"][dataset]
-    classifier, metrics = train_classifier(dataset, modality, train_split, test_split, settings, CLASSIFIER_SEED, device)
+    precision_used = precision.resolve(config, device)
+    classifier, metrics = train_classifier(dataset, modality, train_split, test_split, settings, CLASSIFIER_SEED, device,
+                                           precision_used)
+    metrics["precision"] = precision_used
     metrics["threads"] = int(threads)
     metrics["device"] = device_name(device)
     metrics["scale"] = config["scale"]

@@ -105,7 +105,7 @@ def build_stages(config: dict, raw_overlay: dict) -> dict:
         "cmd": (f"{cli} train --dataset ${{item.dataset}} --model ${{item.model}} --seed ${{item.seed}}"
                 f" --threads {config['train']['threads']}"),
         "deps": [processed("train")],
-        "params": _params(config, raw_overlay, "model", "train"),
+        "params": _params(config, raw_overlay, "model", "train", "precision"),
         "outs": [run(P.RUN_MODEL)],
         "metrics": [{run(P.RUN_METRICS): {"cache": False}}],
         "plots": [{run(P.RUN_CURVE): {"cache": False, "x": "epoch", "y": "loss"}}],
@@ -119,7 +119,7 @@ def build_stages(config: dict, raw_overlay: dict) -> dict:
         "cmd": (f"{cli} train-classifier --dataset ${{item.dataset}} --modality ${{item.modality}}"
                 f" --threads {config['train']['threads']}"),
         "deps": [processed("train"), processed("test")],
-        "params": _params(config, raw_overlay, "classifier"),
+        "params": _params(config, raw_overlay, "classifier", "precision"),
         "outs": [classifier(P.CLASSIFIER)],
         "metrics": [{classifier(P.CLASSIFIER_METRICS): {"cache": False}}],
     }
@@ -131,7 +131,7 @@ def build_stages(config: dict, raw_overlay: dict) -> dict:
         "deps": [run(P.RUN_MODEL),
                  *[str(P.fill(P.CLASSIFIER, config, dataset="${item.dataset}", modality=m)) for m in ("img", "text")],
                  *[processed(s) for s in ("test", "test_fit", "test_eval")]],
-        "params": _params(config, raw_overlay, "eval"),
+        "params": _params(config, raw_overlay, "eval", "precision"),
         "metrics": [{run(P.RUN_EVAL): {"cache": False}}],
     }
 

@@ -32,7 +32,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from mmjsd import files, paths
+from mmjsd import files, paths, precision
 from mmjsd.classifiers import (
     accuracy_per_label,
     average_precision_per_label,
@@ -262,7 +262,9 @@ def cli_evaluate(args: argparse.Namespace, config: dict) -> int:
     for classifier in classifiers.values():
         classifier.to(device)
 
-    computed = evaluate_run(model, classifiers, splits["test"], splits["test_fit"], splits["test_eval"], config["eval"], seed)
+    precision_used = precision.resolve(config, device)
+    with precision.autocast(device, precision_used):
+        computed = evaluate_run(model, classifiers, splits["test"], splits["test_fit"], splits["test_eval"], config["eval"], seed)
     record = {
         "dataset": dataset,
         "model": model_name,
@@ -281,6 +283,7 @@ def cli_evaluate(args: argparse.Namespace, config: dict) -> int:
         "model_spec": _plain(getattr(model, "spec", {})),
         "threads": int(threads),
         "device": device_name(device),
+        "precision": precision_used,
         "provenance": files.provenance(config=config, seed=seed),
     }
     out = paths.run_file(paths.RUN_EVAL, config, dataset, model_name, seed)

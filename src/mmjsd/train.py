@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from mmjsd import files, paths
+from mmjsd import files, paths, precision
 from mmjsd.errors import TrainingError
 
 LOSS_TERMS = ("loss", "rec_img", "rec_text", "kl_style_img", "kl_style_text", "divergence")
@@ -192,6 +192,7 @@ class RunResult:
     model: torch.nn.Module
     split: dict
     n_train: int
+    precision: str            # "fp32" or "bf16": what the networks actually ran in
 
 
 def train_run(config: dict, dataset: str, model_name: str, seed: int, device: str = "cpu",
@@ -214,9 +215,10 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
                       text_len=data.text.shape[1], alphabet_size=len(split["alphabet"]))
     model = build_model(spec).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"], betas=tuple(config["train"]["adam_betas"]))
+    used_precision = precision.resolve(config, device)
     # The checkpoint is only valid for the same run under the same settings that shape training.
     run_key = {**run, "spec": spec, "train": settings, "adam_betas": config["train"]["adam_betas"],
-               "data_source": split["source"], "n_train": len(data)}
+               "data_source": split["source"], "n_train": len(data), "precision": used_precision}
 
     position = Position()
     state = load_checkpoint(checkpoint_path, run_key)
@@ -228,7 +230,6 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
         print(f"resuming {dataset}/{model_name}/seed{seed} from epoch {position.epoch} batch {position.batch} "
               f"(step {position.step})", file=sys.stderr)
 
-    use_bf16 = device == "cuda" and config["train"]["bf16"]
     batch_size = settings["batch_size"]
     n_batches = math.ceil(len(data) / batch_size)
     show_progress = sys.stderr.isatty() if progress is None else progress
@@ -246,7 +247,7 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
         while position.batch < n_batches:
             idx = order[position.batch * batch_size:(position.batch + 1) * batch_size].to(device)
             batch = data.batch(idx)
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_bf16):
+            with precision.autocast(device, used_precision):
                 terms = model.loss(batch)
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
@@ -270,7 +271,7 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
                 if bar is not None:
                     bar.close()
                 wall = time.perf_counter() - started
-                return RunResult(False, position, samples_done / max(wall, 1e-9), wall, model, split, len(data))
+                return RunResult(False, position, samples_done / max(wall, 1e-9), wall, model, split, len(data), used_precision)
         if bar is not None:
             bar.close()
         position.curve.append({"epoch": position.epoch + 1, "step": position.step,
@@ -281,7 +282,7 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
             checkpoint()
 
     wall = time.perf_counter() - started
-    return RunResult(True, position, samples_done / max(wall, 1e-9), wall, model, split, len(data))
+    return RunResult(True, position, samples_done / max(wall, 1e-9), wall, model, split, len(data), used_precision)
 
 
 def _finite_sums(sums: dict, position: Position, dataset: str, model_name: str, seed: int, checkpoint_path: Path) -> dict:
@@ -368,6 +369,7 @@ def finish_run(config, dataset, model_name, seed, result: RunResult, device, thr
         "samples_per_s": round(result.samples_per_s, 1),
         "wall_time_s": round(result.wall_time_s, 2),
         "device": device_name(device),
+        "precision": result.precision,
         "threads": threads,
         "provenance": files.provenance(config=config, seed=seed),
     }

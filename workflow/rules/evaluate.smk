@@ -12,6 +12,7 @@ rule train_classifier:
     params:
         cli=MMJSD,
         settings=lambda wildcards: settings("classifier", wildcards.dataset),
+        precision=settings("precision"),
     threads: CFG["train"]["threads"]
     resources:
         runtime=CFG["resources"]["train_classifier"]["runtime_min"],
@@ -36,6 +37,7 @@ rule evaluate:
     params:
         cli=MMJSD,
         settings=settings("eval"),
+        precision=settings("precision"),
     threads: CFG["train"]["threads"]
     resources:
         runtime=CFG["resources"]["evaluate"]["runtime_min"],

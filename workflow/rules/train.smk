@@ -13,6 +13,7 @@ rule train:
         cli=MMJSD,
         model_settings=lambda wildcards: settings("model", wildcards.dataset),
         train_settings=lambda wildcards: settings("train", wildcards.dataset),
+        precision=settings("precision"),
     threads: CFG["train"]["threads"]
     # The longest jobs first: started last, one training job ran alone for minutes at the end
     # of the demo while the other core idled.
