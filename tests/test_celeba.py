@@ -202,8 +202,18 @@ def test_torchvision_download_failure_is_a_data_error(tmp_path, monkeypatch, cap
         celeba.download_torchvision(tmp_path)
     message = one_line(exc)
     assert "source: folder" in message and "source: synthetic" in message
+    # A copy downloaded elsewhere: the error names the folder the pipeline expects it in.
+    assert f"into {tmp_path / 'celeba'}" in message and "list_attr_celeba.txt" in message
     assert main(["celeba-download", "--config", str(CONFIG), "--root", str(tmp_path / "tv")]) == 2
     assert capsys.readouterr().err.startswith("mmjsd: error: ")
+
+
+def test_gdown_is_installed_for_the_paper_default():
+    """data.celeba.source: torchvision (the paper default) downloads through gdown."""
+    import gdown  # noqa: F401  (torchvision's Google Drive download imports it)
+
+    pins = (CONFIG.parent / "requirements.txt").read_text().splitlines()
+    assert any(line.startswith("gdown==") for line in pins)
 
 
 def test_cli_synthesize(tmp_path, capsys):

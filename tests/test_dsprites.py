@@ -205,6 +205,10 @@ def test_download_offline_fails_fast_with_render_fix(tmp_path):
         dsprites.download(out, url="http://127.0.0.1:9/dsprites.npz", timeout=5)
     message = one_line(exc)
     assert "data.dsprites.source: render" in message and "mmjsd dsprites-render" in message
+    # First where an npz downloaded elsewhere goes (the output path the pipeline expects), then the stand-in.
+    fix = message.split(" -- fix: ")[1]
+    assert fix.startswith(f"copy an official {dsprites.OFFICIAL_NAME} downloaded elsewhere to {out}")
+    assert fix.index(str(out)) < fix.index("source: render")
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 

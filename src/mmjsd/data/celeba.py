@@ -576,8 +576,10 @@ def download_torchvision(root: str | Path) -> Path:
         message = str(exc).splitlines()[0][:120] if str(exc) else ""
         raise DataError(
             f"torchvision could not download CelebA into {root} ({type(exc).__name__}: {message})",
-            "CelebA's Google Drive download needs network access and the gdown package: put a local copy in "
-            "torchvision's layout and set data.celeba.source: folder with data.celeba.root, or use data.celeba.source: synthetic",
+            f"CelebA's Google Drive download needs network access (and gdown, pinned in requirements.txt); "
+            f"with a copy downloaded elsewhere, put its {IMAGE_DIR}/, {ATTR_FILE} and {PARTITION_FILE} into "
+            f"{root / 'celeba'} (the folder this step makes), or set data.celeba.source: folder with "
+            f"data.celeba.root: <your copy>; offline: data.celeba.source: synthetic",
         ) from None
     return root / "celeba"
 

@@ -65,7 +65,14 @@ from mmjsd.files import atomic_path
 
 OFFICIAL_URL = "https://github.com/deepmind/dsprites-dataset/raw/master/dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 OFFICIAL_MD5 = "7da33b31b13a06f4b04a70402ce90c2e"
+OFFICIAL_NAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 OFFLINE_FIX = "work offline with the procedural stand-in: set data.dsprites.source: render (or run `mmjsd dsprites-render --out FILE`)"
+
+
+def offline_fix(out: str | Path) -> str:
+    """First where an official npz downloaded elsewhere goes (the path the pipeline expects), then the stand-in."""
+    return (f"copy an official {OFFICIAL_NAME} downloaded elsewhere to {out} (md5 {OFFICIAL_MD5} is checked) "
+            f"and run again; or {OFFLINE_FIX}")
 
 FACTOR_NAMES = ("color", "shape", "scale", "orientation", "posX", "posY")
 FACTOR_SIZES = (1, 3, 6, 40, 32, 32)
@@ -115,17 +122,17 @@ def download(out: str | Path, url: str = OFFICIAL_URL, timeout: float = 60.0, md
             response = urllib.request.urlopen(url, timeout=timeout)
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or exc
-            raise DataError(f"cannot download dSprites from {url} ({reason})", OFFLINE_FIX) from None
+            raise DataError(f"cannot download dSprites from {url} ({reason})", offline_fix(out)) from None
         try:
             with response, open(tmp, "wb") as fh:
                 while chunk := response.read(1 << 20):
                     digest.update(chunk)
                     fh.write(chunk)
         except OSError as exc:
-            raise DataError(f"download of {url} broke off ({exc})", "retry, or " + OFFLINE_FIX) from None
+            raise DataError(f"download of {url} broke off ({exc})", "retry, or " + offline_fix(out)) from None
         if digest.hexdigest() != md5:
             raise DataError(f"{url} gave a file with md5 {digest.hexdigest()}, expected {md5}; nothing was written",
-                            "retry the download (a proxy or partial transfer can alter it), or " + OFFLINE_FIX)
+                            "retry the download (a proxy or partial transfer can alter it), or " + offline_fix(out))
     return out
 
 
