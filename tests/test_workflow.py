@@ -72,3 +72,28 @@ def test_cluster_resources_come_from_config(workdir, repo_env):
     result = run_snakemake(["-n", "all"], workdir, repo_env)
     assert result.returncode == 0, result.stderr
     assert "runtime=777" in result.stdout
+
+
+@pytest.mark.parametrize("visible, extra, pool, dsprites_units, celeba_units", [
+    ("0,1", [], 200, 25, 100),                       # no --resources: the visible GPUs
+    ("", [], 0, 0, 0),                               # CPU machine: GPU jobs ask for nothing
+    ("0,1,2,3", ["--resources", "gpu=1"], 100, 25, 100),   # --resources gpu=N means N devices
+])
+def test_gpu_pool_follows_devices_and_shares(visible, extra, pool, dsprites_units, celeba_units, workdir, repo_env):
+    """Fake device counts through CUDA_VISIBLE_DEVICES: the pool is N devices x 100 gpu_units,
+    a dSprites job asks for its 0.25 share, a CelebA job for a whole device (issue 13 item 2,
+    issue 12 item 4)."""
+    env = {**repo_env, "CUDA_VISIBLE_DEVICES": visible}
+    result = run_snakemake(["-n", "all", *extra], workdir, env)
+    assert result.returncode == 0, result.stderr
+    assert f"= {pool} gpu_units" in result.stderr
+    units = {}
+    rule = None
+    for line in result.stdout.splitlines():
+        if line.startswith("rule "):
+            rule = line.split()[1].rstrip(":")
+        elif line.strip().startswith("wildcards:") and rule == "train":
+            dataset = line.split("dataset=")[1].split(",")[0]
+        elif line.strip().startswith("resources:") and rule == "train":
+            units.setdefault(dataset, set()).add(int(line.split("gpu_units=")[1].split(",")[0]))
+    assert units == {"dsprites": {dsprites_units}, "celeba": {celeba_units}}

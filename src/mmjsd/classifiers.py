@@ -326,7 +326,7 @@ def cli_train_classifier(args: argparse.Namespace, config: dict) -> int:
     from mmjsd.gpu import device_name, select_device
 
     # Before anything touches CUDA: the claim narrows CUDA_VISIBLE_DEVICES to the GPU it holds.
-    device, claim = select_device(args.device, args.gpu_lock_dir)  # `claim` holds the GPU lock until we return
+    device, claim = select_device(args.device, args.gpu_lock_dir, share=args.gpu_share)  # `claim` holds the GPU lock until we return
     threads = args.threads or config["train"]["threads"]
     torch.set_num_threads(int(threads))
     dataset, modality = args.dataset, args.modality

@@ -46,6 +46,9 @@ def _device_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: claim a free GPU if any, else CPU")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: config train.threads)")
     parser.add_argument("--gpu-lock-dir", type=Path, default=None, help="folder of per-GPU lock files (default: $MMJSD_GPU_LOCK_DIR or the system temp dir)")
+    parser.add_argument("--gpu-share", type=float, default=None,
+                        help="share of one GPU this job claims, in (0, 1]; jobs pack onto a device up to 1.0 "
+                             "(default: config resources.gpu_share.<dataset>, else 1.0)")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -121,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         from mmjsd.config import load_config
 
         config = load_config(args.config, args.scale)
+        if getattr(args, "gpu_share", "absent") is None:
+            from mmjsd.gpu import config_share
+
+            args.gpu_share = config_share(config, args.dataset)
         module_name, function_name = args.handler.split(":")
         handler = getattr(importlib.import_module(module_name), function_name)
         return int(handler(args, config) or 0)

@@ -1,16 +1,32 @@
-"""Claim one free GPU for this process before CUDA initialises.
+"""Claim a GPU, or a share of one, for this process before CUDA initialises.
 
-Snakemake's `resources: gpu=1` is only a counter: it never assigns a device. Two training jobs
-started under `--resources gpu=2` would both see every GPU and both pick device 0. So each job
-takes an exclusive, non-blocking `flock` on one lock file per device index
-(`<lock_dir>/mmjsd-gpu<index>.lock`), tries indices in order, and then narrows
-CUDA_VISIBLE_DEVICES to the one it holds. The lock is held by the open file description and is
-released by the kernel when the process exits, however it exits (no stale locks after a kill).
+Snakemake's resources are counters: they never assign a device. So each GPU job places itself:
+it takes a share of one visible device (1.0 = the whole device; `resources.gpu_share` in
+config.yaml gives one per dataset, so four small dSprites jobs pack onto one GPU) and narrows
+CUDA_VISIBLE_DEVICES to that device.
+
+Placement, per lock folder (`$MMJSD_GPU_LOCK_DIR`, default `<tmp>/mmjsd-gpu-locks`):
+- `mmjsd-gpu<index>.lock` is the device's mutex, held only while a job places itself;
+- each job holds an exclusive `flock` on its own claim file
+  `mmjsd-gpu<index>.<pid>-<n>.<units>.claim` for its lifetime (`units`: its share in 1/100 of a
+  device). Under the mutex a job sums the claims whose lock is still held; a claim file
+  nobody holds belongs to a job that ended (however it ended: the kernel drops the lock of a
+  killed process) and is deleted. The job takes the fullest device that still fits its share
+  (best fit, so that a whole device stays free for a CelebA job as long as possible).
+- A job that finds no room waits, without a deadline by default, and says so in its log.
+
+The Snakemake side (workflow/rules/common.smk, `snakemake_gpu_units`): `--resources gpu=N`
+keeps meaning N devices; the workflow turns it into a pool of N x 100 `gpu_units` and each GPU
+job asks for its share x 100. Without `--resources gpu=N` the pool is the number of visible
+GPUs (0 on a CPU machine, where GPU jobs ask for nothing), so the default never starts more GPU
+work than the devices hold.
 """
 
 from __future__ import annotations
 
 import fcntl
+import itertools
+import math
 import os
 import shutil
 import subprocess
@@ -24,20 +40,46 @@ from typing import IO
 from mmjsd.errors import TrainingError
 
 LOCK_DIR_ENV = "MMJSD_GPU_LOCK_DIR"
+UNITS_PER_GPU = 100     # a share is held in whole hundredths of a device
+_claim_numbers = itertools.count()
 
 
 @dataclass
 class GpuClaim:
     index: str          # the physical index (as CUDA_VISIBLE_DEVICES names it)
-    lock_path: Path
-    handle: IO          # keep a reference: closing it releases the lock
+    lock_path: Path     # this job's claim file
+    handle: IO          # keep a reference: closing it releases the claim
+    units: int = UNITS_PER_GPU
+
+    @property
+    def share(self) -> float:
+        return self.units / UNITS_PER_GPU
 
     def release(self) -> None:
-        self.handle.close()
+        if not self.handle.closed:
+            try:
+                self.lock_path.unlink()
+            except FileNotFoundError:
+                pass
+            self.handle.close()
 
 
 def default_lock_dir() -> Path:
-    return Path(os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / "mmjsd-gpu-locks")
+    """$MMJSD_GPU_LOCK_DIR, else <tmp>/mmjsd-gpu-locks; one folder per SLURM job, whose devices
+    SLURM has already narrowed (two jobs on one node may both see their own GPU as index 0)."""
+    if os.environ.get(LOCK_DIR_ENV):
+        return Path(os.environ[LOCK_DIR_ENV])
+    slurm_job = os.environ.get("SLURM_JOB_ID")
+    name = f"mmjsd-gpu-locks-slurm{slurm_job}" if slurm_job else "mmjsd-gpu-locks"
+    return Path(tempfile.gettempdir()) / name
+
+
+def share_units(share: float) -> int:
+    """A share of a device in (0, 1] -> whole hundredths (rounded up, at least 1)."""
+    if not 0 < share <= 1:
+        raise TrainingError(f"GPU share {share} is outside (0, 1]",
+                            "set resources.gpu_share.<dataset> (or --gpu-share) to a fraction of one device, e.g. 0.25")
+    return max(1, min(UNITS_PER_GPU, math.ceil(round(share * UNITS_PER_GPU, 6))))
 
 
 def visible_gpus() -> list[str]:
@@ -61,63 +103,116 @@ def visible_gpus() -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
-def try_claim(devices: list[str], lock_dir: Path) -> GpuClaim | None:
-    """Take the first device whose lock is free; None when all are held."""
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    for index in devices:
-        lock_path = lock_dir / f"mmjsd-gpu{index}.lock"
-        handle = open(lock_path, "a+")
+def _used_units(lock_dir: Path, index: str) -> int:
+    """Sum the live claims on one device (call under its mutex); delete the claims of ended jobs."""
+    used = 0
+    for path in lock_dir.glob(f"mmjsd-gpu{index}.*.claim"):
+        try:
+            units = int(path.name.rsplit(".", 2)[-2])
+            handle = open(path, "r")
+        except (ValueError, FileNotFoundError):
+            continue
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            used += units           # its job holds it: live
+        else:
+            path.unlink(missing_ok=True)  # nobody holds it: the job ended
+        finally:
             handle.close()
-            continue
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
+    return used
+
+
+def try_claim(devices: list[str], lock_dir: Path, share: float = 1.0) -> GpuClaim | None:
+    """Take `share` of the fullest device that still has room for it; None when none has."""
+    units = share_units(share)
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    mutexes = []
+    try:
+        free = {}
+        for index in sorted(devices):   # one order for every job: no deadlock between placers
+            mutex = open(lock_dir / f"mmjsd-gpu{index}.lock", "a+")
+            fcntl.flock(mutex.fileno(), fcntl.LOCK_EX)   # held for milliseconds by whoever places itself
+            mutexes.append(mutex)
+            free[index] = UNITS_PER_GPU - _used_units(lock_dir, index)
+        fitting = [index for index in devices if free[index] >= units]
+        if not fitting:
+            return None
+        index = min(fitting, key=lambda i: (free[i], devices.index(i)))  # best fit, then device order
+        path = lock_dir / f"mmjsd-gpu{index}.{os.getpid()}-{next(_claim_numbers)}.{units}.claim"
+        handle = open(path, "w")
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        handle.write(f"pid {os.getpid()} share {units / UNITS_PER_GPU:.2f}\n")
         handle.flush()
-        return GpuClaim(index=index, lock_path=lock_path, handle=handle)
-    return None
+        return GpuClaim(index=index, lock_path=path, handle=handle, units=units)
+    finally:
+        for mutex in mutexes:
+            mutex.close()
 
 
-def claim_gpu(devices: list[str], lock_dir: Path, wait_s: float = 600.0, poll_s: float = 2.0) -> GpuClaim:
-    """Claim a free device, waiting up to `wait_s` for one to be released."""
-    deadline = time.monotonic() + wait_s
-    announced = False
+def claim_gpu(devices: list[str], lock_dir: Path, share: float = 1.0, wait_s: float | None = None,
+              poll_s: float = 2.0, remind_s: float = 600.0) -> GpuClaim:
+    """Claim `share` of a device, waiting for room (forever when `wait_s` is None) and saying so."""
+    started = time.monotonic()
+    announced, reminded = False, started
     while True:
-        claim = try_claim(devices, lock_dir)
+        claim = try_claim(devices, lock_dir, share)
         if claim is not None:
             if announced:
-                print(f"claimed GPU {claim.index}", file=sys.stderr)
+                print(f"claimed GPU {claim.index} (share {claim.share:.2f}) after waiting "
+                      f"{time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
             return claim
+        waited = time.monotonic() - started
         if not announced:
             # Say so in the job's log: a job that waits for a device looks hung otherwise.
-            print(f"every GPU among {devices} is held by another job (locks in {lock_dir}); waiting up to {wait_s:.0f} s",
-                  file=sys.stderr)
+            limit = "without a deadline" if wait_s is None else f"up to {wait_s:.0f} s"
+            print(f"no room for a {share_units(share) / UNITS_PER_GPU:.2f} share on any GPU among {devices}: "
+                  f"held by other jobs (locks in {lock_dir}); waiting {limit}", file=sys.stderr, flush=True)
             announced = True
-        if time.monotonic() >= deadline:
+        elif time.monotonic() - reminded >= remind_s:
+            print(f"still waiting for a GPU ({waited:.0f} s)", file=sys.stderr, flush=True)
+            reminded = time.monotonic()
+        if wait_s is not None and waited >= wait_s:
             raise TrainingError(
                 f"no free GPU among {devices} after {wait_s:.0f} s (locks in {lock_dir})",
-                "run fewer GPU jobs at once (--resources gpu=N with N <= number of GPUs) or remove locks of dead jobs",
+                "run fewer GPU jobs at once (--resources gpu=N with N <= number of GPUs) or wait longer",
             )
         time.sleep(poll_s)
 
 
-def select_device(requested: str, lock_dir: Path | None = None) -> tuple[str, GpuClaim | None]:
-    """Resolve --device auto|cpu|cuda to a torch device string, claiming a GPU when one is used.
+def select_device(requested: str, lock_dir: Path | None = None, share: float | None = 1.0,
+                  wait_s: float | None = None) -> tuple[str, GpuClaim | None]:
+    """Resolve --device auto|cpu|cuda to a torch device string, claiming a GPU share when one is used.
 
     Must run before anything touches torch.cuda: it narrows CUDA_VISIBLE_DEVICES.
     """
     if requested == "cpu":
         return "cpu", None
+    share = 1.0 if share is None else share
     devices = visible_gpus()
     if not devices:
         if requested == "cuda":
             raise TrainingError("--device cuda was asked for but no GPU is visible", "use --device auto or cpu, or run on a GPU machine")
         return "cpu", None
-    claim = claim_gpu(devices, lock_dir or default_lock_dir())
+    claim = claim_gpu(devices, lock_dir or default_lock_dir(), share=share, wait_s=wait_s)
     os.environ["CUDA_VISIBLE_DEVICES"] = claim.index
     return "cuda", claim
+
+
+def config_share(config: dict, dataset: str) -> float:
+    """The configured share of a device for one dataset's GPU jobs (1.0 when not configured)."""
+    return float((config.get("resources", {}).get("gpu_share") or {}).get(dataset, 1.0))
+
+
+def snakemake_gpu_units(requested_gpus: int | None, visible: int) -> int:
+    """The workflow's pool of `gpu_units`: N devices from `--resources gpu=N`, else the visible GPUs."""
+    devices = visible if requested_gpus is None else requested_gpus
+    return max(0, int(devices)) * UNITS_PER_GPU
+
+
+def job_gpu_units(share: float, pool: int) -> int:
+    """What one GPU job asks of the pool: its share in hundredths; nothing when there is no GPU."""
+    return share_units(share) if pool > 0 else 0
 
 
 def device_name(device: str) -> str:

@@ -327,7 +327,7 @@ def cli_train(args, config: dict) -> int:
     dataset, model_name, seed = args.dataset, args.model, args.seed
     if dataset not in config["datasets"] or model_name not in config["models"]:
         print(f"note: {dataset}/{model_name} is not in this scale's datasets/models; training it anyway", file=sys.stderr)
-    device, claim = select_device(args.device, args.gpu_lock_dir)
+    device, claim = select_device(args.device, args.gpu_lock_dir, share=args.gpu_share)
     threads = args.threads or int(os.environ.get("SNAKEMAKE_THREADS", 0) or config["train"]["threads"])
     torch.set_num_threads(threads)
     stop = StopFlag()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from mmjsd import gpu as G
 from mmjsd import paths as P
 from mmjsd.config import read_yaml, resolve, validate_raw
 from mmjsd.dvcgen import cli_prefix
@@ -54,6 +55,35 @@ RESULTS = CFG["paths"]["results"]
 MMJSD = cli_prefix(CFG)
 # One environment for every rule: the pinned requirements (environment.yml -> requirements.txt).
 CONDA_ENV = str(Path(workflow.basedir) / "environment.yml")
+
+
+# GPUs (src/mmjsd/gpu.py): `--resources gpu=N` means N devices. Each GPU job claims a share of
+# one device (resources.gpu_share per dataset), so the scheduler counts in hundredths of a
+# device: a pool of N x 100 `gpu_units`, and each job asks for its share x 100. Without
+# `--resources gpu=N` the pool is the number of visible GPUs, so a plain `snakemake all` never
+# starts more GPU work than the devices hold (0 on a CPU machine, where GPU jobs ask for none).
+# A job that still finds no room (shares fragmented across devices) waits for it and says so.
+def _gpu_pool():
+    from snakemake.resources import Resource
+
+    resources = workflow.global_resources
+    if "gpu_units" not in resources:
+        requested = resources["gpu"].value if "gpu" in resources else None
+        visible = len(G.visible_gpus())
+        resources["gpu_units"] = Resource("gpu_units", G.snakemake_gpu_units(requested, visible))
+        origin = f"--resources gpu={requested}" if requested is not None else f"{visible} visible GPU(s)"
+        print(f"mmjsd: GPU pool: {resources['gpu_units'].value // G.UNITS_PER_GPU} device(s) from {origin}"
+              f" = {resources['gpu_units'].value} gpu_units; a job takes resources.gpu_share x 100"
+              f" ({', '.join(f'{d} {G.config_share(CFG, d):g}' for d in CFG['datasets'])})", file=sys.stderr)
+    return resources["gpu_units"].value
+
+
+GPU_POOL = _gpu_pool()
+
+
+def gpu_units(wildcards):
+    """The `gpu_units` one job of this dataset asks for (its share of a device in hundredths)."""
+    return G.job_gpu_units(G.config_share(CFG, wildcards.dataset), GPU_POOL)
 
 
 def pattern(template):

@@ -1,6 +1,6 @@
 # Evaluation: attribute classifiers (trained once per dataset and modality, shared by all
 # models), per-run evaluation, aggregation into Table 1, Figure 1 and the report.
-# Classifiers and evaluation claim a GPU like training does (`gpu=1` is the scheduler's counter).
+# Classifiers and evaluation claim a GPU share like training does (`gpu_units`, common.smk).
 
 
 rule train_classifier:
@@ -17,7 +17,7 @@ rule train_classifier:
     resources:
         runtime=CFG["resources"]["train_classifier"]["runtime_min"],
         mem_mb=CFG["resources"]["train_classifier"]["mem_mb"],
-        gpu=1,
+        gpu_units=gpu_units,
     log:
         f"logs/{SCALE}/classifier_{{dataset}}_{{modality}}.log",
     conda:
@@ -42,7 +42,7 @@ rule evaluate:
     resources:
         runtime=CFG["resources"]["evaluate"]["runtime_min"],
         mem_mb=CFG["resources"]["evaluate"]["mem_mb"],
-        gpu=1,
+        gpu_units=gpu_units,
     log:
         f"logs/{SCALE}/evaluate_{{dataset}}_{{model}}_seed{{seed}}.log",
     conda:

@@ -1,4 +1,4 @@
-# Training: one job per model x dataset x seed. `gpu=1` is a counter for `--resources gpu=N`;
+# Training: one job per model x dataset x seed. `gpu_units` (common.smk) counts shares of a GPU;
 # `mmjsd train` claims a free device itself (src/mmjsd/gpu.py) and falls back to the CPU.
 
 
@@ -21,7 +21,7 @@ rule train:
     resources:
         runtime=CFG["resources"]["train"]["runtime_min"],
         mem_mb=CFG["resources"]["train"]["mem_mb"],
-        gpu=1,
+        gpu_units=gpu_units,
     log:
         f"logs/{SCALE}/train_{{dataset}}_{{model}}_seed{{seed}}.log",
     conda:
