@@ -35,8 +35,8 @@ def make_model(name: str, dataset: str, seed: int = 0, **overrides) -> Multimoda
     cfg = copy.deepcopy(config())
     channels, text_len, width = SHAPES[dataset]
     cfg["model"][dataset]["width"] = width
-    # Factorised latents in every test, whatever the config chooses for the dataset.
-    cfg["model"][dataset]["style_dim"] = max(cfg["model"][dataset]["style_dim"], 4)
+    # Factorised latents of different sizes per modality in every test, whatever the config chooses.
+    cfg["model"][dataset]["style_dim"] = {"img": 4, "text": 3}
     cfg["model"][dataset].update(overrides)
     torch.manual_seed(seed)
     return build_model(model_spec(cfg, name, dataset, channels, text_len, ALPHABET_SIZE))
@@ -91,7 +91,7 @@ def check_encode_generate_subsets(name: str, dataset: str) -> None:
         assert set(enc) == set(subset) | {"joint"}
         for m in subset:
             assert enc[m].content_mu.shape == (3, model.content_dim)
-            assert enc[m].style_mu.shape == (3, model.style_dim)
+            assert enc[m].style_mu.shape == (3, model.style_dims[m])
         mu, logvar = enc["joint"]
         assert mu.shape == logvar.shape == (3, model.content_dim)
         for target in model.modalities:
@@ -107,7 +107,7 @@ def check_encode_generate_subsets(name: str, dataset: str) -> None:
     samples = model.sample(2, generator=torch.Generator().manual_seed(0))
     assert samples["img"].shape == (2, channels, 64, 64)
     assert samples["text"].shape == (2, text_len)
-    raw = model.decode(torch.zeros(2, model.content_dim), {"text": torch.zeros(2, model.style_dim)})
+    raw = model.decode(torch.zeros(2, model.content_dim), {"text": torch.zeros(2, model.style_dims["text"])})
     assert set(raw) == {"text"} and raw["text"].shape == (2, text_len, ALPHABET_SIZE)
 
 

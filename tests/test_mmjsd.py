@@ -74,3 +74,16 @@ def test_no_style_latent():
     out["loss"].backward()
     model.eval()
     assert model.generate({"text": h.make_batch("dsprites")["text"]}, "img").shape == (4, 1, 64, 64)
+
+
+def test_model_files_with_one_style_size_still_load(tmp_path):
+    """Files written before per-modality style sizes hold one integer `style_dim` for both."""
+    from mmjsd.models import load_model, save_model
+
+    model = h.make_model(NAME, "dsprites", style_dim=2)
+    assert model.style_dims == {"img": 2, "text": 2}
+    save_model(tmp_path / "model.pt", model)
+    again = load_model(tmp_path / "model.pt")
+    assert again.style_dims == {"img": 2, "text": 2}
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, again.state_dict()[key])

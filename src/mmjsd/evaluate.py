@@ -32,7 +32,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from mmjsd import files, paths, precision
+from mmjsd import direct_coherence, files, paths, precision
 from mmjsd.classifiers import (
     accuracy_per_label,
     average_precision_per_label,
@@ -121,7 +121,8 @@ def _batches(rows: torch.Tensor, batch_size: int):
 def coherence(model, classifiers: dict, test: dict, rows: torch.Tensor, batch_size: int, seed: int) -> dict[str, Any]:
     """Generate across modalities for `rows` of `test` and score the generations.
 
-    Returns {"accuracy": {direction: [per label]}, "average_precision": {...} (binary labels only)}.
+    Returns {"accuracy": {direction: [per label]}, "average_precision": {...} (binary labels only),
+    "direct": classifier-free measures (dSprites only, mmjsd.direct_coherence)}.
     """
     # A CPU generator on every device: the model draws its noise there and moves it, so the
     # generations do not depend on where the model runs beyond floating-point rounding.
@@ -129,6 +130,8 @@ def coherence(model, classifiers: dict, test: dict, rows: torch.Tensor, batch_si
     device = module_device(model)
     predictions = {d: [] for d in DIRECTIONS}
     scores = {d: [] for d in DIRECTIONS}
+    direct = test.get("dataset") == "dsprites"
+    matches, pixels = [], []
     for index in _batches(rows, batch_size):
         img = model_input("img", test["images"][index].to(device))
         text = model_input("text", test["text"][index].to(device))
@@ -142,10 +145,16 @@ def coherence(model, classifiers: dict, test: dict, rows: torch.Tensor, batch_si
             predictions[direction].append(pred.cpu())
             if score is not None:
                 scores[direction].append(score.cpu())
+        if direct:
+            matches.append(direct_coherence.field_matches(generated["text"], test["text"][index], test["alphabet"]))
+            pixels.append(direct_coherence.pixel_statistics(generated["img"]))
     labels = test["labels"][rows].long()
     result: dict[str, Any] = {"accuracy": {d: accuracy_per_label(torch.cat(predictions[d]), labels) for d in DIRECTIONS}}
     if all(scores[d] for d in DIRECTIONS):
         result["average_precision"] = {d: average_precision_per_label(torch.cat(scores[d]), labels) for d in DIRECTIONS}
+    if direct:
+        result["direct"] = direct_coherence.summarise(np.concatenate(matches), np.concatenate(pixels), labels.numpy(),
+                                                      list(test["label_names"]))
     return result
 
 
@@ -199,6 +208,8 @@ def evaluate_run(model, classifiers: dict, test: dict, test_fit: dict, test_eval
         "n_latent_fit": int(fit_rows.numel()),
         "n_latent_eval": int(test_eval["labels"].shape[0]),
     }
+    if "direct" in scored:
+        result["coherence_direct"] = scored["direct"]
     if "average_precision" in scored:
         result["coherence_average_precision"] = {
             n: {d: scored["average_precision"][d][i] for d in DIRECTIONS} for i, n in enumerate(names)

@@ -6,7 +6,8 @@ the weights, so a checkpoint alone rebuilds its model:
      "settings": config["model"][dataset], "img_channels", "text_len", "alphabet_size"}
 
 Latents: one shared content latent c (content_dim) and one style latent s_m per modality
-(style_dim, may be 0). Decoder m takes concat(s_m, c). Subclasses implement `loss` and
+(`style_dim`: one size for both modalities or {img: n, text: m}; a size may be 0), the
+factorised representation of the paper's appendix (Eq. 10-12). Decoder m takes concat(s_m, c). Subclasses implement `loss` and
 `joint_posterior` (how the present modalities are fused).
 
 Batches: {"img": float32 B x C x 64 x 64 in [0, 1], "text": int64 B x L}.
@@ -29,8 +30,15 @@ NETWORKS = {"dsprites": dsprites_networks, "celeba": celeba_networks}
 MODALITIES = ("img", "text")
 
 
+def style_sizes(style_dim: int | dict) -> dict[str, int]:
+    """`style_dim` from the settings -> {modality: size}: one int for both or a per-modality dict."""
+    if isinstance(style_dim, dict):
+        return {m: int(style_dim[m]) for m in MODALITIES}
+    return {m: int(style_dim) for m in MODALITIES}
+
+
 class Posterior(NamedTuple):
-    """Unimodal posterior parameters, each B x dim (style tensors are B x 0 when style_dim = 0)."""
+    """Unimodal posterior parameters, each B x dim (style tensors are B x 0 when the style size is 0)."""
 
     content_mu: Tensor
     content_logvar: Tensor
@@ -47,7 +55,7 @@ class MultimodalVAE(nn.Module):
         self.spec = copy.deepcopy(spec)
         s = self.spec["settings"]
         self.content_dim = int(s["content_dim"])
-        self.style_dim = int(s["style_dim"])
+        self.style_dims = style_sizes(s["style_dim"])
         self.image_likelihood = s["image_likelihood"]
         self.laplace_scale = float(s.get("laplace_scale", 1.0))
         self.rec_weight = {m: float(s["rec_weight"][m]) for m in MODALITIES}
@@ -60,7 +68,7 @@ class MultimodalVAE(nn.Module):
         self.encoders, self.decoders = networks.make_networks(
             img_channels=int(self.spec["img_channels"]), text_len=int(self.spec["text_len"]),
             alphabet_size=int(self.spec["alphabet_size"]), content_dim=self.content_dim,
-            style_dim=self.style_dim, width=float(s["width"]),
+            style_dims=self.style_dims, width=float(s["width"]),
         )
 
     # ------------------------------------------------------------------ inference
@@ -88,7 +96,7 @@ class MultimodalVAE(nn.Module):
         """Raw decoder outputs for every modality named in `styles`.
 
         img: B x C x 64 x 64 logits (Bernoulli) or locations (Laplace); text: B x L x A logits.
-        With style_dim 0 pass empty B x 0 style tensors (or None).
+        With a style size of 0 pass empty B x 0 style tensors (or None).
         """
         out = {}
         for m in self.modalities:
@@ -136,7 +144,7 @@ class MultimodalVAE(nn.Module):
         if target not in self.modalities:
             raise ValueError(f"unknown target modality {target!r}")
         content = self.generation_content(self.encode(cond))
-        style = self._normal((content.shape[0], self.style_dim), generator, content.device).to(content.dtype)
+        style = self._normal((content.shape[0], self.style_dims[target]), generator, content.device).to(content.dtype)
         return self.to_data(target, self.decode(content, {target: style})[target])
 
     @torch.no_grad()
@@ -144,13 +152,13 @@ class MultimodalVAE(nn.Module):
         """Unconditional samples: c ~ N(0, I), s_m ~ N(0, I); outputs in data space (see generate)."""
         device = next(self.parameters()).device
         content = self._normal((n, self.content_dim), generator, device)
-        styles = {m: self._normal((n, self.style_dim), generator, device) for m in self.modalities}
+        styles = {m: self._normal((n, self.style_dims[m]), generator, device) for m in self.modalities}
         raw = self.decode(content, styles)
         return {m: self.to_data(m, raw[m]) for m in self.modalities}
 
     # ------------------------------------------------------------------ training
     def style_kls(self, posteriors: dict[str, Posterior]) -> dict[str, Tensor]:
-        """KL(q(s_m | x_m) || N(0, I)) per sample -> {m: (B,)} (zeros when style_dim = 0)."""
+        """KL(q(s_m | x_m) || N(0, I)) per sample -> {m: (B,)} (zeros when the style size is 0)."""
         return {m: obj.gaussian_kl(p.style_mu.float(), p.style_logvar.float()) for m, p in posteriors.items()}
 
     def sample_styles(self, posteriors: dict[str, Posterior]) -> dict[str, Tensor]:

@@ -115,16 +115,16 @@ class TextDecoder(nn.Module):
 
 
 def make_networks(img_channels: int, text_len: int, alphabet_size: int, content_dim: int,
-                  style_dim: int, width: float) -> tuple[nn.ModuleDict, nn.ModuleDict]:
+                  style_dims: dict[str, int], width: float) -> tuple[nn.ModuleDict, nn.ModuleDict]:
     """(encoders, decoders), each a ModuleDict keyed by modality ('img', 'text')."""
     if img_channels < 1:
         raise ValueError(f"img_channels must be positive, got {img_channels}")
     encoders = nn.ModuleDict({
-        "img": ImageEncoder(img_channels, content_dim, style_dim, width),
-        "text": TextEncoder(text_len, alphabet_size, content_dim, style_dim, width),
+        "img": ImageEncoder(img_channels, content_dim, style_dims["img"], width),
+        "text": TextEncoder(text_len, alphabet_size, content_dim, style_dims["text"], width),
     })
     decoders = nn.ModuleDict({
-        "img": ImageDecoder(img_channels, content_dim, style_dim, width),
-        "text": TextDecoder(text_len, alphabet_size, content_dim, style_dim, width),
+        "img": ImageDecoder(img_channels, content_dim, style_dims["img"], width),
+        "text": TextDecoder(text_len, alphabet_size, content_dim, style_dims["text"], width),
     })
     return encoders, decoders
