@@ -49,6 +49,8 @@ def test_paper_scale_keeps_the_authors_celeba_settings(raw):
     (lambda c: c["model"]["celeba"].update(jsd_weights=[0.5, 0.5, 0.5]), "jsd_weights"),
     (lambda c: c.update(models=["mmjsd", "mvae"]), "config value models.1"),
     (lambda c: c["scales"]["demo"]["train"].update(threads="two"), "scale 'demo': config value train.threads"),
+    (lambda c: c.update(seeds=[5]), "config value eval.figure.seed: 0 is not one of the seeds [5]"),
+    (lambda c: c["resources"].update(gpu_share={"dsprites": 1.5}), "config value resources.gpu_share.dsprites"),
 ])
 def test_invalid_config_names_the_key(raw, mutate, message):
     bad = copy.deepcopy(raw)

@@ -29,8 +29,25 @@ def test_dry_run_builds_the_whole_dag(scale, workdir, repo_env):
 
 
 def test_lint_is_clean(repo_env):
+    """The only lint left is the deliberate one: no per-rule conda environment (see the next test)."""
     result = run_snakemake(["--lint"], REPO, repo_env)
-    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout + result.stderr
+    lints = [line.strip() for line in out.splitlines() if line.strip().startswith("* ")]
+    assert lints and set(lints) == {"* Specify a conda environment or container for each rule.:"}, out
+
+
+def test_no_rule_uses_a_relocated_conda_environment(workdir, repo_env):
+    """Issue 13 item 4: Snakemake copies a rule's environment file elsewhere, where environment.yml's
+    `-r requirements.txt` and `-e .` would not resolve; so no rule has a `conda:` directive, and
+    `--sdm conda` runs in the caller's environment. environment.yml is for `conda env create` from
+    the repository root, where its relative paths hold."""
+    rules = [REPO / "Snakefile", *(REPO / "workflow" / "rules").glob("*.smk")]
+    assert not any(line.strip().startswith("conda:") for path in rules for line in path.read_text().splitlines())
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert "-r requirements.txt" in pip and (REPO / "requirements.txt").is_file() and (REPO / "pyproject.toml").is_file()
+    result = run_snakemake(["-n", "all", "--sdm", "conda"], workdir, repo_env)
+    assert result.returncode == 0, result.stderr
 
 
 def test_invalid_config_stops_before_any_job(workdir, repo_env):
@@ -97,3 +114,63 @@ def test_gpu_pool_follows_devices_and_shares(visible, extra, pool, dsprites_unit
         elif line.strip().startswith("resources:") and rule == "train":
             units.setdefault(dataset, set()).add(int(line.split("gpu_units=")[1].split(",")[0]))
     assert units == {"dsprites": {dsprites_units}, "celeba": {celeba_units}}
+
+
+def test_configfile_is_accepted_and_passed_to_every_step(workdir, repo_env):
+    """Issue 13 item 5: `--configfile my.yaml` (a copy of config.yaml, edited) is the run's config."""
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["seeds"] = [5]
+    config["eval"]["figure"]["seed"] = 5
+    del config["scales"]    # a variant file needs no scales (the ci/demo overlays train seed 0)
+    (workdir / "my.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(["-n", "-p", "all", "--configfile", "my.yaml"], workdir, repo_env)
+    assert result.returncode == 0, result.stderr
+    assert "--seed 5" in result.stdout and "--seed 0" not in result.stdout
+    commands = [line.split(": ", 1)[1] for line in result.stdout.splitlines() if line.startswith("Shell command: mmjsd ")]
+    assert commands and all(line.startswith("mmjsd --config my.yaml --scale paper ") for line in commands)
+
+
+def test_configfile_is_validated_like_config_yaml(workdir, repo_env):
+    (workdir / "partial.yaml").write_text("seeds: [5]\n")
+    result = run_snakemake(["-n", "all", "--configfile", "partial.yaml"], workdir, repo_env)
+    assert result.returncode != 0
+    assert "mmjsd: error: --configfile partial.yaml lacks the key(s)" in result.stderr
+    assert "cp config.yaml partial.yaml" in result.stderr
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["train"]["dsprites"]["epochs"] = 0
+    (workdir / "bad.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(["-n", "all", "--configfile", "bad.yaml"], workdir, repo_env)
+    assert "mmjsd: error: bad.yaml: config value train.dsprites.epochs: 0 is less than the minimum of 1" in result.stderr
+
+
+@pytest.mark.parametrize("content, problem", [
+    ({}, "holds no images in img_align_celeba/"),          # empty folder
+    ({"list_attr_celeba.txt": "0\n"}, "holds no images"),
+    (None, "does not exist"),
+])
+def test_celeba_folder_is_checked_at_parse_time(content, problem, workdir, repo_env, tmp_path):
+    """Issue 13 item 6: an empty CelebA folder fails the dry run, not `prepare` hours later."""
+    root = tmp_path / "celeba-copy"
+    if content is not None:
+        root.mkdir()
+        (root / "img_align_celeba").mkdir()
+        for name, text in content.items():
+            (root / name).write_text(text)
+    if content == {}:
+        (root / "list_attr_celeba.txt").write_text("0\n")
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["data"]["celeba"].update(source="folder", root=str(root))
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(["-n", "all"], workdir, repo_env)
+    assert result.returncode != 0
+    line = next(l for l in result.stderr.splitlines() if l.startswith("mmjsd: error:"))
+    assert problem in line and " -- fix: " in line
+
+
+def test_auto_celeba_fallback_is_announced(workdir, repo_env, tmp_path):
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["scales"]["demo"]["data"]["celeba"]["root"] = str(tmp_path / "no-shared-copy")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(["-n", "all", "--config", "scale=demo"], workdir, repo_env)
+    assert result.returncode == 0, result.stderr
+    assert "CelebA is the procedural stand-in (synthetic faces" in result.stderr

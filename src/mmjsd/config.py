@@ -113,6 +113,10 @@ def validate_raw(raw: dict) -> None:
 
 def _check_semantics(config: dict) -> None:
     """Rules JSON Schema cannot express."""
+    figure_seed = config["eval"]["figure"]["seed"]
+    if figure_seed not in config["seeds"]:
+        raise ConfigError(f"config value eval.figure.seed: {figure_seed} is not one of the seeds {config['seeds']}",
+                          "set eval.figure.seed to a trained seed (Figure 1 draws that seed's model)")
     for dataset, settings in config["model"].items():
         weights = settings["jsd_weights"]
         if abs(sum(weights) - 1.0) > 1e-6:

@@ -29,9 +29,9 @@ HEADER = """\
 """
 
 
-def cli_prefix(config: dict) -> str:
+def cli_prefix(config: dict, config_file: str = "config.yaml") -> str:
     """The CLI call every Snakemake rule and DVC stage starts with."""
-    return f"mmjsd --config config.yaml --scale {config['scale']}"
+    return f"mmjsd --config {config_file} --scale {config['scale']}"
 
 
 def _params(config: dict, raw_overlay: dict, *sections: str) -> list:

@@ -1,7 +1,8 @@
 # Shared set-up: the validated configuration, path patterns and the CLI prefix.
 #
-# The configuration is config.yaml with the overlay of the chosen scale merged in
-# (`--config scale=demo`). It is validated against workflow/schemas/config.schema.yaml here,
+# The configuration is config.yaml (or one complete file given with `--configfile FILE`) with
+# the overlay of the chosen scale merged in (`--config scale=demo`); every rule passes the same
+# file to the CLI. It is validated against workflow/schemas/config.schema.yaml here,
 # at parse time, so an unknown key or a bad value stops the run before any job starts.
 
 import sys
@@ -11,8 +12,9 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from mmjsd import gpu as G
 from mmjsd import paths as P
-from mmjsd.config import read_yaml, resolve, validate_raw
+from mmjsd.config import deep_merge, read_yaml, resolve, validate_raw
 from mmjsd.dvcgen import cli_prefix
+from mmjsd.data.celeba import check_folder as check_celeba_folder
 from mmjsd.data.dsprites import verify_official
 from mmjsd.errors import ConfigError, MmjsdError
 
@@ -20,21 +22,59 @@ from mmjsd.errors import ConfigError, MmjsdError
 configfile: "config.yaml"
 
 
-def _load_validated_config():
-    overrides = {k for k, v in config.items() if k != "scale" and v != read_yaml("config.yaml").get(k)}
+def _config_file():
+    """config.yaml, or the one file given with `--configfile` (validated the same way)."""
+    given = [Path(p) for p in (workflow.overwrite_configfiles or [])]
+    if len(given) > 1:
+        raise ConfigError(f"{len(given)} files given with --configfile", "give one complete config file (a copy of config.yaml, edited)")
+    if not given:
+        return "config.yaml"
+    path = given[0].resolve()
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _load_validated_config(config_file):
+    base = read_yaml(config_file)
+    if config_file != "config.yaml":
+        # Snakemake merged the file onto config.yaml; the pipeline reads it alone, so it must be whole.
+        expected = deep_merge(read_yaml("config.yaml"), base)
+        missing = sorted(set(read_yaml("config.yaml")) - set(base) - {"scales"})
+        if missing:
+            raise ConfigError(
+                f"--configfile {config_file} lacks the key(s) {', '.join(missing)}: every step reads this one file",
+                f"start from a copy of config.yaml (cp config.yaml {config_file}) and edit it, or add a scale under 'scales:' in config.yaml",
+            )
+    else:
+        expected = base
+    overrides = {k for k, v in config.items() if k != "scale" and v != expected.get(k)}
     if overrides:
         raise ConfigError(
             f"only 'scale' may be set with --config (got {', '.join(sorted(overrides))})",
-            "edit config.yaml or add a scale overlay under 'scales:' and select it with --config scale=NAME",
+            "put other changes in a copy of config.yaml and pass it with --configfile FILE, "
+            "or add a scale overlay under 'scales:' and select it with --config scale=NAME",
         )
-    validate_raw(config)
-    resolved = resolve(config, config.get("scale"))
+    try:
+        validate_raw(base)
+        resolved = resolve(base, config.get("scale"))
+    except ConfigError as exc:
+        if config_file == "config.yaml":
+            raise
+        raise ConfigError(f"{config_file}: {exc.problem}", exc.fix.replace("config.yaml", config_file, 1)) from None
     celeba = resolved["data"]["celeba"]
-    if "celeba" in resolved["datasets"] and celeba["source"] == "folder" and not Path(celeba["root"]).is_dir():
-        raise ConfigError(
-            f"CelebA folder {celeba['root']} (data.celeba.root) does not exist",
-            "point data.celeba.root at a CelebA copy in torchvision's layout, or set data.celeba.source to torchvision or synthetic",
-        )
+    if "celeba" in resolved["datasets"]:
+        if celeba["source"] == "folder":
+            check_celeba_folder(celeba["root"])
+        elif celeba["source"] == "auto":
+            # Say which data the demo gets: a silent fallback would pass procedural faces off as CelebA.
+            chosen = P.celeba_source(resolved)
+            if chosen == "synthetic":
+                print(f"mmjsd: note: CelebA source 'auto': no images in {celeba['root']}/img_align_celeba, so CelebA is "
+                      f"the procedural stand-in (synthetic faces, labelled 'synthetic' in every output)", file=sys.stderr)
+            else:
+                print(f"mmjsd: note: CelebA source 'auto': using the real images in {celeba['root']}", file=sys.stderr)
     # A corrupt official dSprites file already on disk stops the run here, before any job
     # (Snakemake would delete the outputs of a job that reruns and fails).
     official = P.dsprites_input(resolved)
@@ -44,7 +84,8 @@ def _load_validated_config():
 
 
 try:
-    CFG = _load_validated_config()
+    CONFIG_FILE = _config_file()
+    CFG = _load_validated_config(CONFIG_FILE)
 except MmjsdError as exc:
     sys.exit(f"mmjsd: error: {exc}")
 
@@ -52,9 +93,12 @@ SCALE = CFG["scale"]
 DATA = CFG["paths"]["data"]
 RESULTS = CFG["paths"]["results"]
 # Every rule is one call of this CLI with the same configuration arguments (dvc.yaml's too).
-MMJSD = cli_prefix(CFG)
-# One environment for every rule: the pinned requirements (environment.yml -> requirements.txt).
-CONDA_ENV = str(Path(workflow.basedir) / "environment.yml")
+MMJSD = cli_prefix(CFG, CONFIG_FILE)
+# No `conda:` directive: every rule calls this repository's own `mmjsd`, so the one environment
+# is the one Snakemake runs in (.venv from requirements.txt, or `conda env create -f
+# environment.yml` from the repository root). A per-rule conda environment could not install the
+# package: Snakemake copies the environment file elsewhere, where `-r requirements.txt` and
+# `-e .` no longer resolve (README, "Environment").
 
 
 # GPUs (src/mmjsd/gpu.py): `--resources gpu=N` means N devices. Each GPU job claims a share of

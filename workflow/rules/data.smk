@@ -8,8 +8,6 @@ rule dsprites_download:
         cli=MMJSD,
     log:
         f"logs/{SCALE}/dsprites_download.log",
-    conda:
-        CONDA_ENV
     shell:
         "{params.cli} dsprites-download --out {output} > {log} 2>&1"
 
@@ -22,8 +20,6 @@ rule dsprites_render:
         settings=settings("data", "dsprites"),
     log:
         f"logs/{SCALE}/dsprites_render.log",
-    conda:
-        CONDA_ENV
     shell:
         "{params.cli} dsprites-render --out {output} > {log} 2>&1"
 
@@ -35,8 +31,6 @@ rule celeba_download:
         cli=MMJSD,
     log:
         f"logs/{SCALE}/celeba_download.log",
-    conda:
-        CONDA_ENV
     shell:
         "{params.cli} celeba-download --root $(dirname {output}) > {log} 2>&1"
 
@@ -49,8 +43,6 @@ rule celeba_synthesize:
         settings=settings("data", "celeba"),
     log:
         f"logs/{SCALE}/celeba_synthesize.log",
-    conda:
-        CONDA_ENV
     shell:
         "{params.cli} celeba-synthesize --out {output} > {log} 2>&1"
 
@@ -69,7 +61,5 @@ rule prepare:
         mem_mb=CFG["resources"]["prepare"]["mem_mb"],
     log:
         f"logs/{SCALE}/prepare_{{dataset}}.log",
-    conda:
-        CONDA_ENV
     shell:
         "{params.cli} prepare --dataset {wildcards.dataset} --input {input} --out-dir {params.out_dir} > {log} 2>&1"

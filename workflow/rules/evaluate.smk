@@ -20,8 +20,6 @@ rule train_classifier:
         gpu_units=gpu_units,
     log:
         f"logs/{SCALE}/classifier_{{dataset}}_{{modality}}.log",
-    conda:
-        CONDA_ENV
     shell:
         "{params.cli} train-classifier --dataset {wildcards.dataset} --modality {wildcards.modality}"
         " --threads {threads} > {log} 2>&1"
@@ -45,8 +43,6 @@ rule evaluate:
         gpu_units=gpu_units,
     log:
         f"logs/{SCALE}/evaluate_{{dataset}}_{{model}}_seed{{seed}}.log",
-    conda:
-        CONDA_ENV
     shell:
         "{params.cli} evaluate --dataset {wildcards.dataset} --model {wildcards.model} --seed {wildcards.seed}"
         " --threads {threads} > {log} 2>&1"
@@ -62,8 +58,6 @@ rule aggregate:
         cli=MMJSD,
     log:
         f"logs/{SCALE}/aggregate.log",
-    conda:
-        CONDA_ENV
     shell:
         "{params.cli} aggregate > {log} 2>&1"
 
@@ -79,8 +73,6 @@ rule figure:
         settings=settings("eval", "figure"),
     log:
         f"logs/{SCALE}/figure.log",
-    conda:
-        CONDA_ENV
     shell:
         "{params.cli} figure > {log} 2>&1"
 
@@ -96,7 +88,5 @@ rule report:
         cli=MMJSD,
     log:
         f"logs/{SCALE}/report.log",
-    conda:
-        CONDA_ENV
     shell:
         "{params.cli} report > {log} 2>&1"

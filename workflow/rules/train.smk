@@ -24,8 +24,6 @@ rule train:
         gpu_units=gpu_units,
     log:
         f"logs/{SCALE}/train_{{dataset}}_{{model}}_seed{{seed}}.log",
-    conda:
-        CONDA_ENV
     shell:
         "{params.cli} train --dataset {wildcards.dataset} --model {wildcards.model} --seed {wildcards.seed}"
         " --threads {threads} > {log} 2>&1"

@@ -221,6 +221,22 @@ def _check_sizes(paths: list[Path], images: list[torch.Tensor]) -> list[torch.Te
     return images
 
 
+def check_folder(root: str | Path) -> None:
+    """Cheap checks for parse time (the Snakefile), before any job: the folder exists, holds the
+    attribute file and at least one image. `read_folder` does the full reading in `prepare`."""
+    root = Path(root)
+    where = "data.celeba.root"
+    if not root.is_dir():
+        raise DataError(f"CelebA folder {root} ({where}) does not exist", FOLDER_FIX)
+    if not (root / ATTR_FILE).is_file():
+        raise DataError(f"CelebA folder {root} ({where}) has no {ATTR_FILE}", FOLDER_FIX)
+    image_dir = root / IMAGE_DIR
+    has_image = image_dir.is_dir() and any(entry.name.endswith(".jpg") for entry in os.scandir(image_dir))
+    if not has_image:
+        raise DataError(f"CelebA folder {root} ({where}) holds no images in {IMAGE_DIR}/",
+                        f"put the images under {image_dir}, " + FOLDER_FIX.replace("set ", "or set ", 1))
+
+
 def read_folder(root: str | Path, max_images: int | None = None) -> CelebAFolder:
     """Load the present images of a CelebA folder (at most `max_images`, file order) with
     their attributes (0/1) and partitions; count the listed images that are missing."""
