@@ -106,7 +106,7 @@ def test_load_roundtrip_and_missing_file(dsprites_data, tmp_path):
         load_classifier(tmp_path / "bad.pt")
 
 
-def test_cli_writes_classifier_and_metrics_with_provenance(tmp_path, monkeypatch):
+def test_cli_writes_classifier_and_metrics_with_provenance(tmp_path, monkeypatch, capsys):
     from mmjsd.classifiers import cli_train_classifier
     from mmjsd.data.processed import save_split
 
@@ -127,3 +127,7 @@ def test_cli_writes_classifier_and_metrics_with_provenance(tmp_path, monkeypatch
     assert metrics["data_source"] == "render" and metrics["scale"] == "ci"
     assert metrics["device"].startswith("cpu:")
     assert {"git_commit", "packages", "config", "seed"} <= set(metrics["provenance"])
+    # The job log (issue 13 item 7): set-up at start, then one line per epoch.
+    log = capsys.readouterr().err.splitlines()
+    assert log[0].startswith("classifier dsprites/img: device cpu") and "96 training and 40 test samples" in log[0]
+    assert log[1].startswith("epoch 1/1: loss ") and "samples/s" in log[1] and "ETA 0:00:00" in log[1]

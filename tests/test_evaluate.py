@@ -169,7 +169,7 @@ def test_celeba_run_reports_average_precision():
 
 
 # ------------------------------------------------------------------ the CLI on a real (untrained) model
-def test_cli_evaluate_with_a_real_model_is_deterministic(dsprites_setup, tmp_path):
+def test_cli_evaluate_with_a_real_model_is_deterministic(dsprites_setup, tmp_path, capsys):
     from mmjsd.data.processed import save_split
     from mmjsd.evaluate import cli_evaluate
     from mmjsd.models import build_model, model_spec, save_model
@@ -204,6 +204,13 @@ def test_cli_evaluate_with_a_real_model_is_deterministic(dsprites_setup, tmp_pat
     assert record["data_source"] == "render" and record["scale"] == "ci"
     assert record["classifier_accuracy"]["img"] == metrics_for(config, "img")
     assert record["provenance"]["seed"] == 0
+    # The job log (issue 13 item 7): set-up, progress of the generations, time taken.
+    log = capsys.readouterr().err.splitlines()
+    start = next(line for line in log if line.startswith("evaluate dsprites/mmjsd/seed0:"))
+    assert "device cpu" in start and "test 60" in start
+    progress_lines = [line for line in log if line.startswith("coherence: ")]
+    assert progress_lines and progress_lines[-1].startswith("coherence: 40/40 test samples") and "ETA" in progress_lines[-1]
+    assert log[-1].startswith("evaluation took 0:")
 
 
 def metrics_for(config: dict, modality: str) -> dict:

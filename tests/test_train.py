@@ -132,6 +132,58 @@ def test_resume_after_step_limit_is_bit_identical(run_dir, tmp_path_factory, pre
     assert run_files(straight) == resumed
 
 
+RUN = Path("results") / "runs" / "dsprites" / "mmjsd" / "seed0"
+
+
+def test_log_says_what_runs_and_one_line_per_epoch(run_dir, capsys):
+    """Issue 13 item 7: the job log shows the set-up at start and each epoch as it ends."""
+    assert train_cli() == 0
+    log = capsys.readouterr().err.splitlines()
+    start = next(line for line in log if line.startswith("train dsprites/mmjsd/seed0:"))
+    assert "device cpu" in start and "data render: 256 training samples" in start and "batch 32" in start
+    epochs = [line for line in log if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epochs] == ["1/2", "2/2"]
+    assert all("loss " in line and "samples/s" in line and "elapsed 0:" in line and "ETA 0:" in line for line in epochs)
+
+
+def test_curve_grows_during_the_run(run_dir):
+    assert train_cli("--max-steps", "9") == 0      # epoch 1 (8 steps) done, paused in epoch 2
+    assert (RUN / "curve.csv").read_text().splitlines()[1].startswith("1,8,")
+    assert not (RUN / "model.pt").exists()
+
+
+def test_wall_time_and_rate_add_up_across_resumes(run_dir):
+    """Issue 13 item 8: a resumed run reports the time of every call, not only the last."""
+    assert train_cli("--max-steps", "5") == 0
+    first = json.loads((RUN / "timing.json").read_text())
+    assert first["samples"] == 5 * 32 and first["wall_time_s"] > 0
+    assert train_cli() == 0
+    metrics = json.loads((RUN / "metrics.json").read_text())
+    timing = json.loads((RUN / "timing.json").read_text())
+    assert timing["samples"] == 2 * 256                       # every sample trained, once
+    assert metrics["wall_time_s"] >= first["wall_time_s"]
+    assert metrics["wall_time_s"] == pytest.approx(timing["wall_time_s"], abs=0.01)
+    assert metrics["samples_per_s"] == pytest.approx(512 / timing["wall_time_s"], rel=0.01)
+
+
+def test_finished_run_called_again_rewrites_nothing(run_dir, capsys):
+    assert train_cli() == 0
+    outputs = [RUN / name for name in ("model.pt", "metrics.json", "curve.csv", "checkpoint.pt")]
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in outputs}
+    time.sleep(0.01)
+    capsys.readouterr()
+    assert train_cli() == 0
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in outputs} == before
+    assert "outputs kept" in capsys.readouterr().err
+    # A lost metrics file is rebuilt from the checkpoint with the run's real time, not 0 samples/s.
+    wall = json.loads(before[RUN / "metrics.json"][1])["wall_time_s"]
+    (RUN / "metrics.json").unlink()
+    assert train_cli() == 0
+    metrics = json.loads((RUN / "metrics.json").read_text())
+    assert metrics["wall_time_s"] == pytest.approx(wall, abs=0.01) and metrics["samples_per_s"] > 0
+    assert (RUN / "model.pt").read_bytes() == before[RUN / "model.pt"][1]
+
+
 def test_killed_run_resumes_to_the_same_checkpoint(tmp_path_factory, prepared, repo_env):
     """SIGKILL mid-run (no handler can run), start again: same bytes as an uninterrupted run."""
     overlay = {**TINY, "train": {**TINY["train"], "dsprites": {"epochs": 6, "batch_size": 32, "max_train_samples": 256}}}
@@ -215,4 +267,5 @@ def test_nan_through_cli_is_one_line(run_dir, monkeypatch, capsys):
     monkeypatch.setattr(MMJSD, "loss", lambda self, batch: {**original(self, batch), "loss": torch.tensor(float("inf"), requires_grad=True)})
     assert train_cli() == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "NaN/inf" in err[0] and "fix:" in err[0]
+    errors = [line for line in err if line.startswith("mmjsd: error:")]
+    assert len(errors) == 1 and err[-1] == errors[0] and "NaN/inf" in errors[0] and "fix:" in errors[0]

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmjsd import files, paths, precision
+from mmjsd import files, paths, precision, progress
 from mmjsd.errors import DataError
 
 # Known class counts of the discretised dSprites factors (the text's words).
@@ -257,7 +257,8 @@ def train_classifier(dataset: str, modality: str, train_split: dict, test_split:
     epoch_losses = []
     started = time.perf_counter()
     classifier.train()
-    for _ in range(int(settings["epochs"])):
+    epochs = int(settings["epochs"])
+    for epoch in range(epochs):
         order = torch.randperm(n, generator=generator).to(device)
         # Summed on the device in float64 (no host sync per step; the same sum as Python floats).
         total = torch.zeros((), dtype=torch.float64, device=device)
@@ -271,6 +272,8 @@ def train_classifier(dataset: str, modality: str, train_split: dict, test_split:
             optimiser.step()
             total += loss.detach().double() * index.numel()
         epoch_losses.append(float(total) / max(n, 1))
+        progress.log(f"epoch {epoch + 1}/{epochs}: loss {epoch_losses[-1]:.4g} | "
+                     + progress.rate_and_eta((epoch + 1) * n, (epochs - epoch - 1) * n, time.perf_counter() - started))
     train_seconds = time.perf_counter() - started
     classifier.eval()
     with precision.autocast(device, precision_used):
@@ -334,6 +337,10 @@ def cli_train_classifier(args: argparse.Namespace, config: dict) -> int:
     test_split = load_processed_split(config, dataset, "test")
     settings = config["classifier"][dataset]
     precision_used = precision.resolve(config, device)
+    where = f" (GPU {claim.index}, share {claim.share:.2f})" if claim is not None else ""
+    progress.log(f"classifier {dataset}/{modality}: device {device}{where}, precision {precision_used}, {threads} CPU threads; "
+                 f"data {train_split.get('source', 'unknown')}: {train_split['labels'].shape[0]} training and "
+                 f"{test_split['labels'].shape[0]} test samples; {settings['epochs']} epochs, batch {settings['batch_size']}")
     classifier, metrics = train_classifier(dataset, modality, train_split, test_split, settings, CLASSIFIER_SEED, device,
                                            precision_used)
     metrics["precision"] = precision_used

@@ -24,6 +24,7 @@ feed them known inputs.
 from __future__ import annotations
 
 import argparse
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from mmjsd import direct_coherence, files, paths, precision
+from mmjsd import direct_coherence, files, paths, precision, progress
 from mmjsd.classifiers import (
     accuracy_per_label,
     average_precision_per_label,
@@ -132,6 +133,8 @@ def coherence(model, classifiers: dict, test: dict, rows: torch.Tensor, batch_si
     scores = {d: [] for d in DIRECTIONS}
     direct = test.get("dataset") == "dsprites"
     matches, pixels = [], []
+    started, done, total = time.perf_counter(), 0, rows.numel()
+    next_report = max(total // 10, 1)
     for index in _batches(rows, batch_size):
         img = model_input("img", test["images"][index].to(device))
         text = model_input("text", test["text"][index].to(device))
@@ -145,6 +148,11 @@ def coherence(model, classifiers: dict, test: dict, rows: torch.Tensor, batch_si
             predictions[direction].append(pred.cpu())
             if score is not None:
                 scores[direction].append(score.cpu())
+        done += index.numel()
+        if done >= next_report or done == total:    # about ten lines per run in the job's log
+            progress.log(f"coherence: {done}/{total} test samples generated and scored | "
+                         + progress.rate_and_eta(done, total - done, time.perf_counter() - started))
+            next_report = done + max(total // 10, 1)
         if direct:
             matches.append(direct_coherence.field_matches(generated["text"], test["text"][index], test["alphabet"]))
             pixels.append(direct_coherence.pixel_statistics(generated["img"]))
@@ -274,6 +282,12 @@ def cli_evaluate(args: argparse.Namespace, config: dict) -> int:
         classifier.to(device)
 
     precision_used = precision.resolve(config, device)
+    where = f" (GPU {claim.index}, share {claim.share:.2f})" if claim is not None else ""
+    progress.log(f"evaluate {dataset}/{model_name}/seed{seed}: device {device}{where}, precision {precision_used}, "
+                 f"{threads} CPU threads; data {splits['test'].get('source', 'unknown')}: "
+                 + ", ".join(f"{name} {split['labels'].shape[0]}" for name, split in splits.items())
+                 + f" samples (coherence on at most {config['eval']['max_test_samples'] or 'all'})")
+    started = time.perf_counter()
     with precision.autocast(device, precision_used):
         computed = evaluate_run(model, classifiers, splits["test"], splits["test_fit"], splits["test_eval"], config["eval"], seed)
     record = {
@@ -299,6 +313,7 @@ def cli_evaluate(args: argparse.Namespace, config: dict) -> int:
     }
     out = paths.run_file(paths.RUN_EVAL, config, dataset, model_name, seed)
     files.write_json(out, json_safe(record))
+    progress.log(f"evaluation took {progress.clock(time.perf_counter() - started)}")
     summary = ", ".join(f"{n} img {v['img']:.3f} text {v['text']:.3f}" for n, v in list(computed["coherence"].items())[:5])
     print(f"{dataset}/{model_name}/seed{seed}: coherence {summary} -> {out}")
     return 0

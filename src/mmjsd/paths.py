@@ -21,6 +21,7 @@ PROCESSED = "{data}/processed/{dataset}/{split}.pt"
 RUN_DIR = "{results}/runs/{dataset}/{model}/seed{seed}"
 RUN_MODEL = RUN_DIR + "/model.pt"            # final weights + spec (what evaluation loads)
 RUN_CHECKPOINT = RUN_DIR + "/checkpoint.pt"  # resumable state: model, optimiser, RNGs, epoch
+RUN_TIMING = RUN_DIR + "/timing.json"        # wall time and samples summed over every call (not in the checkpoint's bytes)
 RUN_METRICS = RUN_DIR + "/metrics.json"
 RUN_CURVE = RUN_DIR + "/curve.csv"
 RUN_EVAL = RUN_DIR + "/eval.json"

@@ -15,11 +15,16 @@ Guarantees
   an uninterrupted run.
 - Atomic: every file is written to a temporary name and renamed into place.
 - A loss that turns NaN/inf stops the run with a TrainingError; the last good checkpoint stays.
+- Watchable: the log gets the device, data and sizes at start and one line per epoch (loss
+  terms, samples/s, elapsed, ETA); curve.csv is rewritten after every epoch.
+- Wall time and samples/s add up over every call of a resumed run (timing.json beside the
+  checkpoint, kept out of its bytes); a finished run called again rewrites nothing.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -33,6 +38,7 @@ from pathlib import Path
 import torch
 
 from mmjsd import files, paths, precision
+from mmjsd.progress import clock as _clock, log
 from mmjsd.errors import TrainingError
 
 LOSS_TERMS = ("loss", "rec_img", "rec_text", "kl_style_img", "kl_style_text", "divergence")
@@ -162,6 +168,36 @@ def load_checkpoint(path: Path, run_key: dict) -> dict | None:
 
 
 # --------------------------------------------------------------------------------------------
+# Time across calls: a sidecar beside the checkpoint (wall times would break identical bytes)
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Timing:
+    wall_time_s: float = 0.0   # summed over every call of this run
+    samples: int = 0           # samples trained, summed over every call (steps redone after a kill count twice)
+
+
+def _run_digest(run_key: dict) -> str:
+    return hashlib.sha256(json.dumps(run_key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def load_timing(path: Path, run_key: dict) -> Timing:
+    """The totals of earlier calls of this same run; zero when absent, unreadable or another run's."""
+    try:
+        record = json.loads(path.read_text())
+        if record.get("run") == _run_digest(run_key):
+            return Timing(float(record["wall_time_s"]), int(record["samples"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return Timing()
+
+
+def save_timing(path: Path, run_key: dict, timing: Timing) -> None:
+    files.write_json(path, {"run": _run_digest(run_key), "wall_time_s": round(timing.wall_time_s, 3),
+                            "samples": timing.samples})
+
+
+# --------------------------------------------------------------------------------------------
 # Interruption: finish the step in flight, save, exit
 # --------------------------------------------------------------------------------------------
 
@@ -187,8 +223,9 @@ class StopFlag:
 class RunResult:
     finished: bool            # False: paused by --max-steps or a signal, checkpoint written
     position: Position
-    samples_per_s: float      # this process only (a resumed run reports its last part)
-    wall_time_s: float
+    samples_per_s: float      # over every call of the run (timing.json)
+    wall_time_s: float        # over every call of the run
+    trained_now: bool         # False: the checkpoint was already finished; nothing was trained
     model: torch.nn.Module
     split: dict
     n_train: int
@@ -205,6 +242,7 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
     settings = config["train"][dataset]
     run = dict(dataset=dataset, model=model_name, seed=seed)
     checkpoint_path = paths.run_file(paths.RUN_CHECKPOINT, config, **run)
+    timing_path = paths.run_file(paths.RUN_TIMING, config, **run)
     split = load_split(paths.processed(config, dataset, "train"))
     data = InMemoryData.from_split(split, device, settings.get("max_train_samples"))
 
@@ -227,16 +265,35 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
         optimizer.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"], device)
         position = Position(**json.loads(state["position"]))
-        print(f"resuming {dataset}/{model_name}/seed{seed} from epoch {position.epoch} batch {position.batch} "
-              f"(step {position.step})", file=sys.stderr)
+    prior = load_timing(timing_path, run_key) if state is not None else Timing()
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"train {dataset}/{model_name}/seed{seed}: device {device}, precision {used_precision}, "
+        f"{torch.get_num_threads()} CPU threads; data {split['source']}: {len(data)} training samples, "
+        f"batch {settings['batch_size']}, {math.ceil(len(data) / settings['batch_size'])} batches/epoch, "
+        f"{settings['epochs']} epochs; model {n_params:,} parameters")
+    if state is not None:
+        log(f"resuming from epoch {position.epoch + 1} batch {position.batch} (step {position.step}); "
+            f"{_clock(prior.wall_time_s)} trained before")
 
     batch_size = settings["batch_size"]
     n_batches = math.ceil(len(data) / batch_size)
     show_progress = sys.stderr.isatty() if progress is None else progress
     started, samples_done = time.perf_counter(), 0
+    total_samples = len(data) * settings["epochs"]
+
+    def timing() -> Timing:
+        return Timing(prior.wall_time_s + time.perf_counter() - started, prior.samples + samples_done)
 
     def checkpoint() -> None:
         save_checkpoint(checkpoint_path, model, optimizer, position, device, run_key)
+        save_timing(timing_path, run_key, timing())
+
+    def result(finished: bool) -> RunResult:
+        total = timing() if samples_done else prior   # a call that trained nothing adds nothing
+        if samples_done:
+            save_timing(timing_path, run_key, total)
+        return RunResult(finished, position, total.samples / max(total.wall_time_s, 1e-9), total.wall_time_s,
+                         samples_done > 0, model, split, len(data), used_precision)
 
     model.train()
     while position.epoch < settings["epochs"]:
@@ -270,8 +327,7 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
                 checkpoint()
                 if bar is not None:
                     bar.close()
-                wall = time.perf_counter() - started
-                return RunResult(False, position, samples_done / max(wall, 1e-9), wall, model, split, len(data), used_precision)
+                return result(False)
         if bar is not None:
             bar.close()
         position.curve.append({"epoch": position.epoch + 1, "step": position.step,
@@ -280,9 +336,18 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
         position.batch, position.sums, position.count = 0, {}, 0
         if position.epoch % config["train"]["checkpoint_every_epochs"] == 0 or position.epoch == settings["epochs"]:
             checkpoint()
+        # Live: one log line and the curve so far (dvc plots / a plotting user see the run grow).
+        write_curve(paths.run_file(paths.RUN_CURVE, config, **run), position.curve)
+        elapsed = time.perf_counter() - started
+        rate = samples_done / max(elapsed, 1e-9)
+        remaining = total_samples - position.epoch * len(data)
+        row = position.curve[-1]
+        log(f"epoch {position.epoch}/{settings['epochs']} step {position.step}: "
+            + " ".join(f"{k} {row[k]:.4g}" for k in LOSS_TERMS)
+            + f" | {rate:.0f} samples/s | elapsed {_clock(prior.wall_time_s + elapsed)}"
+            + f" | ETA {_clock(remaining / max(rate, 1e-9))}")
 
-    wall = time.perf_counter() - started
-    return RunResult(True, position, samples_done / max(wall, 1e-9), wall, model, split, len(data), used_precision)
+    return result(True)
 
 
 def _finite_sums(sums: dict, position: Position, dataset: str, model_name: str, seed: int, checkpoint_path: Path) -> dict:
@@ -328,6 +393,8 @@ def cli_train(args, config: dict) -> int:
     if dataset not in config["datasets"] or model_name not in config["models"]:
         print(f"note: {dataset}/{model_name} is not in this scale's datasets/models; training it anyway", file=sys.stderr)
     device, claim = select_device(args.device, args.gpu_lock_dir, share=args.gpu_share)
+    if claim is not None:
+        log(f"claimed GPU {claim.index} (share {claim.share:.2f} of the device, lock {claim.lock_path})")
     threads = args.threads or int(os.environ.get("SNAKEMAKE_THREADS", 0) or config["train"]["threads"])
     torch.set_num_threads(threads)
     stop = StopFlag()
@@ -342,7 +409,11 @@ def cli_train(args, config: dict) -> int:
         print(f"paused at step {result.position.step} (--max-steps); checkpoint {checkpoint}; "
               f"run again without --max-steps to finish", file=sys.stderr)
         return 0
-    finish_run(config, dataset, model_name, seed, result, device, threads)
+    outputs = [paths.run_file(t, config, dataset, model_name, seed) for t in (paths.RUN_MODEL, paths.RUN_CURVE, paths.RUN_METRICS)]
+    if not result.trained_now and all(p.exists() for p in outputs):
+        log(f"{dataset}/{model_name}/seed{seed} finished earlier ({result.position.epoch} epochs); outputs kept as they are")
+    else:
+        finish_run(config, dataset, model_name, seed, result, device, threads)
     if claim is not None:
         claim.release()
     return 0
