@@ -50,6 +50,11 @@ def test_paper_scale_keeps_the_authors_celeba_settings(raw):
     (lambda c: c.update(models=["mmjsd", "mvae"]), "config value models.1"),
     (lambda c: c["scales"]["demo"]["train"].update(threads="two"), "scale 'demo': config value train.threads"),
     (lambda c: c.update(seeds=[5]), "config value eval.figure.seed: 0 is not one of the seeds [5]"),
+    # Issue 13 item 10: caught at parse time, at the position the user typed (not in the padded string).
+    (lambda c: c["eval"]["figure"].update(texts=["male", "Male, smiling"]),
+     "eval.figure.texts[2] 'Male, smiling': character 'M' at position 1 is not in the text alphabet"),
+    (lambda c: c["scales"]["demo"].update(eval={"figure": {"texts": ["smiling \u00e9"]}}),
+     "scale 'demo': config value eval.figure.texts[1] 'smiling \u00e9': character '\u00e9' at position 9"),
     (lambda c: c["resources"].update(gpu_share={"dsprites": 1.5}), "config value resources.gpu_share.dsprites"),
 ])
 def test_invalid_config_names_the_key(raw, mutate, message):

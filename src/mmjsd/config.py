@@ -113,6 +113,18 @@ def validate_raw(raw: dict) -> None:
 
 def _check_semantics(config: dict) -> None:
     """Rules JSON Schema cannot express."""
+    from mmjsd.data.text import outside_alphabet
+
+    for number, text in enumerate(config["eval"]["figure"]["texts"], start=1):
+        bad = outside_alphabet(text)
+        if bad is not None:
+            position, ch = bad
+            hint = f"write it as {ch.lower()!r}" if ch.lower() != ch and outside_alphabet(ch.lower()) is None else "remove it"
+            raise ConfigError(
+                f"config value eval.figure.texts[{number}] {text!r}: character {ch!r} at position {position} "
+                f"is not in the text alphabet (lower-case letters, digits, space and punctuation)",
+                f"{hint} (the models read the authors' 71-symbol alphabet, src/mmjsd/data/text.py)",
+            )
     figure_seed = config["eval"]["figure"]["seed"]
     if figure_seed not in config["seeds"]:
         raise ConfigError(f"config value eval.figure.seed: {figure_seed} is not one of the seeds {config['seeds']}",

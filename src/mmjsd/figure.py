@@ -61,6 +61,13 @@ def encode_texts(texts: list[str], length: int, alphabet: str, seed: int) -> tor
     if too_long:
         raise DataError(f"figure text {too_long[0]!r} has {len(too_long[0])} characters, more than the text length {length}",
                         "shorten it in config.yaml eval.figure.texts")
+    from mmjsd.data.text import outside_alphabet
+
+    for text in texts:   # positions in the user's string, not in the padded one
+        bad = outside_alphabet(text, alphabet)
+        if bad is not None:
+            raise DataError(f"figure text {text!r}: character {bad[1]!r} at position {bad[0]} is not in the text alphabet",
+                            "change it in config.yaml eval.figure.texts (lower-case letters, digits, space, punctuation)")
     starts = random_pad_starts([len(t) for t in texts], length, torch.Generator().manual_seed(seed))
     return encode([pad_text(t, length, int(s)) for t, s in zip(texts, starts)], alphabet=alphabet, length=length)
 

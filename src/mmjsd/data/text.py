@@ -58,6 +58,15 @@ def _lookup(alphabet: str) -> np.ndarray:
     return table
 
 
+def outside_alphabet(text: str, alphabet: str = ALPHABET) -> tuple[int, str] | None:
+    """The first character of a user's string (before any padding) that the alphabet lacks, as
+    (1-based position, character); None when every character is in it."""
+    for position, ch in enumerate(text, start=1):
+        if ch not in alphabet:
+            return position, ch
+    return None
+
+
 def pad_text(s: str, length: int, start: int) -> str:
     """`s` placed at `start` inside `length` characters of '*' padding."""
     if len(s) > length:
