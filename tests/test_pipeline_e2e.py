@@ -93,6 +93,41 @@ def test_second_snakemake_run_does_nothing(ci_runs):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def _set(config, dotted, value):
+    *parents, last = dotted.split(".")
+    node = config
+    for part in parents:
+        node = node[part]
+    node[last] = value
+
+
+@pytest.mark.parametrize("key, value, reruns", [
+    # Issue 13 item 9: each key reruns the jobs that read it (and what depends on their outputs).
+    ("eval.figure.texts", ["male"], {"figure": 1, "report": 1}),
+    ("eval.batch_size", 256, {"evaluate": 4, "aggregate": 1, "report": 1}),
+    ("train.adam_betas", [0.8, 0.999], {"train": 4, "evaluate": 4, "aggregate": 1, "figure": 1, "report": 1}),
+    ("train.checkpoint_every_epochs", 3, {}),
+    ("scales.ci.classifier.dsprites.epochs", 2, {"train_classifier": 2, "evaluate": 2, "aggregate": 1, "report": 1}),
+])
+def test_snakemake_reruns_exactly_the_steps_a_key_feeds(ci_runs, key, value, reruns):
+    (first, _), env = ci_runs
+    path = first / "config.yaml"
+    original = path.read_text()
+    config = yaml.safe_load(original)
+    _set(config, key, value)
+    path.write_text(yaml.safe_dump(config))
+    try:
+        result = snakemake(first, env, "-n", "all", "--config", "scale=ci")
+    finally:
+        path.write_text(original)
+    counts = {}
+    for line in result.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("all", "total", "job"):
+            counts[parts[0]] = int(parts[1])
+    assert counts == reruns, result.stdout[-2000:]
+
+
 def test_snakemake_report_shows_table_and_figure(ci_runs):
     """`snakemake --report`: Table 1 and Figure 1 are marked report outputs with captions."""
     (first, _), env = ci_runs

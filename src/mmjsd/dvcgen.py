@@ -5,8 +5,9 @@ edited by hand: `mmjsd dvc-yaml --scale demo --out dvc.yaml` (the committed file
 scale; tests check it is current and that every stage runs exactly the command, with exactly the
 outputs, that Snakemake's rule runs for the same job).
 
-- config.yaml is the params file; each stage lists the config keys its command reads (the base
-  section and, where the scale's overlay changes it, the overlay section).
+- config.yaml is the params file; each stage lists the config keys its command reads
+  (STEP_PARAMS, shared with the Snakefile's `params:`), the base key and, where the scale's
+  overlay changes it, the overlay key.
 - Processed data, raw data and model/classifier weights are cached outs; run metrics, classifier
   metrics and evaluations are `metrics`; training curves are `plots`; tables, figure and report are
   kept in git (`cache: false`).
@@ -29,20 +30,59 @@ HEADER = """\
 """
 
 
+# The config keys each step reads that shape its outputs, declared once: the Snakefile's
+# `params:` (Snakemake reruns a job when their values change) and dvc.yaml's `params:` (DVC does)
+# both come from here. `{dataset}` is the job's dataset. Not listed on purpose: keys that change
+# no output (train.checkpoint_every_epochs, train.threads, resources), and keys whose effect
+# reaches a step through its input files (data.* through the processed splits).
+STEP_PARAMS: dict[str, list[str]] = {
+    "dsprites_render": ["data.dsprites"],
+    "celeba_synthesize": ["data.celeba"],
+    "prepare": ["data.{dataset}"],
+    "train": ["model.{dataset}", "train.{dataset}", "train.adam_betas", "precision"],
+    "train_classifier": ["classifier.{dataset}", "precision"],
+    "evaluate": ["eval.batch_size", "eval.max_test_samples", "eval.latent_fit_samples", "precision"],
+    "figure": ["eval.figure"],
+}
+
+
+def _get(node, dotted: str):
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def step_settings(config: dict, step: str, dataset: str | None = None) -> dict:
+    """{key: value} of the keys `step` reads, for Snakemake's params (a change reruns the job)."""
+    keys = [k.format(dataset=dataset) for k in STEP_PARAMS[step]]
+    return {k: _get(config, k) for k in keys}
+
+
 def cli_prefix(config: dict, config_file: str = "config.yaml") -> str:
     """The CLI call every Snakemake rule and DVC stage starts with."""
     return f"mmjsd --config {config_file} --scale {config['scale']}"
 
 
-def _params(config: dict, raw_overlay: dict, *sections: str) -> list:
-    """Config keys a stage depends on: the base sections plus the overlay sections that exist."""
-    keys = list(sections)
-    for section in sections:
-        node = raw_overlay
-        for part in section.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        if node is not None:
-            keys.append(f"scales.{config['scale']}.{section}")
+def _params(config: dict, raw_overlay: dict, step: str, item: str = "${item.dataset}") -> list:
+    """dvc.yaml params of a stage: STEP_PARAMS[step] with the dataset as DVC's `item` template,
+    plus the scale overlay's keys where they exist. DVC fails on a listed key that is missing,
+    so a per-dataset overlay key is listed when every dataset has it; when only some have it,
+    its parent section stands in (a superset: more reruns, never fewer)."""
+    keys = []
+    overlay_keys = []
+    for key in STEP_PARAMS[step]:
+        keys.append(key.format(dataset=item))
+        if "{dataset}" in key:
+            present = [_get(raw_overlay, key.format(dataset=d)) is not None for d in config["datasets"]]
+            if all(present):
+                overlay_keys.append(key.format(dataset=item))
+            elif any(present):
+                overlay_keys.append(key.rsplit(".", 1)[0])
+        elif _get(raw_overlay, key) is not None:
+            overlay_keys.append(key)
+    keys += [f"scales.{config['scale']}.{k}" for k in dict.fromkeys(overlay_keys)]
     return [{"config.yaml": keys}]
 
 
@@ -63,7 +103,7 @@ def build_stages(config: dict, raw_overlay: dict) -> dict:
         if source == "render":
             stages["dsprites_render"] = {
                 "cmd": f"{cli} dsprites-render --out {raw}",
-                "params": _params(config, raw_overlay, "data.dsprites"),
+                "params": _params(config, raw_overlay, "dsprites_render"),
                 "outs": [raw],
             }
         else:
@@ -75,7 +115,7 @@ def build_stages(config: dict, raw_overlay: dict) -> dict:
         if source == "synthetic":
             stages["celeba_synthesize"] = {
                 "cmd": f"{cli} celeba-synthesize --out {folder}",
-                "params": _params(config, raw_overlay, "data.celeba"),
+                "params": _params(config, raw_overlay, "celeba_synthesize"),
                 "outs": [folder],
             }
         elif source == "torchvision":
@@ -89,7 +129,7 @@ def build_stages(config: dict, raw_overlay: dict) -> dict:
         "do": {
             "cmd": f"{cli} prepare --dataset ${{key}} --input ${{item.input}} --out-dir ${{item.out_dir}}",
             "deps": ["${item.input}"],
-            "params": _params(config, raw_overlay, "data"),
+            "params": _params(config, raw_overlay, "prepare", item="${key}"),
             "outs": [f"${{item.out_dir}}/{split}.pt" for split in P.SPLITS],
         },
     }
@@ -105,7 +145,7 @@ def build_stages(config: dict, raw_overlay: dict) -> dict:
         "cmd": (f"{cli} train --dataset ${{item.dataset}} --model ${{item.model}} --seed ${{item.seed}}"
                 f" --threads {config['train']['threads']}"),
         "deps": [processed("train")],
-        "params": _params(config, raw_overlay, "model", "train", "precision"),
+        "params": _params(config, raw_overlay, "train"),
         "outs": [run(P.RUN_MODEL)],
         "metrics": [{run(P.RUN_METRICS): {"cache": False}}],
         "plots": [{run(P.RUN_CURVE): {"cache": False, "x": "epoch", "y": "loss"}}],
@@ -119,7 +159,7 @@ def build_stages(config: dict, raw_overlay: dict) -> dict:
         "cmd": (f"{cli} train-classifier --dataset ${{item.dataset}} --modality ${{item.modality}}"
                 f" --threads {config['train']['threads']}"),
         "deps": [processed("train"), processed("test")],
-        "params": _params(config, raw_overlay, "classifier", "precision"),
+        "params": _params(config, raw_overlay, "train_classifier"),
         "outs": [classifier(P.CLASSIFIER)],
         "metrics": [{classifier(P.CLASSIFIER_METRICS): {"cache": False}}],
     }
@@ -131,7 +171,7 @@ def build_stages(config: dict, raw_overlay: dict) -> dict:
         "deps": [run(P.RUN_MODEL),
                  *[str(P.fill(P.CLASSIFIER, config, dataset="${item.dataset}", modality=m)) for m in ("img", "text")],
                  *[processed(s) for s in ("test", "test_fit", "test_eval")]],
-        "params": _params(config, raw_overlay, "eval", "precision"),
+        "params": _params(config, raw_overlay, "evaluate"),
         "metrics": [{run(P.RUN_EVAL): {"cache": False}}],
     }
 
@@ -152,7 +192,7 @@ def build_stages(config: dict, raw_overlay: dict) -> dict:
             "cmd": f"{cli} figure",
             "deps": [str(P.run_file(P.RUN_MODEL, config, "celeba", m, config["eval"]["figure"]["seed"])) for m in models]
                     + [str(P.processed(config, "celeba", "test"))],
-            "params": _params(config, raw_overlay, "eval.figure"),
+            "params": _params(config, raw_overlay, "figure"),
             "outs": [{figure: {"cache": False}}],
         }
         report_deps.append(figure)

@@ -17,7 +17,7 @@ rule dsprites_render:
         pattern(P.DSPRITES_RAW.replace("{source}", "render")),
     params:
         cli=MMJSD,
-        settings=settings("data", "dsprites"),
+        settings=settings("dsprites_render"),
     log:
         f"logs/{SCALE}/dsprites_render.log",
     shell:
@@ -40,7 +40,7 @@ rule celeba_synthesize:
         directory(pattern(P.CELEBA_SYNTHETIC)),
     params:
         cli=MMJSD,
-        settings=settings("data", "celeba"),
+        settings=settings("celeba_synthesize"),
     log:
         f"logs/{SCALE}/celeba_synthesize.log",
     shell:
@@ -54,7 +54,7 @@ rule prepare:
         expand(pattern(P.PROCESSED), split=P.SPLITS, allow_missing=True),
     params:
         cli=MMJSD,
-        settings=lambda wildcards: settings("data", wildcards.dataset),
+        settings=lambda wildcards: settings("prepare", wildcards),
         out_dir=lambda wildcards, output: str(Path(output[0]).parent),
     resources:
         runtime=CFG["resources"]["prepare"]["runtime_min"],

@@ -11,8 +11,7 @@ rule train_classifier:
         metrics=pattern(P.CLASSIFIER_METRICS),
     params:
         cli=MMJSD,
-        settings=lambda wildcards: settings("classifier", wildcards.dataset),
-        precision=settings("precision"),
+        settings=lambda wildcards: settings("train_classifier", wildcards),
     threads: CFG["train"]["threads"]
     resources:
         runtime=CFG["resources"]["train_classifier"]["runtime_min"],
@@ -34,8 +33,7 @@ rule evaluate:
         pattern(P.RUN_EVAL),
     params:
         cli=MMJSD,
-        settings=settings("eval"),
-        precision=settings("precision"),
+        settings=settings("evaluate"),
     threads: CFG["train"]["threads"]
     resources:
         runtime=CFG["resources"]["evaluate"]["runtime_min"],
@@ -70,7 +68,7 @@ rule figure:
         report(pattern(P.FIGURE1), caption="../report/figure1.rst", category="Figure 1"),
     params:
         cli=MMJSD,
-        settings=settings("eval", "figure"),
+        settings=settings("figure"),
     log:
         f"logs/{SCALE}/figure.log",
     shell:

@@ -11,9 +11,7 @@ rule train:
         curve=pattern(P.RUN_CURVE),
     params:
         cli=MMJSD,
-        model_settings=lambda wildcards: settings("model", wildcards.dataset),
-        train_settings=lambda wildcards: settings("train", wildcards.dataset),
-        precision=settings("precision"),
+        settings=lambda wildcards: settings("train", wildcards),
     threads: CFG["train"]["threads"]
     # The longest jobs first: started last, one training job ran alone for minutes at the end
     # of the demo while the other core idled.
