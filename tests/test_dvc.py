@@ -145,3 +145,9 @@ def test_snakemake_params_hold_exactly_the_keys_each_job_reads(key, wanted):
             expected = _expected(step, dataset, wanted) and (step not in ("dsprites_render", "celeba_synthesize")
                                                              or step.startswith(dataset[:6]))
             assert _reads(keys, key) == expected or step in ("dsprites_render", "celeba_synthesize"), (step, dataset, keys)
+
+
+def test_dvc_plots_output_is_ignored_by_git():
+    """`dvc plots show` writes dvc_plots/index.html into the repository."""
+    result = subprocess.run(["git", "check-ignore", "-q", "dvc_plots/index.html"], cwd=REPO)
+    assert result.returncode == 0

@@ -35,10 +35,11 @@ def _common(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
 
 
 def _run_args(parser: argparse.ArgumentParser, with_model: bool = True) -> None:
-    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    parser.add_argument("--dataset", required=True, choices=DATASETS, help="which processed dataset (data/processed/DATASET/)")
     if with_model:
-        parser.add_argument("--model", required=True, choices=MODELS)
-        parser.add_argument("--seed", required=True, type=int)
+        parser.add_argument("--model", required=True, choices=MODELS, help="mmjsd (the paper's model) or mmpoe (the baseline)")
+        parser.add_argument("--seed", required=True, type=int,
+                            help="training seed; the run lives in <paths.results>/runs/DATASET/MODEL/seedSEED/")
 
 
 def _device_args(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +53,13 @@ def _device_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mmjsd", description=__doc__.split("\n\n")[0])
+    from mmjsd import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="mmjsd", description=__doc__.split("\n\n")[0],
+        epilog="Outputs go under the scale's paths.data and paths.results (config.yaml); "
+               "`mmjsd COMMAND --help` names each command's files.")
+    parser.add_argument("--version", action="version", version=f"mmjsd {__version__}")
     _common(parser, top_level=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -62,7 +69,7 @@ def _build_parser() -> argparse.ArgumentParser:
         _common(p)
         return p
 
-    p = add("check-config", "mmjsd.cli:check_config", "validate the config (and scale) and print the merged result")
+    p = add("check-config", "mmjsd.cli:check_config", "validate the config (and scale) and print the merged result to stdout")
 
     p = add("dsprites-download", "mmjsd.data.dsprites:cli_download",
             "download the official dSprites npz, verify its md5, write it atomically")
@@ -81,29 +88,34 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = add("prepare", "mmjsd.data.prepare:cli_prepare",
             "build the processed bimodal dataset (images, generated text, labels, splits)")
-    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--dataset", required=True, choices=DATASETS, help="which dataset to build")
     p.add_argument("--input", type=Path, required=True, help="raw npz (dsprites) or CelebA folder (celeba)")
-    p.add_argument("--out-dir", type=Path, required=True, help="folder for train/test/test_fit/test_eval.pt")
+    p.add_argument("--out-dir", type=Path, required=True,
+                   help="folder for train/test/test_fit/test_eval.pt (the pipeline uses <paths.data>/processed/DATASET)")
 
-    p = add("train", "mmjsd.train:cli_train", "train one model on one dataset with one seed (resumes from its checkpoint)")
+    p = add("train", "mmjsd.train:cli_train",
+            "train one model on one dataset with one seed (resumes from its checkpoint); writes model.pt, "
+            "checkpoint.pt, timing.json, metrics.json, curve.csv in <paths.results>/runs/DATASET/MODEL/seedSEED/")
     _run_args(p)
     _device_args(p)
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps in total (for tests; the run stays resumable)")
 
     p = add("train-classifier", "mmjsd.classifiers:cli_train_classifier",
-            "train the attribute classifier of one modality on the training split")
-    p.add_argument("--dataset", required=True, choices=DATASETS)
-    p.add_argument("--modality", required=True, choices=MODALITIES)
+            "train the attribute classifier of one modality on the training split; writes "
+            "<paths.results>/classifiers/DATASET/MODALITY.pt and .json")
+    p.add_argument("--dataset", required=True, choices=DATASETS, help="which processed dataset (data/processed/DATASET/)")
+    p.add_argument("--modality", required=True, choices=MODALITIES, help="img or text: which modality the classifier reads")
     _device_args(p)
 
     p = add("evaluate", "mmjsd.evaluate:cli_evaluate",
-            "coherence of cross-modal generations and latent-representation classifiers for one run")
+            "coherence of cross-modal generations and latent-representation classifiers for one run; "
+            "writes eval.json beside the run's model.pt")
     _run_args(p)
     _device_args(p)
 
-    p = add("aggregate", "mmjsd.aggregate:cli_aggregate", "collect every run's evaluation into table1.csv / table1.md")
-    p = add("figure", "mmjsd.figure:cli_figure", "draw Figure 1: CelebA faces generated from text strings")
-    p = add("report", "mmjsd.report:cli_report", "write report.md: scale, data sources, seeds, hardware, paper comparison")
+    p = add("aggregate", "mmjsd.aggregate:cli_aggregate", "collect every run's evaluation into <paths.results>/table1.csv, table1.md, table1_celeba.csv")
+    p = add("figure", "mmjsd.figure:cli_figure", "draw Figure 1: CelebA faces generated from text strings; writes <paths.results>/figure1.png")
+    p = add("report", "mmjsd.report:cli_report", "write <paths.results>/report.md: scale, data sources, seeds, hardware, paper comparison")
 
     p = add("dvc-yaml", "mmjsd.dvcgen:cli_dvc_yaml", "generate dvc.yaml for the chosen scale (the same DAG and commands as the Snakefile)")
     p.add_argument("--out", type=Path, default=None, help="write here (atomically) instead of stdout")
