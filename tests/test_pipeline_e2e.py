@@ -133,7 +133,7 @@ def test_snakemake_report_shows_table_and_figure(ci_runs):
     (first, _), env = ci_runs
     snakemake(first, env, "--report", "report.html", "--config", "scale=ci")
     html = (first / "report.html").read_text(errors="replace")
-    for needle in ("Table 1", "Figure 1", "table1.csv", "figure1.png"):
+    for needle in ("Table 1", "Figure 1", "table1.csv", "figure1.png", "report.md"):
         assert needle in html, needle
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -28,6 +29,7 @@ def finished_pipeline(tmp_path):
             _write_json(paths.run_file(paths.RUN_METRICS, config, dataset, model, 0), {
                 "dataset": dataset, "model": model, "seed": 0, "epochs": 1, "n_train": 2700, "final": {"loss": 123.456},
                 "samples_per_s": 850.0, "wall_time_s": 12.34, "device": "cpu:x86_64", "threads": 1,
+                "started_at": "2026-01-01T00:00:00+00:00", "finished_at": "2026-01-01T02:00:00+00:00",
                 "provenance": {"git_commit": "abc123", "packages": {"torch": "2.14.1", "numpy": "2.1.0"}},
             })
         for modality in ("img", "text"):
@@ -59,6 +61,12 @@ def test_report_has_every_section_and_labels_demo_and_stand_in(finished_pipeline
     assert "### (a) Coherence" in text and "(0.96)" in text  # table1.md embedded, headings demoted
     assert "](figure1.png)" in text
     assert "`abc123`" in text and "| torch |" in text
+    # Issue 13 item 12: hardware by name, start and end of the run, the whole pipeline's time.
+    from mmjsd.gpu import cpu_model
+
+    assert f"- Machine that wrote this report: CPU {cpu_model()}, {os.cpu_count()} cores; GPUs: " in text
+    assert "started 2026-01-01T00:00:00+00:00" in text and "total pipeline time " in text
+    assert "mmPoE's joint representation" in text                  # table1.md's note on the paper's row
 
 
 def test_cli_writes_report_and_is_repeatable(finished_pipeline):

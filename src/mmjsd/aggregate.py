@@ -33,6 +33,12 @@ COLUMNS = ("dataset", "table", "model", "modality", "factor", "mean", "std", "n_
 FLOAT_FORMAT = "%.4f"
 DIRECTIONS = ("img", "text")
 REPRESENTATIONS = ("img", "text", "joint")
+JOINT_ROW_NOTE = (
+    "Note on the paper's numbers in 1b: the paper labels its third 1b row \"mmJSD Joint\". mmJSD has no "
+    "joint row of its own in that table (its img/text rows come first, then mmPoE's), and by its position "
+    "among mmPoE's rows and its values it is mmPoE's joint representation; it is compared with our mmPoE "
+    "`joint` row here (src/mmjsd/paper.py)."
+)
 DSPRITES_CHANCE = {"shape": 1 / 3, "scale": 1 / 6, "orientation": 1 / 4, "posX": 1 / 3, "posY": 1 / 3}
 CELEBA_NAMED_ATTRIBUTES = ("Male", "Smiling", "Eyeglasses", "Blond_Hair", "Wavy_Hair", "Heavy_Makeup", "Wearing_Lipstick")
 
@@ -250,6 +256,7 @@ def dsprites_markdown(records: list[dict], rows: list[dict]) -> list[str]:
         for rep in REPRESENTATIONS:
             lines.append(f"| {MODEL_LABELS.get(model, model)} | {rep} | "
                          + " | ".join(_cell(cells.get(("1b", model, rep, f))) for f in factors) + " |")
+    lines += ["", JOINT_ROW_NOTE]
     notes = [(r["model"], r["seed"], rep, label, note) for r in records
              for rep, per_label in sorted(r.get("latent_notes", {}).items()) for label, note in sorted(per_label.items())]
     if notes:

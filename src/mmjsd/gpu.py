@@ -215,12 +215,35 @@ def job_gpu_units(share: float, pool: int) -> int:
     return share_units(share) if pool > 0 else 0
 
 
+def cpu_model() -> str:
+    """The processor by name ('AMD EPYC 7763 64-Core Processor'), else the architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def gpu_names() -> list[str]:
+    """Names of the GPUs on this machine from nvidia-smi, without initialising CUDA; [] without."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
 def device_name(device: str) -> str:
-    """What metrics files record as the device: 'cuda:<GPU name>' or 'cpu:<processor>'."""
+    """What metrics files record as the device: 'cuda:<GPU name>' or 'cpu:<processor> (<n> cores)'."""
     if device == "cuda":
         import torch
 
         return f"cuda:{torch.cuda.get_device_name(0)}"
-    import platform
-
-    return f"cpu:{platform.processor() or platform.machine()}"
+    return f"cpu:{cpu_model()} ({os.cpu_count()} cores)"

@@ -64,8 +64,24 @@ def collect(config: dict) -> dict[str, Any]:
     figure_path = paths.fill(paths.FIGURE1, config)
     if "celeba" in config["datasets"] and not figure_path.is_file():
         raise DataError(f"{figure_path} not found", f"run `mmjsd figure --scale {scale}` (or `snakemake {figure_path} --config scale={scale}`)")
+    import datetime
+
+    from mmjsd.gpu import cpu_model, gpu_names
+
+    # The pipeline's first outputs are the processed splits: their times bound its start from above.
+    split_times = [paths.processed(config, d, s).stat().st_mtime for d in config["datasets"] for s in paths.SPLITS
+                   if paths.processed(config, d, s).is_file()]
+    first_split = (datetime.datetime.fromtimestamp(min(split_times), datetime.timezone.utc).isoformat(timespec="seconds")
+                   if split_times else None)
     return {"runs": runs, "classifiers": classifiers, "table_md": table_path.read_text(), "table_path": str(table_path),
-            "figure_path": str(figure_path) if figure_path.is_file() else None}
+            "figure_path": str(figure_path) if figure_path.is_file() else None,
+            "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "gpus": gpu_names()},
+            "first_split_at": first_split,
+            # The run ends with the last output before the report (table, figure): a repeated
+            # `mmjsd report` writes the same bytes.
+            "last_output_at": datetime.datetime.fromtimestamp(
+                max(p.stat().st_mtime for p in (table_path, figure_path) if p.is_file()),
+                datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -143,12 +159,30 @@ def hardware_section(data: dict) -> list[str]:
     def listed(records) -> str:
         return ", ".join(f"`{d}`" for d in sorted({str(r.get("device", "unknown")) for r in records}))
 
+    import datetime
+
+    from mmjsd.progress import clock
+
     total = sum(float(r["metrics"].get("wall_time_s") or 0.0) for r in data["runs"])
+    machine = data.get("machine") or {}
+    gpus = machine.get("gpus") or []
+    gpu_text = ", ".join(f"{n} x {name}" for name, n in sorted({g: gpus.count(g) for g in gpus}.items())) or "none"
+    starts = [t for t in [data.get("first_split_at"), *(r["metrics"].get("started_at") for r in data["runs"])] if t]
+    timing = []
+    ends = [t for t in [data.get("last_output_at"), *(r["metrics"].get("finished_at") for r in data["runs"])] if t]
+    if starts and ends:
+        start, end = min(starts), max(ends)
+        span = (datetime.datetime.fromisoformat(end) - datetime.datetime.fromisoformat(start)).total_seconds()
+        timing = [f"- Run: started {start} (first processed split or first training call, UTC), ended {end} (last table, figure or training call); "
+                  f"total pipeline time {clock(span)} (H:MM:SS, including waits and any pauses between calls)"]
     return [
         "## Hardware",
         "",
+        f"- Machine that wrote this report: CPU {machine.get('cpu', 'unknown')}, {machine.get('cores', '?')} cores; "
+        f"GPUs: {gpu_text}",
+        *timing,
         f"- Training devices (from metrics.json): {listed(r['metrics'] for r in data['runs'])}",
-        f"- Total training wall time over all runs: {total:.1f} s",
+        f"- Total training wall time over all runs: {total:.1f} s ({clock(total)}; summed over resumed calls)",
         f"- Classifier devices (from their .json): {listed(c['metrics'] for c in data['classifiers'].values())}",
         f"- Evaluation devices (from eval.json): {listed(r['eval'] for r in data['runs'])}",
         "",

@@ -175,6 +175,8 @@ def load_checkpoint(path: Path, run_key: dict) -> dict | None:
 class Timing:
     wall_time_s: float = 0.0   # summed over every call of this run
     samples: int = 0           # samples trained, summed over every call (steps redone after a kill count twice)
+    started_at: str = ""       # UTC time the first call started (for the report's run times)
+    finished_at: str = ""      # UTC time the last call stopped
 
 
 def _run_digest(run_key: dict) -> str:
@@ -186,7 +188,8 @@ def load_timing(path: Path, run_key: dict) -> Timing:
     try:
         record = json.loads(path.read_text())
         if record.get("run") == _run_digest(run_key):
-            return Timing(float(record["wall_time_s"]), int(record["samples"]))
+            return Timing(float(record["wall_time_s"]), int(record["samples"]), str(record.get("started_at", "")),
+                          str(record.get("finished_at", "")))
     except (OSError, ValueError, KeyError, TypeError):
         pass
     return Timing()
@@ -194,7 +197,13 @@ def load_timing(path: Path, run_key: dict) -> Timing:
 
 def save_timing(path: Path, run_key: dict, timing: Timing) -> None:
     files.write_json(path, {"run": _run_digest(run_key), "wall_time_s": round(timing.wall_time_s, 3),
-                            "samples": timing.samples})
+                            "samples": timing.samples, "started_at": timing.started_at, "finished_at": utc_now()})
+
+
+def utc_now() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 # --------------------------------------------------------------------------------------------
@@ -226,6 +235,7 @@ class RunResult:
     samples_per_s: float      # over every call of the run (timing.json)
     wall_time_s: float        # over every call of the run
     trained_now: bool         # False: the checkpoint was already finished; nothing was trained
+    started_at: str           # UTC, first call of the run
     model: torch.nn.Module
     split: dict
     n_train: int
@@ -266,6 +276,7 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
         set_rng_state(state["rng"], device)
         position = Position(**json.loads(state["position"]))
     prior = load_timing(timing_path, run_key) if state is not None else Timing()
+    prior.started_at = prior.started_at or utc_now()
     n_params = sum(p.numel() for p in model.parameters())
     log(f"train {dataset}/{model_name}/seed{seed}: device {device}, precision {used_precision}, "
         f"{torch.get_num_threads()} CPU threads; data {split['source']}: {len(data)} training samples, "
@@ -282,18 +293,20 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
     total_samples = len(data) * settings["epochs"]
 
     def timing() -> Timing:
-        return Timing(prior.wall_time_s + time.perf_counter() - started, prior.samples + samples_done)
+        return Timing(prior.wall_time_s + time.perf_counter() - started, prior.samples + samples_done, prior.started_at)
 
     def checkpoint() -> None:
-        save_checkpoint(checkpoint_path, model, optimizer, position, device, run_key)
+        # The small files first, the checkpoint last: right after a checkpoint appears the run is
+        # back in training, not in the middle of another write.
         save_timing(timing_path, run_key, timing())
+        save_checkpoint(checkpoint_path, model, optimizer, position, device, run_key)
 
     def result(finished: bool) -> RunResult:
         total = timing() if samples_done else prior   # a call that trained nothing adds nothing
         if samples_done:
             save_timing(timing_path, run_key, total)
         return RunResult(finished, position, total.samples / max(total.wall_time_s, 1e-9), total.wall_time_s,
-                         samples_done > 0, model, split, len(data), used_precision)
+                         samples_done > 0, total.started_at, model, split, len(data), used_precision)
 
     model.train()
     while position.epoch < settings["epochs"]:
@@ -334,10 +347,10 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
                                **{k: position.sums[k] / position.count for k in LOSS_TERMS}})
         position.epoch += 1
         position.batch, position.sums, position.count = 0, {}, 0
+        # Live: the curve so far (dvc plots / a plotting user see the run grow) and one log line.
+        write_curve(paths.run_file(paths.RUN_CURVE, config, **run), position.curve)
         if position.epoch % config["train"]["checkpoint_every_epochs"] == 0 or position.epoch == settings["epochs"]:
             checkpoint()
-        # Live: one log line and the curve so far (dvc plots / a plotting user see the run grow).
-        write_curve(paths.run_file(paths.RUN_CURVE, config, **run), position.curve)
         elapsed = time.perf_counter() - started
         rate = samples_done / max(elapsed, 1e-9)
         remaining = total_samples - position.epoch * len(data)
@@ -439,6 +452,8 @@ def finish_run(config, dataset, model_name, seed, result: RunResult, device, thr
         "final": {k: final[k] for k in LOSS_TERMS},
         "samples_per_s": round(result.samples_per_s, 1),
         "wall_time_s": round(result.wall_time_s, 2),
+        "started_at": result.started_at,     # UTC; metrics.json may differ between runs, model.pt may not
+        "finished_at": utc_now(),
         "device": device_name(device),
         "precision": result.precision,
         "threads": threads,

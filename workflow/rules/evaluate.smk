@@ -81,7 +81,7 @@ rule report:
         figure=[pattern(P.FIGURE1)] if "celeba" in CFG["datasets"] else [],
         classifiers=expand(pattern(P.CLASSIFIER_METRICS), dataset=CFG["datasets"], modality=["img", "text"]),
     output:
-        pattern(P.REPORT),
+        report(pattern(P.REPORT), caption="../report/report.rst", category="Report"),
     params:
         cli=MMJSD,
     log:
