@@ -200,5 +200,9 @@ def test_dvc_repro_on_a_fresh_repository(tmp_path, repo_env):
     paths = set(next(iter(shown.values()))["data"])
     for dataset in ("dsprites", "celeba"):
         for model in ("mmjsd", "mmpoe"):
-            assert f"{RESULTS}/runs/{dataset}/{model}/seed0/metrics.json" in paths
-            assert f"{RESULTS}/runs/{dataset}/{model}/seed0/eval.json" in paths
+            assert f"{RESULTS}/runs/{dataset}/{model}/seed0/summary.json" in paths
+            assert f"{RESULTS}/runs/{dataset}/{model}/seed0/eval_summary.json" in paths
+    # Issue 13 item 11: headline numbers only (the full records with provenance sit beside them).
+    table = run(str(BIN / "dvc"), "metrics", "show")
+    assert len(table) < 4000 and max(len(line) for line in table.splitlines()) < 200, table
+    assert "provenance" not in metrics and "git_commit" not in metrics

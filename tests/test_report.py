@@ -86,3 +86,15 @@ def test_missing_inputs_are_data_errors_naming_the_fix(finished_pipeline):
     with pytest.raises(DataError, match="metrics.json") as error:
         collect(finished_pipeline)
     assert "snakemake" in error.value.fix
+
+
+def test_summaries_hold_only_headline_numbers():
+    """Issue 13 item 11: what `dvc metrics show` lists is small; the full record stays beside it."""
+    from mmjsd.summary import classifier_summary, eval_summary, train_summary
+
+    record = {"coherence": {"shape": {"img": 0.5, "text": 0.7}, "scale": {"img": 0.3, "text": None}},
+              "latent": {"img": {"shape": 0.9, "scale": 0.8}, "joint": {"shape": 1.0, "scale": 0.6}}, "provenance": {}}
+    assert eval_summary(record) == {"coherence_img": 0.4, "coherence_text": 0.7, "latent_img": 0.85, "latent_joint": 0.8}
+    metrics = {"final": {"loss": 12.345678}, "epochs": 3, "samples_per_s": 850.0, "wall_time_s": 1.5, "provenance": {}}
+    assert train_summary(metrics) == {"loss": 12.3457, "epochs": 3, "samples_per_s": 850.0, "wall_time_s": 1.5}
+    assert classifier_summary({"test": {"accuracy": {"a": 0.5, "b": 1.0}}}) == {"accuracy": 0.75}

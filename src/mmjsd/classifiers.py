@@ -352,6 +352,10 @@ def cli_train_classifier(args: argparse.Namespace, config: dict) -> int:
     out = paths.fill(paths.CLASSIFIER, config, dataset=dataset, modality=modality)
     save_classifier(out, classifier)
     files.write_json(paths.fill(paths.CLASSIFIER_METRICS, config, dataset=dataset, modality=modality), json_safe(metrics))
+    from mmjsd.summary import classifier_summary
+
+    files.write_json(paths.fill(paths.CLASSIFIER_SUMMARY, config, dataset=dataset, modality=modality),
+                     json_safe(classifier_summary(metrics)))
     accuracy = metrics["test"]["accuracy"]
     summary = ", ".join(f"{k} {v:.3f}" for k, v in accuracy.items()) if len(accuracy) <= 8 else f"mean {np.mean(list(accuracy.values())):.3f} over {len(accuracy)} labels"
     print(f"classifier {dataset}/{modality}: held-out accuracy {summary} -> {out}")

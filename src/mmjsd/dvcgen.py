@@ -8,8 +8,10 @@ outputs, that Snakemake's rule runs for the same job).
 - config.yaml is the params file; each stage lists the config keys its command reads
   (STEP_PARAMS, shared with the Snakefile's `params:`), the base key and, where the scale's
   overlay changes it, the overlay key.
-- Processed data, raw data and model/classifier weights are cached outs; run metrics, classifier
-  metrics and evaluations are `metrics`; training curves are `plots`; tables, figure and report are
+- Processed data, raw data and model/classifier weights are cached outs; the full records
+  (metrics.json, eval.json, classifier .json: provenance, notes, every attribute) are uncached
+  outs, and only their headline numbers (summary.json, eval_summary.json, <modality>_summary.json)
+  are `metrics`, so `dvc metrics show` fits one screen; training curves are `plots`; tables, figure and report are
   kept in git (`cache: false`).
 """
 
@@ -146,8 +148,8 @@ def build_stages(config: dict, raw_overlay: dict) -> dict:
                 f" --threads {config['train']['threads']}"),
         "deps": [processed("train")],
         "params": _params(config, raw_overlay, "train"),
-        "outs": [run(P.RUN_MODEL)],
-        "metrics": [{run(P.RUN_METRICS): {"cache": False}}],
+        "outs": [run(P.RUN_MODEL), {run(P.RUN_METRICS): {"cache": False}}],
+        "metrics": [{run(P.RUN_SUMMARY): {"cache": False}}],
         "plots": [{run(P.RUN_CURVE): {"cache": False, "x": "epoch", "y": "loss"}}],
     }
 
@@ -160,8 +162,8 @@ def build_stages(config: dict, raw_overlay: dict) -> dict:
                 f" --threads {config['train']['threads']}"),
         "deps": [processed("train"), processed("test")],
         "params": _params(config, raw_overlay, "train_classifier"),
-        "outs": [classifier(P.CLASSIFIER)],
-        "metrics": [{classifier(P.CLASSIFIER_METRICS): {"cache": False}}],
+        "outs": [classifier(P.CLASSIFIER), {classifier(P.CLASSIFIER_METRICS): {"cache": False}}],
+        "metrics": [{classifier(P.CLASSIFIER_SUMMARY): {"cache": False}}],
     }
 
     stages["evaluate"] = {
@@ -172,7 +174,8 @@ def build_stages(config: dict, raw_overlay: dict) -> dict:
                  *[str(P.fill(P.CLASSIFIER, config, dataset="${item.dataset}", modality=m)) for m in ("img", "text")],
                  *[processed(s) for s in ("test", "test_fit", "test_eval")]],
         "params": _params(config, raw_overlay, "evaluate"),
-        "metrics": [{run(P.RUN_EVAL): {"cache": False}}],
+        "outs": [{run(P.RUN_EVAL): {"cache": False}}],
+        "metrics": [{run(P.RUN_EVAL_SUMMARY): {"cache": False}}],
     }
 
     evals = [str(P.run_file(P.RUN_EVAL, config, d, m, s)) for d in datasets for m in models for s in seeds]

@@ -313,6 +313,9 @@ def cli_evaluate(args: argparse.Namespace, config: dict) -> int:
     }
     out = paths.run_file(paths.RUN_EVAL, config, dataset, model_name, seed)
     files.write_json(out, json_safe(record))
+    from mmjsd.summary import eval_summary
+
+    files.write_json(paths.run_file(paths.RUN_EVAL_SUMMARY, config, dataset, model_name, seed), json_safe(eval_summary(record)))
     progress.log(f"evaluation took {progress.clock(time.perf_counter() - started)}")
     summary = ", ".join(f"{n} img {v['img']:.3f} text {v['text']:.3f}" for n, v in list(computed["coherence"].items())[:5])
     print(f"{dataset}/{model_name}/seed{seed}: coherence {summary} -> {out}")

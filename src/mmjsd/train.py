@@ -459,6 +459,9 @@ def finish_run(config, dataset, model_name, seed, result: RunResult, device, thr
         "threads": threads,
         "provenance": files.provenance(config=config, seed=seed),
     }
+    from mmjsd.summary import train_summary
+
+    files.write_json(paths.run_file(paths.RUN_SUMMARY, config, **run), train_summary(metrics))
     files.write_json(paths.run_file(paths.RUN_METRICS, config, **run), metrics)
     print(f"{dataset}/{model_name}/seed{seed}: {result.position.epoch} epochs, final loss {final['loss']:.3f}, "
           f"{result.samples_per_s:.0f} samples/s on {metrics['device']}", file=sys.stderr)

@@ -9,6 +9,7 @@ rule train_classifier:
     output:
         classifier=pattern(P.CLASSIFIER),
         metrics=pattern(P.CLASSIFIER_METRICS),
+        summary=pattern(P.CLASSIFIER_SUMMARY),
     params:
         cli=MMJSD,
         settings=lambda wildcards: settings("train_classifier", wildcards),
@@ -30,7 +31,8 @@ rule evaluate:
         classifiers=expand(pattern(P.CLASSIFIER), modality=["img", "text"], allow_missing=True),
         splits=expand(pattern(P.PROCESSED), split=["test", "test_fit", "test_eval"], allow_missing=True),
     output:
-        pattern(P.RUN_EVAL),
+        record=pattern(P.RUN_EVAL),
+        summary=pattern(P.RUN_EVAL_SUMMARY),
     params:
         cli=MMJSD,
         settings=settings("evaluate"),

@@ -9,6 +9,7 @@ rule train:
         model=pattern(P.RUN_MODEL),
         metrics=pattern(P.RUN_METRICS),
         curve=pattern(P.RUN_CURVE),
+        summary=pattern(P.RUN_SUMMARY),
     params:
         cli=MMJSD,
         settings=lambda wildcards: settings("train", wildcards),
