@@ -63,6 +63,7 @@ def main() -> None:
                         help="a setting of the scale's overlay, e.g. train.dsprites.epochs=3")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workdir", default=str(REPO / "fidelity_runs"))
+    parser.add_argument("--data-dir", default=None, help="use this data folder (with processed/) instead of the shared one")
     args = parser.parse_args()
 
     workdir = Path(args.workdir).resolve()
@@ -81,7 +82,8 @@ def main() -> None:
     shared = workdir / "shared"
     exp_dir = workdir / args.name
     exp_dir.mkdir(parents=True, exist_ok=True)
-    overlay["paths"] = {"data": str(shared / f"data-{data_key}"), "results": str(exp_dir / "results")}
+    data_dir = args.data_dir or str(shared / f"data-{data_key}")
+    overlay["paths"] = {"data": str(Path(data_dir).resolve()), "results": str(exp_dir / "results")}
     overlay["datasets"] = [args.dataset]
     overlay["models"] = args.models
     overlay["seeds"] = [args.seed]

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from mmjsd import files, paths, precision
+from mmjsd import files, optim, paths, precision
 from mmjsd.progress import clock as _clock, log
 from mmjsd.errors import TrainingError
 
@@ -262,7 +262,7 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
     spec = model_spec(config, model_name, dataset, img_channels=data.image_shape[0],
                       text_len=data.text.shape[1], alphabet_size=len(split["alphabet"]))
     model = build_model(spec).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"], betas=tuple(config["train"]["adam_betas"]))
+    optimizer = optim.make_optimizer(model, config, dataset)
     used_precision = precision.resolve(config, device)
     # The checkpoint is only valid for the same run under the same settings that shape training.
     run_key = {**run, "spec": spec, "train": settings, "adam_betas": config["train"]["adam_betas"],
@@ -319,6 +319,7 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
             batch = data.batch(idx)
             with precision.autocast(device, used_precision):
                 terms = model.loss(batch)
+            optim.set_learning_rate(optimizer, config, dataset, position.step)
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
             optimizer.step()

@@ -68,7 +68,7 @@ class MultimodalVAE(nn.Module):
         self.encoders, self.decoders = networks.make_networks(
             img_channels=int(self.spec["img_channels"]), text_len=int(self.spec["text_len"]),
             alphabet_size=int(self.spec["alphabet_size"]), content_dim=self.content_dim,
-            style_dims=self.style_dims, width=float(s["width"]),
+            style_dims=self.style_dims, width=float(s["width"]), text_decoder=s.get("text_decoder", "conv"),
         )
 
     # ------------------------------------------------------------------ inference

@@ -146,8 +146,11 @@ class TextDecoder(nn.Module):
 
 
 def make_networks(img_channels: int, text_len: int, alphabet_size: int, content_dim: int,
-                  style_dims: dict[str, int], width: float) -> tuple[nn.ModuleDict, nn.ModuleDict]:
+                  style_dims: dict[str, int], width: float,
+                  text_decoder: str = "conv") -> tuple[nn.ModuleDict, nn.ModuleDict]:
     """(encoders, decoders), each a ModuleDict keyed by modality ('img', 'text')."""
+    if text_decoder != "conv":
+        raise ValueError(f"the CelebA networks are the authors'; text_decoder {text_decoder!r} is dSprites only")
     encoders = nn.ModuleDict({
         "img": ImageEncoder(img_channels, content_dim, style_dims["img"], width),
         "text": TextEncoder(text_len, alphabet_size, content_dim, style_dims["text"], width),

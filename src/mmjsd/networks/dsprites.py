@@ -13,6 +13,16 @@ the same five factors at a random offset inside '*' padding, which the flatten +
 after the convolutions can locate. No batch norm or dropout: nothing to switch between train
 and eval, and the model stays cheap on a CPU.
 
+Text placement (`text_decoder: offset`, our choice for the dSprites settings): the text is the
+same few words at a random start inside the padding. A plain decoder must learn to write the
+words at a position given by a continuous style code, and while it has not, it reconstructs the
+text through the style and the content carries nothing across modalities (docs/FIDELITY.md,
+E1-E3 against D1). OffsetTextDecoder factorises the two: the content alone decodes the string
+from its first character (left-aligned, '*' after it); the style alone gives a distribution over
+the start offset; the output is that string placed at the offset, marginalised over offsets per
+character. So the style can hold the offset and nothing else, and whatever the text says must
+pass through the content. `text_decoder: conv` keeps the plain decoder.
+
 Every channel count and hidden width is multiplied by `width` (rounded, at least 8).
 Each encoder returns (content_mu, content_logvar, style_mu, style_logvar); with style_dim 0 the
 style tensors are empty (B, 0). Each decoder takes z = concat(style, content).
@@ -25,6 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from mmjsd.data.text import PAD_INDEX
 from mmjsd.networks.common import LatentHeads, scaled
 
 IMG_CHANNELS = (32, 32, 64, 64)
@@ -114,17 +125,61 @@ class TextDecoder(nn.Module):
         return self.deconv(h).transpose(1, 2)  # B x L x A logits
 
 
+class OffsetTextDecoder(nn.Module):
+    """The text written from its first character by the content, placed at an offset chosen by the style.
+
+    log p(x_j = a | s, c) = log sum_o p(o | s) p_c(x_{j-o} = a), where p_c is the plain decoder's
+    distribution of the left-aligned string (positions before its start are '*'). Returns these
+    log-probabilities (B x L x A; they are normalised logits, so the categorical likelihood and
+    the argmax of generation use them unchanged). The mixture is computed in float32 as a
+    per-sample 1-D convolution, outside any autocast.
+    """
+
+    def __init__(self, text_len: int, alphabet_size: int, content_dim: int, style_dim: int, width: float = 1.0):
+        super().__init__()
+        self.style_dim, self.text_len, self.alphabet_size = style_dim, text_len, alphabet_size
+        self.string = TextDecoder(text_len, alphabet_size, content_dim, 0, width)
+        hidden = scaled(HIDDEN // 4, width)
+        # With no style the offset distribution is a learnt constant (the marginal over starts).
+        self.offset = (nn.Sequential(nn.Linear(style_dim, hidden), nn.ReLU(), nn.Linear(hidden, text_len))
+                       if style_dim > 0 else nn.Linear(1, text_len))
+
+    def forward(self, z: Tensor) -> Tensor:
+        style, content = z[:, :self.style_dim], z[:, self.style_dim:]
+        string_logits = self.string(content)                                        # B x L x A
+        offset_logits = self.offset(style if self.style_dim > 0 else z.new_ones(z.shape[0], 1))
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            string = torch.softmax(string_logits.float(), dim=-1)                  # B x L x A
+            offsets = torch.softmax(offset_logits.float(), dim=-1)                  # B x L (start 0..L-1)
+            batch, length, letters = string.shape
+            # ext[:, t] = the string's character t - (L - 1): '*' before its start
+            before = torch.zeros(batch, length - 1, letters, dtype=string.dtype, device=string.device)
+            before[:, :, PAD_INDEX] = 1.0
+            ext = torch.cat([before, string], dim=1).transpose(1, 2).reshape(1, batch * letters, 2 * length - 1)
+            # out[j] = sum_o p(o) ext[j - o + L - 1]: a cross-correlation with the flipped offsets
+            kernel = offsets.flip(-1).repeat_interleave(letters, dim=0).unsqueeze(1)  # (B*A) x 1 x L
+            mixed = F.conv1d(ext, kernel, groups=batch * letters)                 # 1 x (B*A) x L
+            probs = mixed.view(batch, letters, length).transpose(1, 2)
+            return probs.clamp_min(1e-30).log()
+
+
+TEXT_DECODERS = {"conv": TextDecoder, "offset": OffsetTextDecoder}
+
+
 def make_networks(img_channels: int, text_len: int, alphabet_size: int, content_dim: int,
-                  style_dims: dict[str, int], width: float) -> tuple[nn.ModuleDict, nn.ModuleDict]:
+                  style_dims: dict[str, int], width: float,
+                  text_decoder: str = "conv") -> tuple[nn.ModuleDict, nn.ModuleDict]:
     """(encoders, decoders), each a ModuleDict keyed by modality ('img', 'text')."""
     if img_channels < 1:
         raise ValueError(f"img_channels must be positive, got {img_channels}")
+    if text_decoder not in TEXT_DECODERS:
+        raise ValueError(f"unknown text_decoder {text_decoder!r} (known: {', '.join(TEXT_DECODERS)})")
     encoders = nn.ModuleDict({
         "img": ImageEncoder(img_channels, content_dim, style_dims["img"], width),
         "text": TextEncoder(text_len, alphabet_size, content_dim, style_dims["text"], width),
     })
     decoders = nn.ModuleDict({
         "img": ImageDecoder(img_channels, content_dim, style_dims["img"], width),
-        "text": TextDecoder(text_len, alphabet_size, content_dim, style_dims["text"], width),
+        "text": TEXT_DECODERS[text_decoder](text_len, alphabet_size, content_dim, style_dims["text"], width),
     })
     return encoders, decoders
