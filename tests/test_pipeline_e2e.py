@@ -115,7 +115,7 @@ def test_snakemake_reruns_exactly_the_steps_a_key_feeds(ci_runs, key, value, rer
     original = path.read_text()
     config = yaml.safe_load(original)
     _set(config, key, value)
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(config, sort_keys=True))   # reordered keys too: only values count
     try:
         result = snakemake(first, env, "-n", "all", "--config", "scale=ci")
     finally:
@@ -123,7 +123,7 @@ def test_snakemake_reruns_exactly_the_steps_a_key_feeds(ci_runs, key, value, rer
     counts = {}
     for line in result.stdout.splitlines():
         parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("all", "total", "job"):
+        if len(parts) == 2 and parts[1].isdigit() and not parts[0].endswith(":") and parts[0] not in ("all", "total", "job"):
             counts[parts[0]] = int(parts[1])
     assert counts == reruns, result.stdout[-2000:]
 

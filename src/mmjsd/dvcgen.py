@@ -57,9 +57,17 @@ def _get(node, dotted: str):
 
 
 def step_settings(config: dict, step: str, dataset: str | None = None) -> dict:
-    """{key: value} of the keys `step` reads, for Snakemake's params (a change reruns the job)."""
+    """{key: value} of the keys `step` reads."""
     keys = [k.format(dataset=dataset) for k in STEP_PARAMS[step]]
     return {k: _get(config, k) for k in keys}
+
+
+def step_params(config: dict, step: str, dataset: str | None = None) -> str:
+    """The same as canonical JSON, for Snakemake's params: Snakemake compares params as text, so
+    keys are sorted (reordering config.yaml reruns nothing; changing a value reruns the job)."""
+    import json
+
+    return json.dumps(step_settings(config, step, dataset), sort_keys=True, separators=(",", ":"))
 
 
 def cli_prefix(config: dict, config_file: str = "config.yaml") -> str:
