@@ -216,3 +216,42 @@ def test_cli_evaluate_with_a_real_model_is_deterministic(dsprites_setup, tmp_pat
 def metrics_for(config: dict, modality: str) -> dict:
     path = paths.fill(paths.CLASSIFIER_METRICS, config, dataset="dsprites", modality=modality)
     return json.loads(path.read_text())["test"]["accuracy"]
+
+
+def test_named_attributes_of_the_figure_strings():
+    from mmjsd.evaluate import named_attributes
+
+    names = ["Eyeglasses", "Male", "Smiling", "Wavy_Hair", "Bald"]
+    texts = ["male, smiling", "smiling", "male", "wavy hair"]
+    assert named_attributes(texts, names) == {"Male": [True, False, True, False], "Smiling": [True, True, False, False],
+                                             "Wavy_Hair": [False, False, False, True]}
+
+
+def test_conditioning_gap_follows_the_text_not_the_style():
+    """A model whose faces are bright exactly when the text says 'male', scored by a classifier that
+    reads brightness as every attribute's probability: Male gap 1, Smiling gap 0 (half of each
+    group names 'male')."""
+    from mmjsd.data.text import ALPHABET, decode, strip_padding
+    from mmjsd.evaluate import conditioning_gaps
+
+    class BrightWhenMale(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+        def generate(self, cond, target, generator=None):
+            said = [("male" in strip_padding(t).split(", ")) for t in decode(cond["text"].cpu())]
+            noise = torch.rand(len(said), generator=generator)   # styles must not matter
+            return torch.tensor(said, dtype=torch.float32).view(-1, 1, 1, 1).expand(-1, 3, 64, 64) + 0 * noise.view(-1, 1, 1, 1)
+
+    class Brightness:
+        def predict_and_score(self, faces):
+            p = faces.mean(dim=(1, 2, 3)).unsqueeze(1).expand(-1, 3)
+            return (p > 0.5).long(), p
+
+    texts = ["male, smiling, eyeglasses", "male, smiling", "male, eyeglasses", "male", "smiling, eyeglasses", "smiling",
+             "eyeglasses", "wavy hair, heavy makeup, wearing lipstick"]
+    test = {"text": torch.zeros(1, 256, dtype=torch.uint8), "alphabet": ALPHABET, "label_names": ["Eyeglasses", "Male", "Smiling"]}
+    result = conditioning_gaps(BrightWhenMale(), Brightness(), texts, test, seed=0)
+    assert result["gaps"]["Male"]["gap"] == 1.0 and result["gaps"]["Smiling"]["gap"] == 0.0
+    assert result["gaps"]["Male"]["strings_with"] == 4 and result["faces_per_string"] == 64

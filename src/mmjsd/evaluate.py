@@ -6,6 +6,11 @@
     classifier (column "img"). The paper's naming: "img" = images generated from text.
     dSprites: accuracy per factor. CelebA: accuracy and, as in the authors' code, average
     precision of the classifier's scores per attribute.
+(c) CelebA conditioning (Figure 1's claim in numbers): for each attribute named in the
+    strings of `eval.figure.texts`, the mean image-classifier probability of that attribute on
+    faces generated from the strings that name it, minus the same on faces generated from the
+    strings that do not. Each string is padded at CONDITIONING_PADDINGS seeded starts and
+    decoded with CONDITIONING_STYLES seeded image styles.
 (b) Latent classifiers. Content means of the image, text and joint ({img, text} together)
     posteriors; one logistic regression per label fitted on one batch of `test_fit`
     (eval.latent_fit_samples rows) and scored on all of `test_eval`.
@@ -49,6 +54,8 @@ EVAL_SUBSET_SEED = 0
 REPRESENTATIONS = ("img", "text", "joint")
 DIRECTIONS = ("img", "text")   # img: images generated from text; text: text generated from images
 LOGISTIC_MAX_ITER = 1000
+CONDITIONING_PADDINGS = 8      # random text starts per figure string
+CONDITIONING_STYLES = 8        # image styles ~ N(0, I) per padded string
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,6 +187,44 @@ def content_means(model, split: dict, rows: torch.Tensor, batch_size: int) -> di
     return {r: torch.cat(v).double().numpy() for r, v in parts.items()}
 
 
+def named_attributes(texts: list[str], label_names: list[str]) -> dict[str, list[bool]]:
+    """{attribute: [string names it?]} for every attribute that some but not all strings name."""
+    words = {name.replace("_", " ").lower(): name for name in label_names}
+    named = [{words[w] for w in text.split(", ") if w in words} for text in texts]
+    return {name: [name in n for n in named] for name in label_names
+            if 0 < sum(name in n for n in named) < len(texts)}
+
+
+@torch.no_grad()
+def conditioning_gaps(model, image_classifier, texts: list[str], test: dict, seed: int) -> dict[str, Any]:
+    """P(attribute | faces from strings naming it) - P(attribute | faces from the other strings)."""
+    from mmjsd.figure import encode_texts
+
+    names = list(test["label_names"])
+    attributes = named_attributes(texts, names)
+    if not attributes:
+        return {}
+    device = module_device(model)
+    length, alphabet = int(test["text"].shape[1]), test["alphabet"]
+    generator = torch.Generator().manual_seed(seed)
+    mean_probability = []   # per string: mean P(attribute) over its faces, F values
+    for index, text in enumerate(texts):
+        padded = torch.cat([encode_texts([text], length, alphabet, seed * 1000 + index * CONDITIONING_PADDINGS + k)
+                            for k in range(CONDITIONING_PADDINGS)])
+        cond = model_input("text", padded.repeat_interleave(CONDITIONING_STYLES, dim=0).to(device))
+        faces = model.generate({"text": cond}, "img", generator=generator)
+        _, scores = image_classifier.predict_and_score(faces)
+        mean_probability.append(scores.float().mean(dim=0).cpu())
+    table = torch.stack(mean_probability)      # strings x F
+    gaps = {}
+    for name, has in attributes.items():
+        column, mask = names.index(name), torch.tensor(has)
+        with_it, without = table[mask, column].mean().item(), table[~mask, column].mean().item()
+        gaps[name] = {"with": with_it, "without": without, "gap": with_it - without,
+                      "strings_with": int(mask.sum()), "strings_without": int((~mask).sum())}
+    return {"gaps": gaps, "faces_per_string": CONDITIONING_PADDINGS * CONDITIONING_STYLES, "texts": list(texts)}
+
+
 def latent_classification(model, test_fit: dict, test_eval: dict, fit_rows: torch.Tensor, batch_size: int) -> tuple[dict, dict]:
     """({rep: {label: accuracy}}, {rep: {label: note}} for the fits that needed a note)."""
     eval_rows = torch.arange(test_eval["labels"].shape[0])
@@ -222,6 +267,11 @@ def evaluate_run(model, classifiers: dict, test: dict, test_fit: dict, test_eval
         result["coherence_average_precision"] = {
             n: {d: scored["average_precision"][d][i] for d in DIRECTIONS} for i, n in enumerate(names)
         }
+    figure_texts = list(eval_settings.get("figure", {}).get("texts", []))
+    if classifiers["img"].kind == "binary" and figure_texts:   # CelebA: the figure strings' attributes
+        conditioning = conditioning_gaps(model, classifiers["img"], figure_texts, test, seed)
+        if conditioning:
+            result["conditioning"] = conditioning
     return result
 
 
