@@ -92,7 +92,7 @@ def test_paper_scale_generates(tmp_path):
 # Issue 13 item 9: a config key reruns exactly the steps that read it, in both tools.
 # (key changed, the jobs it must rerun directly: "step" for all of its jobs, "step@dataset" for one dataset's)
 RERUNS = [
-    ("eval.figure.texts", {"figure"}),
+    ("eval.figure.texts", {"figure", "evaluate"}),
     ("eval.batch_size", {"evaluate"}),
     ("train.adam_betas", {"train"}),
     ("train.checkpoint_every_epochs", set()),

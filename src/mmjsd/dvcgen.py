@@ -43,7 +43,9 @@ STEP_PARAMS: dict[str, list[str]] = {
     "prepare": ["data.{dataset}"],
     "train": ["model.{dataset}", "train.{dataset}", "train.adam_betas", "precision"],
     "train_classifier": ["classifier.{dataset}", "precision"],
-    "evaluate": ["eval.batch_size", "eval.max_test_samples", "eval.latent_fit_samples", "precision"],
+    # eval.figure.texts: CelebA's conditioning measure scores faces generated from them (a
+    # superset for dSprites, whose evaluation does not read them: one key list per step).
+    "evaluate": ["eval.batch_size", "eval.max_test_samples", "eval.latent_fit_samples", "eval.figure.texts", "precision"],
     "figure": ["eval.figure"],
 }
 
