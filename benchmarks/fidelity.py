@@ -136,12 +136,20 @@ def main() -> None:
             "train_s": round(train_s, 1), "eval_s": round(eval_s, 1), "precision": metrics.get("precision"),
             "final": metrics["final"], "coherence": evaluation["coherence"], "latent": evaluation["latent"],
             "classifier_accuracy": evaluation["classifier_accuracy"],
+            "direct": evaluation.get("coherence_direct"), "conditioning": evaluation.get("conditioning"),
+            "average_precision": evaluation.get("coherence_average_precision"),
         }
         with open(workdir / "results.jsonl", "a") as handle:
             handle.write(json.dumps(record) + "\n")
-        cells = " ".join(f"{n} {v['img']:.2f}/{v['text']:.2f}" for n, v in evaluation["coherence"].items())
+        shown = list(evaluation["coherence"])[:5] if args.dataset == "dsprites" else ["Male", "Smiling", "Eyeglasses"]
+        cells = " ".join(f"{n} {evaluation['coherence'][n]['img']:.2f}/{evaluation['coherence'][n]['text']:.2f}" for n in shown)
         latent = " ".join(f"{n} " + "/".join(f"{evaluation['latent'][r][n]:.2f}" for r in ("img", "text", "joint"))
-                          for n in evaluation["latent"]["img"])
+                          for n in shown)
+        if "conditioning" in evaluation:
+            cells += " | conditioning gaps: " + " ".join(f"{n} {g['gap']:+.3f}" for n, g in evaluation["conditioning"]["gaps"].items())
+        if "coherence_average_precision" in evaluation:
+            ap = evaluation["coherence_average_precision"]
+            cells += " | AP img: " + " ".join(f"{n} {ap[n]['img']:.2f}" for n in shown if ap[n]["img"] is not None)
         print(f"{args.name} {model}: {metrics['steps']} steps, train {train_s:.0f} s | coherence img/text: {cells} "
               f"| latent img/text/joint: {latent}", flush=True)
 

@@ -2,7 +2,8 @@
 
 Sections: scale, data sources (with each processed split's notes), seeds and runs (device,
 wall time), hardware, the attribute classifiers' own accuracy, the paper comparison (table1.md
-embedded), Figure 1, and provenance (git commits, package versions). Demo-scale runs and
+embedded), whether the paper's direction holds cell by cell (mmjsd.verdict), Figure 1, and
+provenance (git commits, package versions). Demo-scale runs and
 stand-in data are labelled at the top and wherever their numbers appear.
 Reads only files earlier steps wrote (eval.json, metrics.json, classifier metrics, table1.md).
 """
@@ -15,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mmjsd import files, paths
+from mmjsd import files, paths, verdict
 from mmjsd.aggregate import SOURCE_DESCRIPTIONS, factor_order, describe_scale
 from mmjsd.errors import DataError
 from mmjsd.paper import MODEL_LABELS
@@ -274,6 +275,7 @@ def render_report(config: dict, data: dict) -> str:
         *hardware_section(data),
         *classifier_section(config, data),
         *comparison_section(data),
+        *verdict.section(data["runs"]),
         *figure_section(config, data),
         *provenance_section(data),
     ]

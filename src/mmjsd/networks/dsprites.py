@@ -131,8 +131,8 @@ class OffsetTextDecoder(nn.Module):
     log p(x_j = a | s, c) = log sum_o p(o | s) p_c(x_{j-o} = a), where p_c is the plain decoder's
     distribution of the left-aligned string (positions before its start are '*'). Returns these
     log-probabilities (B x L x A; they are normalised logits, so the categorical likelihood and
-    the argmax of generation use them unchanged). The mixture is computed in float32 as a
-    per-sample 1-D convolution, outside any autocast.
+    the argmax of generation use them unchanged). The mixture is computed in float32, outside
+    any autocast, as one batched matmul with a per-sample Toeplitz matrix of offset weights.
     """
 
     def __init__(self, text_len: int, alphabet_size: int, content_dim: int, style_dim: int, width: float = 1.0):
@@ -155,12 +155,18 @@ class OffsetTextDecoder(nn.Module):
             # ext[:, t] = the string's character t - (L - 1): '*' before its start
             before = torch.zeros(batch, length - 1, letters, dtype=string.dtype, device=string.device)
             before[:, :, PAD_INDEX] = 1.0
-            ext = torch.cat([before, string], dim=1).transpose(1, 2).reshape(1, batch * letters, 2 * length - 1)
-            # out[j] = sum_o p(o) ext[j - o + L - 1]: a cross-correlation with the flipped offsets
-            kernel = offsets.flip(-1).repeat_interleave(letters, dim=0).unsqueeze(1)  # (B*A) x 1 x L
-            mixed = F.conv1d(ext, kernel, groups=batch * letters)                 # 1 x (B*A) x L
-            probs = mixed.view(batch, letters, length).transpose(1, 2)
+            ext = torch.cat([before, string], dim=1)                                # B x (2L-1) x A
+            # out[j] = sum_o p(o) ext[j - o + L - 1] = (T @ ext)[j] with the Toeplitz matrix
+            # T[j, t] = p(L - 1 - (t - j)) for 0 <= t - j < L, else 0 (one batched matmul).
+            flipped = torch.cat([offsets.flip(-1), offsets.new_zeros(batch, 1)], dim=1)
+            probs = torch.bmm(flipped[:, self._toeplitz_index(length, z.device)], ext)
             return probs.clamp_min(1e-30).log()
+
+    @staticmethod
+    def _toeplitz_index(length: int, device: torch.device) -> Tensor:
+        """L x (2L-1) indices t - j into the flipped offsets, `length` (a zero) outside the band."""
+        diagonal = torch.arange(2 * length - 1, device=device).view(1, -1) - torch.arange(length, device=device).view(-1, 1)
+        return torch.where((diagonal >= 0) & (diagonal < length), diagonal, torch.full_like(diagonal, length))
 
 
 TEXT_DECODERS = {"conv": TextDecoder, "offset": OffsetTextDecoder}

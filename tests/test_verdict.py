@@ -1,0 +1,51 @@
+"""mmJSD against mmPoE, cell by cell: the report's verdict section on known numbers."""
+
+from mmjsd import verdict
+from mmjsd.paper import DSPRITES_FACTORS, REPRESENTATIONS, TABLE1A, TABLE1B
+
+
+def dsprites_eval(model: str, shift: float = 0.0, swap_shape_text: bool = False) -> dict:
+    coherence = {f: {d: TABLE1A[model][f][d] + shift for d in ("img", "text")} for f in DSPRITES_FACTORS}
+    if swap_shape_text:   # this run: mmPoE better than mmJSD on shape, text from images
+        coherence["shape"]["text"] = TABLE1A["mmpoe" if model == "mmjsd" else "mmjsd"]["shape"]["text"]
+    latent = {r: {f: TABLE1B[model][r][f] for f in DSPRITES_FACTORS} for r in REPRESENTATIONS}
+    direct = {"text_field_match": {"shape": 0.9, "all_fields": 0.5}, "image_pixel_spearman": {"scale~area": 0.8}}
+    return {"coherence": coherence, "latent": latent, "coherence_direct": direct}
+
+
+def runs_of(evals: dict[str, list[dict]], dataset: str = "dsprites") -> list[dict]:
+    return [{"dataset": dataset, "model": m, "seed": s, "eval": e} for m, es in evals.items() for s, e in enumerate(es)]
+
+
+def test_the_papers_own_numbers_hold_everywhere_the_paper_orders_the_models():
+    text = "\n".join(verdict.section(runs_of({"mmjsd": [dsprites_eval("mmjsd")], "mmpoe": [dsprites_eval("mmpoe")]})))
+    assert "does not hold" not in text
+    assert "| 1a | shape text | 0.970 | 0.340 | > | > | holds |" in text
+    assert "| 1a | posX img | 0.330 | 0.330 | = | = | holds |" in text       # the paper's tie
+    assert "The paper's direction holds in 25 of 25 cells." in text
+    assert "### dSprites coherence without a classifier" in text
+
+
+def test_a_reversed_cell_is_named():
+    runs = runs_of({"mmjsd": [dsprites_eval("mmjsd", swap_shape_text=True)], "mmpoe": [dsprites_eval("mmpoe", swap_shape_text=True)]})
+    text = "\n".join(verdict.section(runs))
+    assert "| 1a | shape text | 0.340 | 0.970 | < | > | does not hold |" in text
+    assert "holds in 24 of 25 cells" in text
+
+
+def test_means_over_seeds_and_ties():
+    assert verdict.order(0.50, 0.49) == "=" and verdict.order(0.60, 0.50) == ">" and verdict.order(None, 0.5) is None
+    assert verdict.verdict("<", ">") == "does not hold" and verdict.verdict(None, ">") == "n/a"
+
+
+def test_celeba_conditioning_and_average_precision():
+    def celeba_eval(male_gap, smiling_gap, ap_male):
+        return {"conditioning": {"gaps": {"Male": {"gap": male_gap}, "Smiling": {"gap": smiling_gap}}, "faces_per_string": 64},
+                "coherence_average_precision": {"Male": {"img": ap_male, "text": 0.9}, "Smiling": {"img": 0.7, "text": None}}}
+    runs = runs_of({"mmjsd": [celeba_eval(0.5, 0.1, 0.9), celeba_eval(0.3, 0.1, 0.8)],
+                    "mmpoe": [celeba_eval(0.0, 0.2, 0.6), celeba_eval(0.0, 0.2, 0.6)]}, dataset="celeba")
+    text = "\n".join(verdict.section(runs))
+    assert "| Male | +0.400 | +0.000 | holds |" in text
+    assert "| Smiling | +0.100 | +0.200 | does not hold |" in text
+    assert "mmJSD above mmPoE in 1 of 2 attributes (images from text); 0 of 1 attributes (text from images)" in text
+    assert verdict.conditioning_caption(runs[0]["eval"]) == "Male +0.50, Smiling +0.10"
