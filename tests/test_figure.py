@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from fakes_eval import RandomImageModel, celeba_like_split, small_config
-from mmjsd import paths
+from mmjsd import files, paths
 from mmjsd.errors import DataError
 from mmjsd.figure import (
     draw_figure,
@@ -74,6 +74,9 @@ def test_cli_writes_the_png_atomically(config, test_split):
     save_split(paths.processed(config, "celeba", "test"), test_split)
     for name, model in _tiny_real_models(config).items():
         save_model(paths.run_file(paths.RUN_MODEL, config, "celeba", name, 0), model)
+        # the panel caption's numbers come from the run's eval.json
+        files.write_json(paths.run_file(paths.RUN_EVAL, config, "celeba", name, 0),
+                         {"conditioning": {"gaps": {"Male": {"gap": 0.4}}}})
     assert cli_figure(None, config) == 0
     out = paths.fill(paths.FIGURE1, config)
     assert Image.open(out).size == figure_pixel_size(*figure_grid_shape(config), n_panels=2)

@@ -203,7 +203,8 @@ def build_stages(config: dict, raw_overlay: dict) -> dict:
         figure = _fill(P.FIGURE1, config)
         stages["figure"] = {
             "cmd": f"{cli} figure",
-            "deps": [str(P.run_file(P.RUN_MODEL, config, "celeba", m, config["eval"]["figure"]["seed"])) for m in models]
+            "deps": [str(P.run_file(t, config, "celeba", m, config["eval"]["figure"]["seed"]))
+                     for m in models for t in (P.RUN_MODEL, P.RUN_EVAL)]
                     + [str(P.processed(config, "celeba", "test"))],
             "params": _params(config, raw_overlay, "figure"),
             "outs": [{figure: {"cache": False}}],

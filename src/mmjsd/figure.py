@@ -8,7 +8,9 @@ with `eval.figure.seed` for every row and model, so column j uses the same style
 row and panel (rows differ by content only, as in the paper's Figure 1).
 Configured strings are padded with '*' to the dataset's text length at a seeded random start
 (mmjsd.data.text); a character outside the alphabet is a DataError.
-The model drawn is the run with training seed `eval.figure.seed`.
+The model drawn is the run with training seed `eval.figure.seed`. Under each panel's name: that
+run's conditioning gaps from its eval.json (mmjsd.evaluate: P(attribute) on faces from strings
+naming it minus the others), so the figure carries its number.
 Rendered with matplotlib's Agg backend at a fixed size and dpi (no tight bounding box), so
 the pixel size follows from the grid alone (`figure_pixel_size`).
 """
@@ -22,7 +24,7 @@ import textwrap
 import numpy as np
 import torch
 
-from mmjsd import files, paths
+from mmjsd import files, paths, verdict
 from mmjsd.aggregate import SOURCE_DESCRIPTIONS
 from mmjsd.classifiers import load_processed_split
 from mmjsd.errors import DataError
@@ -111,8 +113,10 @@ def _short(text: str) -> str:
     return text if len(text) <= LABEL_CHARS else text[:LABEL_CHARS - 3] + "..."
 
 
-def render_figure(panels: dict[str, torch.Tensor], row_labels: list[str], title: str) -> bytes:
-    """PNG bytes of the panels (name -> faces rows x cols x C x 64 x 64) with row texts at the left."""
+def render_figure(panels: dict[str, torch.Tensor], row_labels: list[str], title: str,
+                  captions: dict[str, str] | None = None) -> bytes:
+    """PNG bytes of the panels (name -> faces rows x cols x C x 64 x 64) with row texts at the left;
+    `captions` (name -> text) go under the panel names."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -135,8 +139,10 @@ def render_figure(panels: dict[str, torch.Tensor], row_labels: list[str], title:
                                 cols * CELL_PX / width, grid_height / height])
         axes.imshow(montage(faces), interpolation="nearest", aspect="auto", vmin=0.0, vmax=1.0)
         axes.set_axis_off()
-        figure.text((left + cols * CELL_PX / 2) / width, 1 - (TITLE_PX + PANEL_TITLE_PX / 2) / height, name,
-                    ha="center", va="center", fontsize=9, fontweight="bold")
+        caption = (captions or {}).get(name)
+        label = f"{name}: {caption}" if caption else name
+        figure.text((left + cols * CELL_PX / 2) / width, 1 - (TITLE_PX + PANEL_TITLE_PX / 2) / height, label,
+                    ha="center", va="center", fontsize=8 if caption else 9, fontweight="bold")
     for row, label in enumerate(row_labels):
         y = 1 - (grid_top + (row + 0.5) * CELL_PX) / height
         figure.text((LABEL_PX - 6) / width, y, _short(label), ha="right", va="center", fontsize=7, family="monospace")
@@ -153,15 +159,17 @@ def figure_title(config: dict, source: str) -> str:
             f"data: {source} ({SOURCE_DESCRIPTIONS.get(source, 'unknown source')}); model seed {config['eval']['figure']['seed']}")
 
 
-def draw_figure(config: dict, models: dict[str, object], test: dict) -> bytes:
-    """Figure 1 for already loaded models (name -> model); returns PNG bytes."""
+def draw_figure(config: dict, models: dict[str, object], test: dict, evaluations: dict[str, dict] | None = None) -> bytes:
+    """Figure 1 for already loaded models (name -> model) and their eval.json records; PNG bytes."""
     labels, encoded = figure_texts(config, test)
     rows, cols = figure_grid_shape(config)
     if len(labels) != rows:  # fewer real test texts than configured (a tiny test split)
         rows = len(labels)
     seed = int(config["eval"]["figure"]["seed"])
     panels = {MODEL_LABELS.get(name, name): generate_panel(model, encoded, cols, seed) for name, model in models.items()}
-    return render_figure(panels, labels, figure_title(config, test.get("source", "unknown")))
+    captions = {MODEL_LABELS.get(name, name): "P(attr) gap " + verdict.conditioning_caption(record)
+                for name, record in (evaluations or {}).items() if verdict.conditioning_caption(record)}
+    return render_figure(panels, labels, figure_title(config, test.get("source", "unknown")), captions)
 
 
 def cli_figure(args: argparse.Namespace, config: dict) -> int:
@@ -173,8 +181,11 @@ def cli_figure(args: argparse.Namespace, config: dict) -> int:
     seed = int(config["eval"]["figure"]["seed"])
     names = [m for m in PANEL_ORDER if m in config["models"]] + [m for m in config["models"] if m not in PANEL_ORDER]
     models = {name: load_run_model(config, "celeba", name, seed)[0] for name in names}
+    evaluations = {name: files.read_json(paths.run_file(paths.RUN_EVAL, config, "celeba", name, seed),
+                                         f"evaluate it: `mmjsd evaluate --scale {config['scale']} --dataset celeba "
+                                         f"--model {name} --seed {seed}`") for name in names}
     test = load_processed_split(config, "celeba", "test")
-    png = draw_figure(config, models, test)
+    png = draw_figure(config, models, test, evaluations)
     out = paths.fill(paths.FIGURE1, config)
     files.write_bytes(out, png)
     print(f"wrote {out}")

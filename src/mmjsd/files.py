@@ -55,6 +55,19 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
+def read_json(path: str | os.PathLike, fix: str) -> Any:
+    """A JSON file's content; missing or invalid -> DataError naming `fix`."""
+    from mmjsd.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} not found", fix)
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path} is not valid JSON ({exc})", fix) from None
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 

@@ -11,7 +11,6 @@ Reads only files earlier steps wrote (eval.json, metrics.json, classifier metric
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,6 @@ from mmjsd.paper import MODEL_LABELS
 
 STAND_IN_SOURCES = ("render", "synthetic")
 MODALITIES = ("img", "text")
-
-
-def _read_json(path: Path, fix: str) -> dict:
-    if not path.is_file():
-        raise DataError(f"{path} not found", fix)
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise DataError(f"{path} is not valid JSON", fix) from None
 
 
 def collect(config: dict) -> dict[str, Any]:
@@ -46,9 +36,9 @@ def collect(config: dict) -> dict[str, Any]:
                 eval_path = paths.run_file(paths.RUN_EVAL, config, **key)
                 runs.append({
                     **key,
-                    "metrics": _read_json(metrics_path, f"train the run: `snakemake {metrics_path} --config scale={scale}`"),
+                    "metrics": files.read_json(metrics_path, f"train the run: `snakemake {metrics_path} --config scale={scale}`"),
                     "metrics_path": str(metrics_path),
-                    "eval": _read_json(eval_path, f"evaluate the run: `snakemake {eval_path} --config scale={scale}`"),
+                    "eval": files.read_json(eval_path, f"evaluate the run: `snakemake {eval_path} --config scale={scale}`"),
                     "eval_path": str(eval_path),
                 })
     classifiers = {}
@@ -56,7 +46,7 @@ def collect(config: dict) -> dict[str, Any]:
         for modality in MODALITIES:
             path = paths.fill(paths.CLASSIFIER_METRICS, config, dataset=dataset, modality=modality)
             classifiers[(dataset, modality)] = {
-                "metrics": _read_json(path, f"train it: `mmjsd train-classifier --scale {scale} --dataset {dataset} --modality {modality}`"),
+                "metrics": files.read_json(path, f"train it: `mmjsd train-classifier --scale {scale} --dataset {dataset} --modality {modality}`"),
                 "path": str(path),
             }
     table_path = paths.fill(paths.TABLE1_MD, config)

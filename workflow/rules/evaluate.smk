@@ -65,6 +65,8 @@ rule aggregate:
 rule figure:
     input:
         expand(pattern(P.RUN_MODEL), dataset="celeba", model=CFG["models"], seed=CFG["eval"]["figure"]["seed"]),
+        # eval.json: the conditioning gaps printed under each panel
+        expand(pattern(P.RUN_EVAL), dataset="celeba", model=CFG["models"], seed=CFG["eval"]["figure"]["seed"]),
         pattern(P.PROCESSED).replace("{dataset}", "celeba").replace("{split}", "test"),
     output:
         report(pattern(P.FIGURE1), caption="../report/figure1.rst", category="Figure 1"),
