@@ -63,3 +63,14 @@ def test_models_train_and_generate_with_the_offset_decoder(name):
     assert model.decoders["text"].offset[0].weight.grad is not None
     generated = model.generate({"img": batch["img"]}, "text", generator=torch.Generator().manual_seed(0))
     assert generated.shape == batch["text"].shape and generated.dtype == torch.int64
+
+
+def test_aligned_text_likelihood_ignores_the_start_offset():
+    """text_decoder 'aligned': the same words at two offsets have the same text likelihood."""
+    model = h.make_model("mmjsd", "dsprites", text_decoder="aligned", style_dim={"img": 0, "text": 0})
+    words = "square, zero point five, upright, upper right"
+    early, late = (text.encode([("*" * s + words).ljust(L, "*")], length=L).long() for s in (0, 12))
+    output = torch.randn(1, L, A)
+    assert torch.equal(model.log_likelihood("text", output, early), model.log_likelihood("text", output, late))
+    plain = h.make_model("mmjsd", "dsprites", style_dim={"img": 0, "text": 0})
+    assert not torch.equal(plain.log_likelihood("text", output, early), plain.log_likelihood("text", output, late))

@@ -205,6 +205,12 @@ def decode(indices: torch.Tensor | np.ndarray, alphabet: str = ALPHABET) -> list
     return ["".join(alphabet[k] for k in row) for row in array.tolist()]  # pragma: no cover
 
 
+def align_left(tokens: torch.Tensor, pad_index: int = PAD_INDEX) -> torch.Tensor:
+    """Index tensor B x L -> each row's characters moved to its start, padding after (order kept)."""
+    order = torch.argsort((tokens == pad_index).to(torch.int8), dim=1, stable=True)
+    return torch.gather(tokens, 1, order)
+
+
 def strip_padding(texts: str | Sequence[str], pad: str = PAD) -> str | list[str]:
     """Remove the '*' padding on both sides (one string or a list)."""
     if isinstance(texts, str):

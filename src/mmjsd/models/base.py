@@ -23,6 +23,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from mmjsd import objectives as obj
+from mmjsd.data.text import align_left
 from mmjsd.networks import celeba as celeba_networks
 from mmjsd.networks import dsprites as dsprites_networks
 
@@ -64,6 +65,8 @@ class MultimodalVAE(nn.Module):
         self.beta_style_modality = {m: float(s["beta_style_modality"][m]) for m in MODALITIES}
         self.beta_content = float(s["beta_content"])
         self.jsd_weights = [float(w) for w in s["jsd_weights"]]  # prior, img, text
+        # text_decoder "aligned": the text likelihood ignores where the padding puts the words
+        self.text_aligned = s.get("text_decoder", "conv") == "aligned"
         networks = NETWORKS[self.spec["dataset"]]
         self.encoders, self.decoders = networks.make_networks(
             img_channels=int(self.spec["img_channels"]), text_len=int(self.spec["text_len"]),
@@ -110,7 +113,7 @@ class MultimodalVAE(nn.Module):
         """log p(x_m | z) summed per sample -> (B,), computed in float32."""
         output = output.float()
         if modality == "text":
-            return obj.categorical_log_prob(output, target)
+            return obj.categorical_log_prob(output, align_left(target) if self.text_aligned else target)
         if self.image_likelihood == "bernoulli":
             return obj.bernoulli_log_prob(output, target.float())
         return obj.laplace_log_prob(output, target.float(), self.laplace_scale)

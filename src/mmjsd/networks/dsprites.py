@@ -21,7 +21,9 @@ E1-E3 against D1). OffsetTextDecoder factorises the two: the content alone decod
 from its first character (left-aligned, '*' after it); the style alone gives a distribution over
 the start offset; the output is that string placed at the offset, marginalised over offsets per
 character. So the style can hold the offset and nothing else, and whatever the text says must
-pass through the content. `text_decoder: conv` keeps the plain decoder.
+pass through the content. `text_decoder: aligned` is the cheaper alternative: the plain decoder
+writes the left-aligned string and the likelihood scores it against the text with its padding
+start removed (the offset is not modelled at all). `text_decoder: conv` keeps the plain decoder.
 
 Every channel count and hidden width is multiplied by `width` (rounded, at least 8).
 Each encoder returns (content_mu, content_logvar, style_mu, style_logvar); with style_dim 0 the
@@ -169,7 +171,8 @@ class OffsetTextDecoder(nn.Module):
         return torch.where((diagonal >= 0) & (diagonal < length), diagonal, torch.full_like(diagonal, length))
 
 
-TEXT_DECODERS = {"conv": TextDecoder, "offset": OffsetTextDecoder}
+# "aligned": the plain decoder, scored against the left-aligned text (models/base.py)
+TEXT_DECODERS = {"conv": TextDecoder, "offset": OffsetTextDecoder, "aligned": TextDecoder}
 
 
 def make_networks(img_channels: int, text_len: int, alphabet_size: int, content_dim: int,
