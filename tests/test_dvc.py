@@ -76,7 +76,7 @@ def test_stages_track_their_config_keys():
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     assert stages["train"]["params"] == [{"config.yaml": [
         "model.${item.dataset}", "train.${item.dataset}", "train.adam_betas", "precision",
-        "scales.demo.model.${item.dataset}", "scales.demo.train.${item.dataset}"]}]
+        "scales.demo.model.${item.dataset}", "scales.demo.train.${item.dataset}", "scales.demo.precision"]}]
     assert stages["train"]["metrics"] == [{"results/demo/runs/${item.dataset}/${item.model}/seed${item.seed}/summary.json": {"cache": False}}]
     assert stages["train"]["plots"][0]
     assert all(list(o.values())[0]["cache"] is False for o in stages["aggregate"]["outs"])
