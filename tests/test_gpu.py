@@ -55,6 +55,7 @@ def test_claim_gives_up_with_clear_error(tmp_path):
 
 def test_select_device_narrows_visible_devices(tmp_path, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
+    monkeypatch.setattr(gpu, "_cuda_problem", lambda: None)   # as if a driver were there
     blocker = gpu.try_claim(["2"], tmp_path)
     device, claim = gpu.select_device("auto", tmp_path)
     assert device == "cuda" and claim.index == "5"

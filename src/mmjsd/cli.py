@@ -146,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     except MmjsdError as exc:
         print(f"mmjsd: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:   # a broken environment (disk full, folder not writable, symlink loop)
+        from mmjsd.errors import from_os_error
+
+        print(f"mmjsd: error: {from_os_error(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("mmjsd: interrupted", file=sys.stderr)
         return 130

@@ -86,7 +86,19 @@ def _first_error(instance: Any, schema: dict) -> str | None:
     where = ".".join(str(p) for p in error.absolute_path) or "<top level>"
     if error.validator == "additionalProperties":
         return f"config key {where}: {error.message}"
-    return f"config value {where}: {error.message}"
+    hint = ""
+    if error.validator in ("type", "anyOf", "oneOf") and isinstance(error.instance, str):
+        try:
+            float(error.instance)
+        except ValueError:
+            pass
+        else:
+            # YAML 1.1 (PyYAML) reads 1e-3 as a string: a float needs a dot and a signed exponent
+            mantissa, _, exponent = error.instance.lower().partition("e")
+            written = f"{mantissa if '.' in mantissa else mantissa + '.0'}e{exponent if exponent[:1] in '+-' else '+' + exponent}" if exponent else error.instance
+            hint = (f" (YAML reads {error.instance} as a string, not a number: write {written}, "
+                    f"with a dot and a signed exponent, or a plain decimal)")
+    return f"config value {where}: {error.message}{hint}"
 
 
 def validate(config: dict) -> None:
@@ -125,6 +137,10 @@ def _check_semantics(config: dict) -> None:
                 f"is not in the text alphabet (lower-case letters, digits, space and punctuation)",
                 f"{hint} (the models read the authors' 71-symbol alphabet, src/mmjsd/data/text.py)",
             )
+    if "celeba" in config["datasets"] and not config["eval"]["figure"]["texts"]:
+        raise ConfigError("config value eval.figure.texts is an empty list: Figure 1 and CelebA's conditioning "
+                          "measure generate faces from these strings",
+                          "list at least one string under eval.figure.texts (e.g. 'male, smiling')")
     figure_seed = config["eval"]["figure"]["seed"]
     if figure_seed not in config["seeds"]:
         raise ConfigError(f"config value eval.figure.seed: {figure_seed} is not one of the seeds {config['seeds']}",

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import platform
+import re
 import subprocess
 import tempfile
 from importlib import metadata
@@ -22,19 +23,101 @@ PROVENANCE_PACKAGES = ("torch", "torchvision", "numpy", "pandas", "scikit-learn"
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; rename it onto `path` if the block succeeds."""
+    """Yield a temporary path next to `path`; rename it onto `path` if the block succeeds.
+
+    The temporary name says who writes it (`.NAME.HOST.PID.RANDOM.tmp`), so the next write into
+    the same folder removes what a killed writer left behind (`sweep_temporaries`).
+    A write error without a file name (a full disk) is re-raised naming `path`.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    sweep_temporaries(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as exc:
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+        raise
+    except RuntimeError as exc:
+        # torch's zip writer reports a failed write (a full disk) as a RuntimeError
+        if "write" not in str(exc).lower():
+            raise
+        import errno
+        import shutil
+
+        free = shutil.disk_usage(path.parent).free
+        code = errno.ENOSPC if free < 1 << 20 else errno.EIO
+        raise OSError(code, f"writing failed ({' '.join(str(exc).split())}; {free} bytes free there)", str(path)) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+_HOST = "".join(c if c.isalnum() or c == "-" else "-" for c in platform.node().split(".")[0]) or "host"
+_TEMP_RE = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.(tmp|old)$")
+_LEGACY_TEMP_RE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.(tmp|old)$")
+
+
+def temp_prefix(name: str) -> str:
+    """The start of a temporary name for `name` that says which writer made it (see sweep_temporaries)."""
+    return f".{name}.{_HOST}.{os.getpid()}."
+STALE_FOREIGN_S = 24 * 3600     # a temporary file of another host is stale after a day
+STALE_LEGACY_S = 600            # one from before writers were named, after ten minutes
+
+
+def sweep_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of writers that are gone: this host's whose process has ended,
+    another host's older than a day (a shared file system; its pids mean nothing here).
+    Returns what it removed."""
+    import time
+
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        if not entry.name.endswith((".tmp", ".old")) or not entry.name.startswith("."):
+            continue
+        match = _TEMP_RE.match(entry.name)
+        try:
+            if match and match["host"] == _HOST:
+                stale = not _alive(int(match["pid"]))
+            elif match:
+                stale = now - entry.stat(follow_symlinks=False).st_mtime > STALE_FOREIGN_S
+            elif _LEGACY_TEMP_RE.match(entry.name):
+                stale = now - entry.stat(follow_symlinks=False).st_mtime > STALE_LEGACY_S
+            else:
+                continue
+            if stale:
+                if entry.is_dir(follow_symlinks=False):
+                    import shutil
+
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _umask() -> int:

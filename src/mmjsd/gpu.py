@@ -126,7 +126,11 @@ def _used_units(lock_dir: Path, index: str) -> int:
 def try_claim(devices: list[str], lock_dir: Path, share: float = 1.0) -> GpuClaim | None:
     """Take `share` of the fullest device that still has room for it; None when none has."""
     units = share_units(share)
-    lock_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        lock_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise TrainingError(f"the GPU lock folder {lock_dir} is a file, not a folder",
+                            f"remove or move {lock_dir}, or point ${LOCK_DIR_ENV} (or --gpu-lock-dir) at a folder") from None
     mutexes = []
     try:
         free = {}
@@ -196,7 +200,29 @@ def select_device(requested: str, lock_dir: Path | None = None, share: float | N
         return "cpu", None
     claim = claim_gpu(devices, lock_dir or default_lock_dir(), share=share, wait_s=wait_s)
     os.environ["CUDA_VISIBLE_DEVICES"] = claim.index
+    problem = _cuda_problem()
+    if problem is not None:
+        claim.release()
+        raise TrainingError(
+            f"GPU {claim.index} is visible (CUDA_VISIBLE_DEVICES={','.join(devices)}) but CUDA cannot use it: {problem}",
+            "install or repair the NVIDIA driver, or run on the CPU: unset CUDA_VISIBLE_DEVICES (or set it to -1) or pass --device cpu")
     return "cuda", claim
+
+
+def _cuda_problem() -> str | None:
+    """None when CUDA can run on the claimed device, else why not (no driver, a CPU-only torch)."""
+    import torch
+
+    try:
+        if not torch.cuda.is_available():
+            return ("torch.cuda.is_available() is False (no NVIDIA driver, or a CPU-only torch build "
+                    f"{torch.__version__})")
+        torch.cuda.init()
+    except (RuntimeError, AssertionError) as exc:
+        from mmjsd.errors import detail
+
+        return detail(exc)
+    return None
 
 
 def config_share(config: dict, dataset: str) -> float:

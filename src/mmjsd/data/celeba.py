@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from mmjsd.data import text as textmod
-from mmjsd.errors import DataError
+from mmjsd.errors import DataError, detail
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ CROP = 148
 IMAGE_SIZE = 64
 TEXT_LENGTH = 256
 BATCH = 256
+IMAGE_FIX = "restore it from the CelebA release, or delete it (it then counts as missing)"
 FOLDER_FIX = "set data.celeba.root to a CelebA folder (img_align_celeba/ + list_attr_celeba.txt), or use data.celeba.source: synthetic"
 
 
@@ -186,8 +187,7 @@ def _decode_pil(path: Path) -> torch.Tensor:
         with Image.open(path) as image:
             array = np.asarray(image.convert("RGB"))
     except (OSError, UnidentifiedImageError) as exc:
-        raise DataError(f"{path} is not a readable JPEG ({str(exc)[:80]})",
-                        "restore it from the CelebA release, or delete it (it then counts as missing)") from None
+        raise DataError(f"{path} is not a readable JPEG ({detail(exc)})", IMAGE_FIX) from None
     return torch.from_numpy(array.copy()).permute(2, 0, 1)
 
 
@@ -199,18 +199,28 @@ def _decode(paths: list[Path]) -> list[torch.Tensor]:
     ImageReadMode, decode_jpeg, _ = codec
     data = []
     for path in paths:
-        data.append(torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8))
+        data.append(torch.frombuffer(bytearray(_read_image(path)), dtype=torch.uint8))
     try:
         images = _quiet(decode_jpeg, data, mode=ImageReadMode.RGB)
-    except RuntimeError:
+    except (RuntimeError, ValueError):
         images = []
         for path, blob in zip(paths, data):   # find the culprit (error path only)
             try:
                 images.append(_quiet(decode_jpeg, blob, mode=ImageReadMode.RGB))
-            except RuntimeError as exc:
-                raise DataError(f"{path} is not a readable JPEG ({str(exc).splitlines()[0][:80]})",
-                                "restore it from the CelebA release, or delete it (it then counts as missing)") from None
+            except (RuntimeError, ValueError) as exc:
+                raise DataError(f"{path} is not a readable JPEG ({detail(exc)})", IMAGE_FIX) from None
     return _check_sizes(paths, images)
+
+
+def _read_image(path: Path) -> bytes:
+    """An image file's bytes; empty or unreadable (a symlink loop, no permission) -> DataError."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path} cannot be read ({detail(exc)})", IMAGE_FIX) from None
+    if not data:
+        raise DataError(f"{path} is empty (0 bytes), not a JPEG", IMAGE_FIX)
+    return data
 
 
 def _check_sizes(paths: list[Path], images: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -544,7 +554,10 @@ def synthesize_folder(out: str | Path, count: int, seed: int, batch: int = 64) -
     # which the pipeline never uses, so no synthetic face is wasted
     n_valid = max(2, round(count * 0.1))
     partition = np.r_[np.zeros(count - n_valid, int), np.ones(n_valid, int)]
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    from mmjsd.files import sweep_temporaries, temp_prefix
+
+    sweep_temporaries(out.parent)      # what a killed earlier call left behind
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out.name), suffix=".tmp", dir=out.parent))
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)          # mkdtemp makes 0700; the result is an ordinary folder
@@ -564,7 +577,7 @@ def synthesize_folder(out: str | Path, count: int, seed: int, batch: int = 64) -
             "drawing shows sex, smile, open mouth, glasses, hair colour, baldness, hat, make-up and more.\n"
             "Every result computed from this folder is labelled 'synthetic' and says nothing about the paper.\n")
         if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+            old = Path(tempfile.mkdtemp(prefix=temp_prefix(out.name), suffix=".old", dir=out.parent))
             os.replace(out, old / "previous")
             os.replace(tmp, out)
             shutil.rmtree(old, ignore_errors=True)
@@ -589,9 +602,8 @@ def download_torchvision(root: str | Path) -> Path:
 
         torchvision.datasets.CelebA(str(root), split="all", target_type="attr", download=True)
     except Exception as exc:   # noqa: BLE001 - a third-party download can fail in many ways
-        message = str(exc).splitlines()[0][:120] if str(exc) else ""
         raise DataError(
-            f"torchvision could not download CelebA into {root} ({type(exc).__name__}: {message})",
+            f"torchvision could not download CelebA into {root} ({detail(exc)})",
             f"CelebA's Google Drive download needs network access (and gdown, pinned in requirements.txt); "
             f"with a copy downloaded elsewhere, put its {IMAGE_DIR}/, {ATTR_FILE} and {PARTITION_FILE} into "
             f"{root / 'celeba'} (the folder this step makes), or set data.celeba.source: folder with "

@@ -60,7 +60,7 @@ import numpy as np
 import torch
 
 from mmjsd.data import text as textmod
-from mmjsd.errors import DataError
+from mmjsd.errors import DataError, detail
 from mmjsd.files import atomic_path
 
 OFFICIAL_URL = "https://github.com/deepmind/dsprites-dataset/raw/master/dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
@@ -178,7 +178,7 @@ def load_npz(path: str | Path) -> dict[str, Any]:
     except DataError:
         raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, pickle.UnpicklingError) as exc:
-        raise DataError(f"{path} is not a readable dSprites npz ({type(exc).__name__}: {str(exc)[:100]})", fix) from None
+        raise DataError(f"{path} is not a readable dSprites npz ({detail(exc)})", fix) from None
     imgs, values, classes = arrays["imgs"], arrays["latents_values"], arrays["latents_classes"]
     n = imgs.shape[0] if imgs.ndim else 0
     if imgs.ndim != 3 or imgs.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE) or values.shape != (n, 6) or classes.shape != (n, 6):

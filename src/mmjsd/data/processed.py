@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from mmjsd.errors import DataError
+from mmjsd.errors import DataError, detail
 from mmjsd.files import atomic_path, torch_save
 
 SPLITS = ("train", "test", "test_fit", "test_eval")
@@ -183,7 +183,7 @@ def load_split(path: str | os.PathLike) -> dict[str, Any]:
     try:
         split = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated/corrupt zips
-        raise DataError(f"processed data {path} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})",
+        raise DataError(f"processed data {path} cannot be read ({detail(exc)})",
                         "delete it and rebuild: " + PREPARE_FIX) from None
     validate_split(split, str(path))
     return split

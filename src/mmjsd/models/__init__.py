@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from mmjsd.errors import DataError
+from mmjsd.errors import DataError, detail
 from mmjsd.files import torch_save
 from mmjsd.models.base import MODALITIES, MultimodalVAE, Posterior
 from mmjsd.models.mmjsd import MMJSD
@@ -77,5 +77,5 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> Mu
         model = build_model(blob["spec"])
         model.load_state_dict(blob["state_dict"])
     except (ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise DataError(f"model file {path} does not match its spec: {str(exc).splitlines()[0]}", fix) from None
+        raise DataError(f"model file {path} does not match its spec: {detail(exc)}", fix) from None
     return model.to(map_location)

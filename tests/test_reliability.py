@@ -1,0 +1,171 @@
+"""Bad input and a broken environment end in one line `mmjsd: error: ... -- fix: ...`, exit 2
+(issue 15 item 4), with the full detail; temporary files of killed writers are swept (item 5)."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from mmjsd import files
+from mmjsd.cli import main
+from mmjsd.data import celeba
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "config.yaml"
+
+
+def one_line_error(capsys, code: int) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    last = err[-1]
+    assert last.startswith("mmjsd: error: ") and " -- fix: " in last, err
+    assert "Traceback" not in "\n".join(err)
+    return last
+
+
+def edited_config(tmp_path: Path, edit) -> Path:
+    raw = yaml.safe_load(CONFIG.read_text())
+    edit(raw)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def ci_config(tmp_path: Path, edit=lambda raw: None) -> Path:
+    """config.yaml with the ci scale's folders moved under tmp_path."""
+    def both(raw):
+        raw["scales"]["ci"]["paths"] = {"data": str(tmp_path / "data"), "results": str(tmp_path / "results")}
+        edit(raw)
+    return edited_config(tmp_path, both)
+
+
+# --- configuration --------------------------------------------------------------------------
+def test_learning_rate_that_yaml_reads_as_a_string_names_the_spelling(tmp_path, capsys):
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG.read_text().replace("lr: 0.001", "lr: 1e-3", 1))
+    assert "lr: 1e-3" in path.read_text()
+    line = one_line_error(capsys, main(["--config", str(path), "check-config"]))
+    assert "lr" in line and "1.0e-3" in line and "string" in line
+
+
+def test_empty_figure_texts_is_a_config_error(tmp_path, capsys):
+    path = edited_config(tmp_path, lambda raw: raw["eval"]["figure"].update(texts=[]))
+    line = one_line_error(capsys, main(["--config", str(path), "check-config"]))
+    assert "eval.figure.texts" in line and "empty" in line
+
+
+# --- damaged CelebA images --------------------------------------------------------------------
+@pytest.fixture
+def syn(tmp_path) -> Path:
+    return celeba.synthesize_folder(tmp_path / "celeba", count=12, seed=0)
+
+
+def _prepare_celeba(tmp_path, folder):
+    return main(["--config", str(ci_config(tmp_path)), "--scale", "ci", "prepare", "--dataset", "celeba",
+                 "--input", str(folder), "--out-dir", str(tmp_path / "out")])
+
+
+def test_zero_byte_jpeg(tmp_path, syn, capsys):
+    (syn / celeba.IMAGE_DIR / "000003.jpg").write_bytes(b"")
+    line = one_line_error(capsys, _prepare_celeba(tmp_path, syn))
+    assert "000003.jpg is empty (0 bytes)" in line
+
+
+def test_symlink_loop_in_the_image_folder(tmp_path, syn, capsys):
+    image = syn / celeba.IMAGE_DIR / "000002.jpg"
+    image.unlink()
+    os.symlink(image.name, image)      # points at itself
+    line = one_line_error(capsys, _prepare_celeba(tmp_path, syn))
+    assert "000002.jpg" in line and "symbolic links" in line
+
+
+def test_long_error_details_are_not_cut(tmp_path, syn, capsys):
+    image = syn / celeba.IMAGE_DIR / "000004.jpg"
+    image.write_bytes(b"\xff\xd8" + b"x" * 500)      # a JPEG start marker, then garbage
+    line = one_line_error(capsys, _prepare_celeba(tmp_path, syn))
+    detail = line.split("000004.jpg is not a readable JPEG (", 1)[1].split(") -- fix:")[0]
+    assert len(detail) > 0 and not detail.endswith("...")
+
+
+# --- the file system --------------------------------------------------------------------------
+def test_full_disk_names_the_file_and_the_fix(tmp_path, capsys, monkeypatch):
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", no_space)
+    out = tmp_path / "dvc.yaml"
+    line = one_line_error(capsys, main(["--scale", "ci", "dvc-yaml", "--out", str(out)]))
+    assert str(out) in line and "No space left" in line and "free space" in line
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_torch_write_failure_becomes_an_os_error_naming_the_file(tmp_path):
+    target = tmp_path / "x.pt"
+    with pytest.raises(OSError) as info:
+        with files.atomic_path(target):
+            raise RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file data/0: file write failed")
+    assert info.value.filename == str(target) and "file write failed" in info.value.strerror
+
+
+def test_folder_that_cannot_be_written(tmp_path, capsys, monkeypatch):
+    def denied(src, dst):
+        raise PermissionError(errno.EACCES, "Permission denied", str(dst))
+
+    monkeypatch.setattr(files.os, "replace", denied)
+    out = tmp_path / "runs" / "dvc.yaml"
+    line = one_line_error(capsys, main(["--scale", "ci", "dvc-yaml", "--out", str(out)]))
+    assert "Permission denied" in line and "writable" in line
+
+
+def test_output_path_blocked_by_a_file(tmp_path, capsys):
+    (tmp_path / "results").write_text("not a folder")
+    line = one_line_error(capsys, main(["--scale", "ci", "dvc-yaml", "--out", str(tmp_path / "results" / "dvc.yaml")]))
+    assert "results" in line and "in the way" in line
+
+
+# --- GPUs -------------------------------------------------------------------------------------
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine where CUDA cannot run")
+def test_cuda_visible_devices_without_a_driver(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    code = main(["--config", str(ci_config(tmp_path)), "--scale", "ci", "train", "--dataset", "dsprites",
+                 "--model", "mmjsd", "--seed", "0", "--gpu-lock-dir", str(tmp_path / "locks")])
+    line = one_line_error(capsys, code)
+    assert "CUDA cannot use it" in line and "--device cpu" in line
+    assert not list((tmp_path / "locks").glob("*.claim"))       # the claim was given back
+
+
+def test_gpu_lock_directory_that_is_a_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    blocker = tmp_path / "locks"
+    blocker.write_text("")
+    code = main(["--config", str(ci_config(tmp_path)), "--scale", "ci", "train", "--dataset", "dsprites",
+                 "--model", "mmjsd", "--seed", "0", "--gpu-lock-dir", str(blocker)])
+    line = one_line_error(capsys, code)
+    assert "is a file, not a folder" in line and "MMJSD_GPU_LOCK_DIR" in line
+
+
+# --- temporary files (item 5) -----------------------------------------------------------------
+def test_temporaries_of_killed_writers_are_swept_on_the_next_write(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    left = tmp_path / f".train.pt.{files._HOST}.{pid}.abcd1234.tmp"
+    left.write_bytes(b"half a split")
+    left_dir = tmp_path / f".celeba.{files._HOST}.{pid}.abcd1234.tmp"
+    left_dir.mkdir()
+    (left_dir / "x.jpg").write_bytes(b"")
+    live = tmp_path / f".test.pt.{files._HOST}.{os.getpid()}.abcd1234.tmp"     # a writer still at work
+    live.write_bytes(b"")
+    foreign = tmp_path / ".test.pt.otherhost.1.abcd1234.tmp"                    # another host's, fresh
+    foreign.write_bytes(b"")
+    files.write_text(tmp_path / "train.pt", "new")
+    assert not left.exists() and not left_dir.exists()
+    assert live.exists() and foreign.exists()
+    assert (tmp_path / "train.pt").read_text() == "new"
