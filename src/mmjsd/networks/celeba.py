@@ -149,7 +149,8 @@ def make_networks(img_channels: int, text_len: int, alphabet_size: int, content_
                   style_dims: dict[str, int], width: float,
                   text_decoder: str = "conv") -> tuple[nn.ModuleDict, nn.ModuleDict]:
     """(encoders, decoders), each a ModuleDict keyed by modality ('img', 'text')."""
-    if text_decoder != "conv":
+    # "aligned" changes only the text likelihood (models/base.py), not the authors' decoder.
+    if text_decoder not in ("conv", "aligned"):
         raise ValueError(f"the CelebA networks are the authors'; text_decoder {text_decoder!r} is dSprites only")
     encoders = nn.ModuleDict({
         "img": ImageEncoder(img_channels, content_dim, style_dims["img"], width),
