@@ -236,7 +236,7 @@ def test_sigterm_saves_checkpoint_and_exits_nonzero(tmp_path_factory, prepared, 
     assert json.loads(state["position"])["step"] > 0
 
 
-def test_nan_loss_stops_and_keeps_last_good_checkpoint(run_dir, monkeypatch):
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(run_dir, monkeypatch, capsys):
     """The loss turns NaN from step 11 (epoch 2): the run stops, the epoch-1 checkpoint stays."""
     config = load_config("config.yaml", "tiny")
     from mmjsd.models.mmjsd import MMJSD
@@ -251,13 +251,21 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(run_dir, monkeypatch):
         return terms
 
     monkeypatch.setattr(MMJSD, "loss", poisoned)
-    with pytest.raises(TrainingError, match=r"became NaN/inf in epoch 2 .*last good checkpoint kept"):
+    with pytest.raises(TrainingError, match=r"became NaN/inf at step 11, epoch 2; the last good checkpoint, at step 8") as info:
         train_run(config, "dsprites", "mmjsd", 0)
-    state = torch.load(paths.run_file(paths.RUN_CHECKPOINT, config, "dsprites", "mmjsd", 0), weights_only=False)
+    # the fix says what really happens: a changed lr trains from scratch, an unchanged rerun resumes
+    assert "changed train setting trains this run from scratch" in info.value.fix
+    checkpoint = paths.run_file(paths.RUN_CHECKPOINT, config, "dsprites", "mmjsd", 0)
+    state = torch.load(checkpoint, weights_only=False)
     position = json.loads(state["position"])
     assert (position["epoch"], position["step"]) == (1, 8)
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
     assert not paths.run_file(paths.RUN_MODEL, config, "dsprites", "mmjsd", 0).exists()
+    monkeypatch.setattr(MMJSD, "loss", original)
+    lower = load_config("config.yaml", "tiny")
+    lower["train"]["dsprites"]["lr"] /= 10
+    assert train_run(lower, "dsprites", "mmjsd", 0, max_steps=1).position.step == 1          # from scratch
+    assert "changed: train" in capsys.readouterr().err
 
 
 def test_nan_through_cli_is_one_line(run_dir, monkeypatch, capsys):
@@ -269,3 +277,49 @@ def test_nan_through_cli_is_one_line(run_dir, monkeypatch, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     errors = [line for line in err if line.startswith("mmjsd: error:")]
     assert len(errors) == 1 and err[-1] == errors[0] and "NaN/inf" in errors[0] and "fix:" in errors[0]
+
+
+# --- fingerprints and checksums (issue 15 item 1) ---------------------------------------------
+def test_stale_checkpoint_is_never_resumed_and_a_damaged_one_is_refused(run_dir, capsys):
+    config = load_config("config.yaml", "tiny")
+    assert train_run(config, "dsprites", "mmjsd", 0, max_steps=3).position.step == 3
+    checkpoint = paths.run_file(paths.RUN_CHECKPOINT, config, "dsprites", "mmjsd", 0)
+    state = torch.load(checkpoint, weights_only=False)
+    assert len(state["run"]["data_sha256"]) == 64 and state["run"]["code"]
+    # other data bytes under the same settings and sample count: not resumed
+    import mmjsd.files as files_module
+
+    real = files_module.file_sha256
+    try:
+        files_module.file_sha256 = lambda path, chunk=0: "0" * 64
+        assert train_run(config, "dsprites", "mmjsd", 0, max_steps=1).position.step == 1
+    finally:
+        files_module.file_sha256 = real
+    assert "changed: data_sha256" in capsys.readouterr().err
+    # damage inside a tensor's data: torch.load does not notice, the checksum does
+    assert train_run(config, "dsprites", "mmjsd", 0, max_steps=2).position.step == 2
+    state = torch.load(checkpoint, weights_only=False)
+    name = next(k for k, v in state["model"].items() if v.is_floating_point())
+    state["model"][name].view(-1)[0] += 1.0
+    torch.save(state, checkpoint)
+    with pytest.raises(TrainingError, match="is damaged: its contents do not match the checksum"):
+        train_run(config, "dsprites", "mmjsd", 0, max_steps=3)
+
+
+def test_model_file_checksum_and_type_are_checked(tmp_path):
+    from mmjsd.errors import DataError
+    from mmjsd.models import build_model, load_model, model_spec, save_model
+
+    config = load_config("config.yaml", "ci")
+    spec = model_spec(config, "mmpoe", "dsprites", img_channels=1, text_len=64, alphabet_size=71)
+    path = tmp_path / "model.pt"
+    save_model(path, build_model(spec), fingerprint={"code": "x"})
+    assert load_model(path, expect={"model": "mmpoe", "dataset": "dsprites"}).spec["model"] == "mmpoe"
+    with pytest.raises(DataError, match="holds a 'mmpoe' model for 'dsprites', not the expected model 'mmjsd'"):
+        load_model(path, expect={"model": "mmjsd", "dataset": "dsprites"})
+    blob = torch.load(path, weights_only=True)
+    name = next(k for k, v in blob["state_dict"].items() if v.is_floating_point())
+    blob["state_dict"][name].view(-1)[0] += 1.0
+    torch.save(blob, path)
+    with pytest.raises(DataError, match="is damaged"):
+        load_model(path)

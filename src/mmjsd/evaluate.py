@@ -299,7 +299,8 @@ def load_run_model(config: dict, dataset: str, model_name: str, seed: int):
         )
     from mmjsd.models import load_model
 
-    model = load_model(path, map_location="cpu")
+    model = load_model(path, map_location="cpu", expect={"model": model_name, "dataset": dataset},
+                       fix=f"retrain it: `snakemake {path} --forcerun {path} --config scale={config['scale']}`")
     model.eval()
     return model, path
 

@@ -39,10 +39,13 @@ import torch
 
 from mmjsd import files, optim, paths, precision
 from mmjsd.progress import clock as _clock, log
-from mmjsd.errors import TrainingError
+from mmjsd.errors import TrainingError, detail
 
 LOSS_TERMS = ("loss", "rec_img", "rec_text", "kl_style_img", "kl_style_text", "divergence")
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2        # 2: run key with data hash and code digest, content checksum
+# How often a CUDA run brings its finite-loss flag to the host (a sync per step would stall the
+# GPU); the flag records the exact step on the device. On the CPU every step is checked.
+NAN_CHECK_EVERY_CUDA = 25
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,8 +141,11 @@ def set_rng_state(state: dict, device: str) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
+CHECKSUMMED = ("run", "spec", "model", "optimizer", "rng", "position")
+
+
 def save_checkpoint(path: Path, model, optimizer, position: Position, device: str, run_key: dict) -> None:
-    files.torch_save(path, {
+    state = {
         "format": CHECKPOINT_FORMAT,
         "run": run_key,
         "spec": model.spec,
@@ -149,20 +155,35 @@ def save_checkpoint(path: Path, model, optimizer, position: Position, device: st
         # JSON, not a pickled dict: pickle memoises repeated strings by object identity, so a
         # resumed run (strings from the loaded checkpoint) would write other bytes than a fresh one.
         "position": json.dumps(position.__dict__, sort_keys=True),
-    })
+    }
+    # Checked on load: torch.load does not notice damaged bytes inside a tensor's data.
+    state["checksum"] = files.content_checksum({k: state[k] for k in CHECKSUMMED})
+    files.torch_save(path, state)
 
 
 def load_checkpoint(path: Path, run_key: dict) -> dict | None:
+    """The checkpoint's state when it belongs to this run (same settings, data bytes and training
+    code); None (train from scratch, with a note naming what changed) when it belongs to another;
+    TrainingError when its bytes are damaged."""
     if not path.exists():
         return None
+    fix = f"delete {path} and run again: the run trains from scratch"
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # a truncated file from a killed writer cannot exist (atomic), but a copied one can
-        raise TrainingError(f"checkpoint {path} is unreadable ({type(exc).__name__})",
-                            f"delete {path} to train from scratch") from None
-    if state.get("format") != CHECKPOINT_FORMAT or state.get("run") != run_key:
-        # The config (or data) changed since it was written: its state cannot continue this run.
-        print(f"note: {path} was written under other settings; training from scratch", file=sys.stderr)
+        raise TrainingError(f"checkpoint {path} is unreadable ({detail(exc)})", fix) from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        print(f"note: {path} has an older format (no fingerprint); training from scratch", file=sys.stderr)
+        return None
+    if state.get("checksum") != files.content_checksum({k: state.get(k) for k in CHECKSUMMED}):
+        raise TrainingError(f"checkpoint {path} is damaged: its contents do not match the checksum stored in it", fix)
+    if state.get("run") != run_key:
+        # The config, the data or the training code changed since it was written: its state
+        # cannot continue this run (a stale checkpoint is never resumed).
+        old = state.get("run") or {}
+        changed = sorted(k for k in set(old) | set(run_key) if old.get(k) != run_key.get(k))
+        print(f"note: {path} was written under other settings (changed: {', '.join(changed)}); training from scratch",
+              file=sys.stderr)
         return None
     return state
 
@@ -240,6 +261,7 @@ class RunResult:
     split: dict
     n_train: int
     precision: str            # "fp32" or "bf16": what the networks actually ran in
+    run_key: dict = field(default_factory=dict)   # settings, data hash, code digest: the model's fingerprint
 
 
 def train_run(config: dict, dataset: str, model_name: str, seed: int, device: str = "cpu",
@@ -253,7 +275,8 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
     run = dict(dataset=dataset, model=model_name, seed=seed)
     checkpoint_path = paths.run_file(paths.RUN_CHECKPOINT, config, **run)
     timing_path = paths.run_file(paths.RUN_TIMING, config, **run)
-    split = load_split(paths.processed(config, dataset, "train"))
+    split_path = paths.processed(config, dataset, "train")
+    split = load_split(split_path)
     data = InMemoryData.from_split(split, device, settings.get("max_train_samples"))
 
     torch.manual_seed(seed)
@@ -266,10 +289,13 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
     used_precision = precision.resolve(config, device)
     # The checkpoint is only valid for the same run under the same settings that shape training.
     run_key = {**run, "spec": spec, "train": settings, "adam_betas": config["train"]["adam_betas"],
-               "data_source": split["source"], "n_train": len(data), "precision": used_precision}
+               "data_source": split["source"], "n_train": len(data), "precision": used_precision,
+               # the bytes it trains on and the code that trains (issue 15: stale checkpoints)
+               "data_sha256": files.file_sha256(split_path), "code": files.code_digest("train")}
 
     position = Position()
     state = load_checkpoint(checkpoint_path, run_key)
+    saved_step = [json.loads(state["position"])["step"] if state is not None else None]   # last checkpoint on disk
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -300,13 +326,14 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
         # back in training, not in the middle of another write.
         save_timing(timing_path, run_key, timing())
         save_checkpoint(checkpoint_path, model, optimizer, position, device, run_key)
+        saved_step[0] = position.step
 
     def result(finished: bool) -> RunResult:
         total = timing() if samples_done else prior   # a call that trained nothing adds nothing
         if samples_done:
             save_timing(timing_path, run_key, total)
         return RunResult(finished, position, total.samples / max(total.wall_time_s, 1e-9), total.wall_time_s,
-                         samples_done > 0, total.started_at, model, split, len(data), used_precision)
+                         samples_done > 0, total.started_at, model, split, len(data), used_precision, run_key)
 
     model.train()
     while position.epoch < settings["epochs"]:
@@ -314,6 +341,7 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
         bar = _progress_bar(n_batches, position, settings["epochs"], show_progress)
         # Running sums stay on the device: no host sync per step.
         sums = {k: torch.tensor(position.sums.get(k, 0.0), dtype=torch.float64, device=device) for k in LOSS_TERMS}
+        first_bad = torch.full((), -1, dtype=torch.int64, device=device)   # step where a term first went NaN/inf
         while position.batch < n_batches:
             idx = order[position.batch * batch_size:(position.batch + 1) * batch_size].to(device)
             batch = data.batch(idx)
@@ -325,6 +353,8 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
             optimizer.step()
             for k in LOSS_TERMS:
                 sums[k] += terms[k].detach().double() * len(idx)
+            finite = torch.stack([terms[k].detach().float() for k in LOSS_TERMS]).isfinite()
+            first_bad = torch.where((first_bad < 0) & ~finite.all(), position.step + 1, first_bad)
             position.batch += 1
             position.step += 1
             position.count += len(idx)
@@ -335,6 +365,9 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
                     bar.set_postfix(loss=f"{sums['loss'].item() / position.count:.2f}",
                                     sps=f"{samples_done / (time.perf_counter() - started):.0f}")
             pause = (max_steps is not None and position.step >= max_steps) or (stop is not None and stop.signal)
+            if (device != "cuda" or pause or position.batch == n_batches or position.step % NAN_CHECK_EVERY_CUDA == 0) \
+                    and int(first_bad) >= 0:
+                _not_finite(terms, int(first_bad), position, dataset, model_name, seed, checkpoint_path, saved_step[0])
             if pause or position.batch == n_batches:
                 position.sums = _finite_sums(sums, position, dataset, model_name, seed, checkpoint_path)
             if pause:
@@ -364,22 +397,35 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
     return result(True)
 
 
-def _finite_sums(sums: dict, position: Position, dataset: str, model_name: str, seed: int, checkpoint_path: Path) -> dict:
-    """Bring the running sums to the host, stopping the run if any loss term is not finite.
+def _not_finite(terms: dict, step: int, position: Position, dataset: str, model_name: str, seed: int,
+                checkpoint_path: Path, saved_step: int | None) -> None:
+    """Stop the run at the step where a loss term turned NaN/inf, with a fix that is true.
 
     Checked before every checkpoint, so no checkpoint ever holds parameters updated by a NaN
-    step: the last good checkpoint is the one on disk.
+    step. A changed train.* setting (lr, warm-up) changes the checkpoint's run key, so the run
+    then starts from scratch; the same settings resume from the last good checkpoint, and on the
+    CPU reach the same NaN again (training is deterministic).
     """
-    values = {k: v.item() for k, v in sums.items()}
-    bad = [k for k, v in values.items() if not math.isfinite(v)]
-    if bad:
-        kept = f"last good checkpoint kept at {checkpoint_path}" if checkpoint_path.exists() else "no checkpoint was written yet"
-        raise TrainingError(
-            f"{dataset}/{model_name}/seed{seed}: loss term(s) {', '.join(bad)} became NaN/inf in epoch "
-            f"{position.epoch + 1} by step {position.step} ({kept})",
-            f"lower train.{dataset}.lr or check the processed data, then rerun (it resumes from the last good checkpoint)",
-        )
-    return values
+    bad = [k for k in LOSS_TERMS if not math.isfinite(float(terms[k].detach().float()))] or ["loss"]
+    if saved_step is not None:
+        kept = f"the last good checkpoint, at step {saved_step}, is kept in {checkpoint_path}"
+        fix = (f"lower train.{dataset}.lr (or raise train.{dataset}.warmup_steps) and run again; a changed train "
+               f"setting trains this run from scratch, because a checkpoint is only resumed under the settings it "
+               f"was written with (to keep the checkpoint, rerun unchanged: it resumes at step {saved_step} and, "
+               f"deterministic on the CPU, meets the same NaN), or check the processed data")
+    else:
+        kept = "no checkpoint was written yet"
+        fix = (f"lower train.{dataset}.lr (or raise train.{dataset}.warmup_steps) or check the processed data, "
+               f"then run again (the run trains from scratch)")
+    where = f"at step {step}" if step == position.step else f"at step {step} (noticed at step {position.step})"
+    raise TrainingError(
+        f"{dataset}/{model_name}/seed{seed}: loss term(s) {', '.join(bad)} became NaN/inf {where}, epoch "
+        f"{position.epoch + 1}; {kept}", fix)
+
+
+def _finite_sums(sums: dict, position: Position, dataset: str, model_name: str, seed: int, checkpoint_path: Path) -> dict:
+    """Bring the running sums to the host (every step's terms were checked finite already)."""
+    return {k: v.item() for k, v in sums.items()}
 
 
 def _progress_bar(n_batches: int, position: Position, epochs: int, enabled: bool):
@@ -439,7 +485,7 @@ def finish_run(config, dataset, model_name, seed, result: RunResult, device, thr
     from mmjsd.models import save_model
 
     run = dict(dataset=dataset, model=model_name, seed=seed)
-    save_model(paths.run_file(paths.RUN_MODEL, config, **run), result.model)
+    save_model(paths.run_file(paths.RUN_MODEL, config, **run), result.model, fingerprint=result.run_key)
     split = result.split
     write_curve(paths.run_file(paths.RUN_CURVE, config, **run), result.position.curve)
     final = result.position.curve[-1]

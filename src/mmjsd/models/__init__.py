@@ -55,16 +55,24 @@ def build_model(spec: dict) -> MultimodalVAE:
     return MODELS[spec["model"]](spec)
 
 
-def save_model(path: str | Path, model: MultimodalVAE) -> None:
-    """Write {"spec", "state_dict"} atomically (same weights -> same bytes)."""
-    torch_save(path, {"spec": model.spec, "state_dict": model.state_dict()})
+def save_model(path: str | Path, model: MultimodalVAE, fingerprint: dict | None = None) -> None:
+    """Write {"spec", "state_dict", "fingerprint", "checksum"} atomically (same weights -> same
+    bytes). `fingerprint`: what made it (train's run key: settings, data hash, code digest);
+    `checksum`: over spec, weights and fingerprint, checked by load_model."""
+    from mmjsd.files import content_checksum
+
+    blob = {"spec": model.spec, "state_dict": model.state_dict(), "fingerprint": fingerprint or {}}
+    blob["checksum"] = content_checksum(blob)
+    torch_save(path, blob)
 
 
-def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> MultimodalVAE:
-    """Rebuild a model from save_model's file (or any checkpoint dict with "spec" and
-    "state_dict"). Missing or unreadable files raise DataError naming the fix."""
+def load_model(path: str | Path, map_location: str | torch.device = "cpu", expect: dict | None = None,
+               fix: str | None = None) -> MultimodalVAE:
+    """Rebuild a model from save_model's file. Missing, unreadable or damaged files (checksum),
+    and a model of another type or dataset than `expect` ({"model": .., "dataset": ..}), raise
+    DataError naming the fix."""
     path = Path(path)
-    fix = f"re-run the training step that writes {path} (delete the file first if it is damaged)"
+    fix = fix or f"re-run the training step that writes {path} (delete the file first if it is damaged)"
     if not path.is_file():
         raise DataError(f"model file {path} not found", fix)
     try:
@@ -73,6 +81,16 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> Mu
         raise DataError(f"model file {path} is not a readable checkpoint ({type(exc).__name__})", fix) from None
     if not isinstance(blob, dict) or "spec" not in blob or "state_dict" not in blob:
         raise DataError(f"model file {path} does not hold a model (expected keys 'spec' and 'state_dict')", fix)
+    from mmjsd.files import content_checksum
+
+    stored = blob.get("checksum")
+    if stored is not None and stored != content_checksum({k: v for k, v in blob.items() if k != "checksum"}):
+        raise DataError(f"model file {path} is damaged: its contents do not match the checksum stored in it", fix)
+    spec = blob["spec"] if isinstance(blob["spec"], dict) else {}
+    for key, wanted in (expect or {}).items():
+        if spec.get(key) != wanted:
+            raise DataError(f"model file {path} holds a {spec.get('model')!r} model for {spec.get('dataset')!r}, "
+                            f"not the expected {key} {wanted!r}", fix)
     try:
         model = build_model(blob["spec"])
         model.load_state_dict(blob["state_dict"])
