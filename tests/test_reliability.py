@@ -169,3 +169,51 @@ def test_temporaries_of_killed_writers_are_swept_on_the_next_write(tmp_path):
     assert not left.exists() and not left_dir.exists()
     assert live.exists() and foreign.exists()
     assert (tmp_path / "train.pt").read_text() == "new"
+
+
+# --- strict CelebA attribute and partition files (item 3) ---------------------------------------
+def _attr_text(rows: list[str], count: int | None = None) -> str:
+    return "\n".join([str(len(rows) if count is None else count), " ".join(celeba.ATTRIBUTE_NAMES), *rows]) + "\n"
+
+
+def _row(name: str, n: int = 40, value: str = "1") -> str:
+    return " ".join([name, *([value] * n)])
+
+
+@pytest.mark.parametrize("rows, count, message", [
+    # two row errors that cancel out in a flat count: one value short, one too many
+    ([_row("1.jpg", 39), _row("2.jpg"), _row("3.jpg", 41)], None, "line 3: 40 fields"),
+    ([_row("1.jpg"), _row("2.jpg"), _row("1.jpg")], None, "line 5: image 1.jpg is listed twice (first on line 3)"),
+    ([_row("1.jpg"), _row("2.jpg", value="0")], None, "line 4 (2.jpg): value '0' is not -1 or 1"),
+    ([_row("1.jpg"), _row("2.jpg")], 3, "line 1 says 3 rows, the file holds 2"),
+    ([_row("1.jpg")], "x", "line 1 must be the number of rows"),
+])
+def test_attribute_file_is_checked_row_by_row(tmp_path, rows, count, message):
+    from mmjsd.errors import DataError
+
+    path = tmp_path / celeba.ATTR_FILE
+    path.write_text(_attr_text(rows, count))
+    with pytest.raises(DataError) as info:
+        celeba.read_attributes(path)
+    assert message in str(info.value) and " -- fix: " in str(info.value)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("1.jpg 0\n2.jpg 3\n", "line 2 (2.jpg): partition '3' is not one of 0, 1, 2"),
+    ("1.jpg 0\n1.jpg 1\n", "line 2: image 1.jpg is listed twice"),
+    ("1.jpg 0 7\n", "line 1: 3 fields"),
+])
+def test_partition_file_is_checked_row_by_row(tmp_path, text, message):
+    from mmjsd.errors import DataError
+
+    path = tmp_path / celeba.PARTITION_FILE
+    path.write_text(text)
+    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        celeba.read_partition(path)
+
+
+def test_good_attribute_file_parses(tmp_path):
+    path = tmp_path / celeba.ATTR_FILE
+    path.write_text(_attr_text([_row("1.jpg"), _row("2.jpg", value="-1")]).replace("\n", "\r\n"))
+    names, values = celeba.read_attributes(path)
+    assert names == ["1.jpg", "2.jpg"] and values[0].tolist() == [1] * 40 and values[1].tolist() == [-1] * 40

@@ -102,7 +102,10 @@ def _lines(path: Path) -> list[str]:
 
 
 def read_attributes(path: str | Path) -> tuple[list[str], np.ndarray]:
-    """(image names, int64 N x 40 values in {-1, 1}) from list_attr_celeba.txt."""
+    """(image names, int64 N x 40 values in {-1, 1}) from list_attr_celeba.txt, checked row by
+    row: the count on line 1, the 40 names on line 2, then per row exactly a name and 40 values
+    -1/1, no name twice. A bad row is named by its line number (two errors that cancel out in a
+    flat count could otherwise shift every label between them)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"CelebA attribute file {path} not found", FOLDER_FIX)
@@ -111,28 +114,57 @@ def read_attributes(path: str | Path) -> tuple[list[str], np.ndarray]:
     if len(lines) < 2 or lines[1].split() != ATTRIBUTE_NAMES:
         got = lines[1].split()[:3] if len(lines) > 1 else []
         raise DataError(f"{path}: line 2 is not the 40 CelebA attribute names (starts {' '.join(got) or 'empty'})", fix)
-    rows = [line for line in lines[2:] if line.strip()]
     try:
-        names = [line.split(None, 1)[0] for line in rows]
-        # one C-level parse of every value instead of a Python int() per field
-        values = np.array(" ".join(line.split(None, 1)[1] for line in rows).split(), dtype=np.int64)
-    except (IndexError, ValueError):
-        raise DataError(f"{path}: a row is not 'name v1 ... v40' with integer values", fix) from None
-    if values.size != 40 * len(rows):
-        raise DataError(f"{path}: {values.size} values for {len(rows)} rows, expected 40 per row", fix)
-    values = values.reshape(len(rows), 40)
-    if not np.isin(values, (-1, 1)).all():
-        raise DataError(f"{path}: attribute values must be -1 or 1", fix)
-    return names, values
+        declared = int(lines[0].strip())
+    except ValueError:
+        raise DataError(f"{path}: line 1 must be the number of rows, got {lines[0].strip()[:60]!r}", fix) from None
+    names: list[str] = []
+    values = np.empty((max(len(lines) - 2, 0), 40), dtype=np.int64)
+    seen: dict[str, int] = {}
+    for number, line in enumerate(lines[2:], start=3):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 41:
+            raise DataError(f"{path} line {number}: {len(fields)} fields, expected a name and 40 values "
+                            f"(starts {' '.join(fields[:3])!r})", fix)
+        name = fields[0]
+        if name in seen:
+            raise DataError(f"{path} line {number}: image {name} is listed twice (first on line {seen[name]})", fix)
+        if any(v not in ("-1", "1") for v in fields[1:]):
+            bad = next(v for v in fields[1:] if v not in ("-1", "1"))
+            raise DataError(f"{path} line {number} ({name}): value {bad!r} is not -1 or 1", fix)
+        seen[name] = number
+        values[len(names)] = [1 if v == "1" else -1 for v in fields[1:]]
+        names.append(name)
+    if declared != len(names):
+        raise DataError(f"{path}: line 1 says {declared} rows, the file holds {len(names)}", fix)
+    return names, values[:len(names)]
+
+
+PARTITIONS = (0, 1, 2)   # train, valid, test
 
 
 def read_partition(path: str | Path) -> dict[str, int]:
+    """{image name: partition} from list_eval_partition.txt, checked row by row: exactly
+    'name p' with p one of 0, 1, 2, no name twice."""
     path = Path(path)
-    try:
-        pairs = [line.split() for line in _lines(path) if line.strip()]
-        return {name: int(p) for name, p in pairs}
-    except ValueError:
-        raise DataError(f"{path}: rows must be 'name partition'", f"restore {path.name} from the CelebA release or delete it") from None
+    fix = f"restore {path.name} from the CelebA release or delete it (a seeded split is then carved)"
+    table: dict[str, int] = {}
+    lines_of: dict[str, int] = {}
+    for number, line in enumerate(_lines(path), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 2:
+            raise DataError(f"{path} line {number}: {len(fields)} fields, expected 'name partition'", fix)
+        name, value = fields
+        if value not in ("0", "1", "2"):
+            raise DataError(f"{path} line {number} ({name}): partition {value!r} is not one of 0, 1, 2", fix)
+        if name in table:
+            raise DataError(f"{path} line {number}: image {name} is listed twice (first on line {lines_of[name]})", fix)
+        table[name], lines_of[name] = int(value), number
+    return table
 
 
 def is_synthetic(root: str | Path) -> bool:
