@@ -217,3 +217,38 @@ def test_good_attribute_file_parses(tmp_path):
     path.write_text(_attr_text([_row("1.jpg"), _row("2.jpg", value="-1")]).replace("\n", "\r\n"))
     names, values = celeba.read_attributes(path)
     assert names == ["1.jpg", "2.jpg"] and values[0].tolist() == [1] * 40 and values[1].tolist() == [-1] * 40
+
+
+# --- damaged outputs found before any job (item 2) ----------------------------------------------
+def test_truncated_split_stops_the_workflow_at_parse_time_keeping_every_output(workdir, repo_env):
+    import subprocess
+
+    from mmjsd.config import load_config
+    from mmjsd import paths as P
+
+    config = load_config(workdir / "config.yaml", "ci")
+    split = workdir / P.processed(config, "dsprites", "test")
+    classifier = workdir / P.fill(P.CLASSIFIER, config, dataset="dsprites", modality="img")
+    for path in (split, classifier):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        files.torch_save(path, {"x": torch.zeros(1000)})
+    split.write_bytes(split.read_bytes()[:300])           # truncated
+    result = subprocess.run([str(Path(os.sys.executable).parent / "snakemake"), "-n", "all", "--config", "scale=ci",
+                             "--cores", "1"], cwd=workdir, env=repo_env, capture_output=True, text=True)
+    assert result.returncode != 0
+    line = [l for l in result.stderr.splitlines() if l.startswith("mmjsd: error:")][0]
+    assert f"--forcerun {P.processed(config, 'dsprites', 'test')}" in line
+    assert "truncated" in line or "complete torch file" in line
+    assert classifier.exists()
+
+
+def test_zip_damage_spots_truncation(tmp_path):
+    from mmjsd.integrity import zip_damage
+
+    path = tmp_path / "a.pt"
+    files.torch_save(path, {"x": torch.arange(10000)})
+    assert zip_damage(path) is None
+    path.write_bytes(path.read_bytes()[:-100])
+    assert zip_damage(path) is not None
+    path.write_bytes(b"")
+    assert zip_damage(path) == "it is empty (0 bytes)"

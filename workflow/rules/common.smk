@@ -80,6 +80,10 @@ def _load_validated_config(config_file):
     official = P.dsprites_input(resolved)
     if "dsprites" in resolved["datasets"] and resolved["data"]["dsprites"]["source"] == "official" and official.exists():
         verify_official(official)
+    # Likewise a damaged processed split, model or classifier (src/mmjsd/integrity.py).
+    from mmjsd.integrity import check_outputs
+
+    check_outputs(resolved, config_file)
     return resolved
 
 
