@@ -147,7 +147,11 @@ def section(runs: list[dict]) -> list[str]:
     return ["## Does the paper's direction hold? (mmJSD against mmPoE)", "", *body]
 
 
+CAPTION_ATTRIBUTES = ("Male", "Smiling")   # Figure 1's claim; the report lists every attribute
+
+
 def conditioning_caption(evaluation: dict[str, Any]) -> str:
     """'Male +0.42, Smiling +0.31' from one eval.json, or '' without a conditioning block."""
     gaps = evaluation.get("conditioning", {}).get("gaps", {})
-    return ", ".join(f"{name} {g['gap']:+.2f}" for name, g in gaps.items())
+    shown = [a for a in CAPTION_ATTRIBUTES if a in gaps] or list(gaps)[:2]
+    return ", ".join(f"{name} {gaps[name]['gap']:+.2f}" for name in shown)
