@@ -92,13 +92,18 @@ class GpuSampler:
         return sum(self.samples) / len(self.samples) if self.samples else None
 
 
-def bench(config: dict, dataset: str, model_name: str, batch: int, steps: int, warmup: int, device: str, bf16: bool) -> dict:
+def setup(config: dict, dataset: str, model_name: str, batch: int, device: str):
+    """(data, spec, model, optimiser, batch order) for a benchmark, seeded."""
     torch.manual_seed(0)
     data = fake_data(dataset, max(batch * 4, 1024), device)
     spec = model_spec(config, model_name, dataset, SHAPES[dataset][0], SHAPES[dataset][1], ALPHABET_SIZE)
     model = build_model(spec).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    order = torch.randperm(len(data))
+    return data, spec, model, optimizer, torch.randperm(len(data))
+
+
+def bench(config: dict, dataset: str, model_name: str, batch: int, steps: int, warmup: int, device: str, bf16: bool) -> dict:
+    data, spec, model, optimizer, order = setup(config, dataset, model_name, batch, device)
     use_bf16 = bf16 and device == "cuda"
 
     def step(i: int, phases: dict | None) -> None:
@@ -154,12 +159,7 @@ def bench(config: dict, dataset: str, model_name: str, batch: int, steps: int, w
 def compare_precision(config: dict, dataset: str, model_name: str, batch: int, steps: int, warmup: int,
                       device: str) -> dict:
     """Median samples/s of fp32 and bf16 steps, alternated step by step on one model."""
-    torch.manual_seed(0)
-    data = fake_data(dataset, max(batch * 4, 1024), device)
-    spec = model_spec(config, model_name, dataset, SHAPES[dataset][0], SHAPES[dataset][1], ALPHABET_SIZE)
-    model = build_model(spec).to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    order = torch.randperm(len(data))
+    data, spec, model, optimizer, order = setup(config, dataset, model_name, batch, device)
     times: dict[str, list[float]] = {"fp32": [], "bf16": []}
     for i in range(warmup + steps):
         for name in ("fp32", "bf16"):
