@@ -153,6 +153,7 @@ def test_snakemake_pool_means_devices(tmp_path):
 
 def test_select_device_takes_the_configured_share(tmp_path, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    monkeypatch.setattr(gpu, "_cuda_problem", lambda: None)   # as if a driver were there
     config = {"resources": {"gpu_share": {"dsprites": 0.5, "celeba": 1.0}}}
     first = gpu.select_device("auto", tmp_path, share=gpu.config_share(config, "dsprites"))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
