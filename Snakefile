@@ -20,6 +20,13 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 
 
+# A rerun empties a job's log: keep the previous run's logs as <name>.log.1 (.2, .3).
+onstart:
+    from mmjsd.files import rotate_logs
+
+    rotate_logs(f"logs/{SCALE}")
+
+
 # Light or network-bound steps run on the submitting host under a cluster executor; training,
 # classifiers and evaluation go to the cluster (profiles/slurm).
 localrules:

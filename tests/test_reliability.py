@@ -252,3 +252,15 @@ def test_zip_damage_spots_truncation(tmp_path):
     assert zip_damage(path) is not None
     path.write_bytes(b"")
     assert zip_damage(path) == "it is empty (0 bytes)"
+
+
+def test_logs_are_rotated_not_overwritten(tmp_path):
+    from mmjsd.files import rotate_logs
+
+    log = tmp_path / "train.log"
+    for run in ("first", "second", "third", "fourth"):
+        rotate_logs(tmp_path, keep=3)
+        log.write_text(run)   # the job of this run writes its log
+    assert log.read_text() == "fourth"
+    assert [(tmp_path / f"train.log.{i}").read_text() for i in (1, 2, 3)] == ["third", "second", "first"]
+    assert rotate_logs(tmp_path / "missing") == []

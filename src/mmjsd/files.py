@@ -279,3 +279,27 @@ def code_digest(step: str) -> str:
             digest.update(path.relative_to(root).as_posix().encode() + b"\0")
             digest.update(path.read_bytes().replace(b"\r\n", b"\n"))
     return digest.hexdigest()[:16]
+
+
+def rotate_logs(folder: str | os.PathLike, keep: int = 3) -> list[Path]:
+    """Copy every `*.log` in `folder` to `.log.1`, shifting older copies up to `.log.<keep>`.
+
+    Called when a workflow run starts (Snakefile `onstart`): Snakemake empties a job's log when it
+    reruns the job, so the previous run's log survives as `<name>.log.1`. Copies, not moves, so
+    the logs of jobs that do not rerun stay where they were. Returns the logs copied.
+    """
+    import shutil
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    copied = []
+    for log in sorted(folder.glob("*.log")):
+        for index in range(keep - 1, 0, -1):
+            older = log.with_name(f"{log.name}.{index}")
+            if older.exists():
+                os.replace(older, log.with_name(f"{log.name}.{index + 1}"))
+        shutil.copy2(log, log.with_name(f"{log.name}.1"))
+        copied.append(log)
+    return copied
+
