@@ -2,7 +2,7 @@
 
 With lr 5e-4 from step 0 (the authors' schedule, `warmup_steps: 0`), the first Adam step throws
 the log-variance heads to |logvar| > 15 and the loss past 1e8; the configured warm-up keeps
-both in range. Real CelebA rows when the shared subset is present, else the procedural faces.
+both in range for these first steps. (Later spikes, from step 13 on, remain: docs/FIDELITY.md.) Real CelebA rows when the shared subset is present, else the procedural faces.
 """
 
 import copy
