@@ -6,14 +6,14 @@
     classifier (column "img"). The paper's naming: "img" = images generated from text.
     dSprites: accuracy per factor. CelebA: accuracy and, as in the authors' code, average
     precision of the classifier's scores per attribute.
+(b) Latent classifiers. Content means of the image, text and joint ({img, text} together)
+    posteriors; one logistic regression per label fitted on one batch of `test_fit`
+    (eval.latent_fit_samples rows) and scored on all of `test_eval`.
 (c) CelebA conditioning (Figure 1's claim in numbers): for each attribute named in the
     strings of `eval.figure.texts`, the mean image-classifier probability of that attribute on
     faces generated from the strings that name it, minus the same on faces generated from the
     strings that do not. Each string is padded at CONDITIONING_PADDINGS seeded starts and
     decoded with CONDITIONING_STYLES seeded image styles.
-(b) Latent classifiers. Content means of the image, text and joint ({img, text} together)
-    posteriors; one logistic regression per label fitted on one batch of `test_fit`
-    (eval.latent_fit_samples rows) and scored on all of `test_eval`.
 
 Which rows: coherence uses `eval.max_test_samples` rows of `test`, a seeded draw kept in
 split order (seed EVAL_SUBSET_SEED, the same for every run so models see the same inputs);

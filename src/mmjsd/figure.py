@@ -167,8 +167,8 @@ def draw_figure(config: dict, models: dict[str, object], test: dict, evaluations
         rows = len(labels)
     seed = int(config["eval"]["figure"]["seed"])
     panels = {MODEL_LABELS.get(name, name): generate_panel(model, encoded, cols, seed) for name, model in models.items()}
-    captions = {MODEL_LABELS.get(name, name): "P(attr) gap " + verdict.conditioning_caption(record)
-                for name, record in (evaluations or {}).items() if verdict.conditioning_caption(record)}
+    gaps = {MODEL_LABELS.get(name, name): verdict.conditioning_caption(record) for name, record in (evaluations or {}).items()}
+    captions = {name: f"P(attr) gap {text}" for name, text in gaps.items() if text}
     return render_figure(panels, labels, figure_title(config, test.get("source", "unknown")), captions)
 
 

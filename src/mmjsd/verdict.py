@@ -13,9 +13,9 @@ counts as a tie on both sides.
 
 from __future__ import annotations
 
-import statistics
 from typing import Any, Iterable
 
+from mmjsd.aggregate import summarise
 from mmjsd.paper import DSPRITES_FACTORS, REPRESENTATIONS, paper_value
 
 TIE = 0.02            # differences below this are ties (seed noise at demo scale exceeds it)
@@ -23,8 +23,8 @@ MODELS = ("mmjsd", "mmpoe")
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
-    kept = [v for v in values if v is not None]
-    return statistics.fmean(kept) if kept else None
+    """Mean over seeds, skipping missing values: Table 1's own rule (aggregate.summarise)."""
+    return summarise(values)[0]
 
 
 def order(a: float | None, b: float | None) -> str | None:
