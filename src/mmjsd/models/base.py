@@ -7,7 +7,8 @@ the weights, so a checkpoint alone rebuilds its model:
 
 Latents: one shared content latent c (content_dim) and one style latent s_m per modality
 (`style_dim`: one size for both modalities or {img: n, text: m}; a size may be 0), the
-factorised representation of the paper's appendix (Eq. 10-12). Decoder m takes concat(s_m, c). Subclasses implement `loss` and
+factorised representation of the paper's appendix (Eq. 10-12). Decoder m takes concat(s_m, c).
+Subclasses implement `loss` and
 `joint_posterior` (how the present modalities are fused).
 
 Batches: {"img": float32 B x C x 64 x 64 in [0, 1], "text": int64 B x L}.
