@@ -63,8 +63,8 @@ def first_steps(config: dict, model_name: str, data: dict, steps: int, batch: in
             terms = model.loss(batch_data)
         max_logvar = max(float(t.detach().abs().max()) for p in posteriors.values()
                          for t in (p.content_logvar, p.style_logvar) if t.numel())
-        record = {"step": step, "lr": optimizer.param_groups[0]["lr"], "loss": float(terms["loss"]),
-                  "max_abs_logvar": max_logvar, "kl_style_img": float(terms["kl_style_img"])}
+        record = {"step": step, "lr": optimizer.param_groups[0]["lr"], "loss": float(terms["loss"].detach()),
+                  "max_abs_logvar": max_logvar, "kl_style_img": float(terms["kl_style_img"].detach())}
         records.append(record)
         log(f"step {step:3d}  lr {record['lr']:.2e}  loss {record['loss']:.4g}  max|logvar| {max_logvar:.3g}  "
             f"KL style img {record['kl_style_img']:.4g}")

@@ -41,6 +41,7 @@ def test_paper_scale_keeps_the_authors_celeba_settings(raw):
     assert model["beta_style_modality"] == {"img": 1.0, "text": 5.0}
     assert model["rec_weight"] == {"img": 1.0, "text": 16.0}
     assert model["laplace_scale"] == 0.75
+    assert model["logvar_bound"] == 10.0    # our documented deviation (docs/MODELS.md, 12)
     assert config["seeds"] == [0, 1, 2]
 
 
@@ -57,6 +58,7 @@ def test_paper_scale_keeps_the_authors_celeba_settings(raw):
      "eval.figure.texts[2] 'Male, smiling': character 'M' at position 1 is not in the text alphabet"),
     (lambda c: c["scales"]["demo"].update(eval={"figure": {"texts": ["smiling \u00e9"]}}),
      "scale 'demo': config value eval.figure.texts[1] 'smiling \u00e9': character '\u00e9' at position 9"),
+    (lambda c: c["model"]["celeba"].update(logvar_bound=0), "config value model.celeba.logvar_bound"),
     (lambda c: c["resources"].update(gpu_share={"dsprites": 1.5}), "config value resources.gpu_share.dsprites"),
 ])
 def test_invalid_config_names_the_key(raw, mutate, message):

@@ -87,3 +87,21 @@ def test_model_files_with_one_style_size_still_load(tmp_path):
     assert again.style_dims == {"img": 2, "text": 2}
     for key, value in model.state_dict().items():
         assert torch.equal(value, again.state_dict()[key])
+
+
+def test_logvar_bound_is_a_soft_bound_and_off_means_the_raw_heads():
+    """`logvar_bound: L` maps every log-variance head through L * tanh(x / L) (docs/MODELS.md,
+    deviation 12); without it the heads' raw outputs are the log-variances."""
+    batch = h.make_batch("celeba")
+    raw = h.make_model(NAME, "celeba", logvar_bound=None)
+    bounded = h.make_model(NAME, "celeba", logvar_bound=0.5)
+    bounded.load_state_dict(raw.state_dict())
+    raw.eval(), bounded.eval()
+    for m, posterior in raw.encode_unimodal(batch).items():
+        soft = bounded.encode_unimodal(batch)[m]
+        assert posterior.content_logvar.abs().max() > 0.5      # the bound is active in this check
+        for raw_value, soft_value in ((posterior.content_logvar, soft.content_logvar),
+                                      (posterior.style_logvar, soft.style_logvar)):
+            assert soft_value.abs().max() < 0.5
+            assert torch.allclose(soft_value, 0.5 * torch.tanh(raw_value / 0.5))
+        assert torch.equal(posterior.content_mu, soft.content_mu)

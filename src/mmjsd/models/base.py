@@ -68,6 +68,10 @@ class MultimodalVAE(nn.Module):
         self.jsd_weights = [float(w) for w in s["jsd_weights"]]  # prior, img, text
         # text_decoder "aligned": the text likelihood ignores where the padding puts the words
         self.text_aligned = s.get("text_decoder", "conv") == "aligned"
+        # logvar_bound L: every log-variance head's output goes through L * tanh(x / L), so no
+        # posterior can reach a variance above e^L (docs/MODELS.md, deviation 12). None: unbounded.
+        bound = s.get("logvar_bound")
+        self.logvar_bound = None if bound is None else float(bound)
         networks = NETWORKS[self.spec["dataset"]]
         self.encoders, self.decoders = networks.make_networks(
             img_channels=int(self.spec["img_channels"]), text_len=int(self.spec["text_len"]),
@@ -80,7 +84,14 @@ class MultimodalVAE(nn.Module):
         present = [m for m in self.modalities if m in batch and batch[m] is not None]
         if not present:
             raise ValueError(f"batch holds none of the modalities {self.modalities}")
-        return {m: Posterior(*self.encoders[m](batch[m])) for m in present}
+        return {m: self._bounded(Posterior(*self.encoders[m](batch[m]))) for m in present}
+
+    def _bounded(self, posterior: Posterior) -> Posterior:
+        if self.logvar_bound is None:
+            return posterior
+        bound = self.logvar_bound
+        return posterior._replace(content_logvar=bound * torch.tanh(posterior.content_logvar / bound),
+                                  style_logvar=bound * torch.tanh(posterior.style_logvar / bound))
 
     def joint_posterior(self, posteriors: dict[str, Posterior]) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
