@@ -106,6 +106,14 @@ def test_load_roundtrip_and_missing_file(dsprites_data, tmp_path):
         load_classifier(tmp_path / "bad.pt")
 
 
+def made_here(config, dataset="dsprites"):
+    """The fingerprint `prepare` would record under `config` (the raw input is not on disk, so it is not compared)."""
+    from mmjsd.dvcgen import step_settings
+    from mmjsd.fingerprints import split_fingerprint
+
+    return split_fingerprint(step_settings(config, "prepare", dataset), "hand-made")
+
+
 def test_cli_writes_classifier_and_metrics_with_provenance(tmp_path, monkeypatch, capsys):
     from mmjsd.classifiers import cli_train_classifier
     from mmjsd.data.processed import save_split
@@ -114,7 +122,7 @@ def test_cli_writes_classifier_and_metrics_with_provenance(tmp_path, monkeypatch
     config["classifier"]["dsprites"] = dict(FAST, epochs=1)
     for split, (n, seed) in {"train": (96, 0), "test": (40, 1)}.items():
         data = dsprites_like_split(n, seed, text_length=64)
-        save_split(paths.processed(config, "dsprites", split), {**data, "source": "render"})
+        save_split(paths.processed(config, "dsprites", split), {**data, "source": "render", "fingerprint": made_here(config)})
 
     # The real parser, so the handler sees every argument the command line gives it.
     args = cli._build_parser().parse_args(["train-classifier", "--dataset", "dsprites", "--modality", "img",

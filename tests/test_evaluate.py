@@ -172,6 +172,8 @@ def test_celeba_run_reports_average_precision():
 def test_cli_evaluate_with_a_real_model_is_deterministic(dsprites_setup, tmp_path, capsys):
     from mmjsd.data.processed import save_split
     from mmjsd.evaluate import cli_evaluate
+    from mmjsd.fingerprints import classifier_fingerprint
+    from test_classifiers import made_here
     from mmjsd.models import build_model, model_spec, save_model
 
     config = small_config(tmp_path)
@@ -180,10 +182,11 @@ def test_cli_evaluate_with_a_real_model_is_deterministic(dsprites_setup, tmp_pat
     test = dsprites_like_split(60, seed=3, text_length=64)
     fit, evaluation = _halves(test)
     for name, split in {"test": test, "test_fit": fit, "test_eval": evaluation}.items():
-        save_split(paths.processed(config, "dsprites", name), {**split, "source": "render"})
+        save_split(paths.processed(config, "dsprites", name), {**split, "source": "render", "fingerprint": made_here(config)})
     for modality in ("img", "text"):
         classifier, metrics = train_classifier("dsprites", modality, test, test, dict(FAST, epochs=1), seed=0)
-        save_classifier(paths.fill(paths.CLASSIFIER, config, dataset="dsprites", modality=modality), classifier)
+        save_classifier(paths.fill(paths.CLASSIFIER, config, dataset="dsprites", modality=modality), classifier,
+                        fingerprint=classifier_fingerprint(config, "dsprites", modality))
         paths.fill(paths.CLASSIFIER_METRICS, config, dataset="dsprites", modality=modality).write_text(json.dumps(metrics))
     torch.manual_seed(0)
     model = build_model(model_spec(config, "mmjsd", "dsprites", 1, 64, len(test["alphabet"])))

@@ -68,10 +68,11 @@ def test_png_size_matches_the_grid_and_rerun_is_identical(config, test_split):
 def test_cli_writes_the_png_atomically(config, test_split):
     from mmjsd.data.processed import save_split
     from mmjsd.figure import cli_figure
+    from test_classifiers import made_here
     from mmjsd.models import save_model
 
     config["datasets"] = ["celeba"]
-    save_split(paths.processed(config, "celeba", "test"), test_split)
+    save_split(paths.processed(config, "celeba", "test"), {**test_split, "fingerprint": made_here(config, "celeba")})
     for name, model in _tiny_real_models(config).items():
         save_model(paths.run_file(paths.RUN_MODEL, config, "celeba", name, 0), model)
         # the panel caption's numbers come from the run's eval.json

@@ -61,7 +61,7 @@ def test_prepare_dsprites_writes_the_contract(render_npz, tmp_path):
     assert summary["counts"] == {"train": 360, "test": 40, "test_fit": 20, "test_eval": 20}
     assert summary["source"] == "render"
     train = processed.load_split(tmp_path / "train.pt")
-    assert list(train) == list(processed.KEYS)
+    assert list(train) == [*processed.KEYS, "fingerprint"]
     assert train["images"].shape == (360, 1, 64, 64) and set(train["images"].unique().tolist()) == {0, 255}
     assert train["text"].shape == (360, 64) and train["alphabet"] == ALPHABET
     assert train["labels"].shape == (360, 5) and train["label_names"] == dsprites.LABEL_NAMES

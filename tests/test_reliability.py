@@ -264,3 +264,233 @@ def test_logs_are_rotated_not_overwritten(tmp_path):
     assert log.read_text() == "fourth"
     assert [(tmp_path / f"train.log.{i}").read_text() for i in (1, 2, 3)] == ["third", "second", "first"]
     assert rotate_logs(tmp_path / "missing") == []
+
+
+# --- the CelebA folder tracked by content (item 2) ----------------------------------------------
+def _flip_first_attribute(folder: Path) -> None:
+    """Change one label in place (same size) and give the folder back its old mtime, as an
+    in-place edit does: a folder's mtime moves only when entries are added, removed or renamed."""
+    stat = folder.stat()
+    path = folder / celeba.ATTR_FILE
+    lines = path.read_text().splitlines(keepends=True)
+    fields = lines[2].split()
+    fields[1] = "-1" if fields[1] == "1" else "1"
+    lines[2] = " ".join(fields) + "\n"
+    path.write_text("".join(lines))
+    os.utime(folder, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_celeba_manifest_follows_content_not_mtimes(tmp_path, syn):
+    from mmjsd.data.manifest import folder_manifest, refresh_manifest
+
+    out = tmp_path / "manifest.txt"
+    assert refresh_manifest(syn, out) is True
+    text = out.read_text()
+    assert str(tmp_path) not in text and "files 12 " in text          # no paths: copies give the same text
+    copy = tmp_path / "copy"
+    import shutil
+
+    shutil.copytree(syn, copy)
+    assert folder_manifest(copy) == text
+    written = out.stat().st_mtime_ns
+    os.utime(syn, ns=(1, 1))                                           # mtimes alone change nothing
+    os.utime(syn / celeba.IMAGE_DIR / "000001.jpg", ns=(1, 1))
+    assert refresh_manifest(syn, out) is False and out.stat().st_mtime_ns == written
+    _flip_first_attribute(syn)                                         # content changed in place
+    assert refresh_manifest(syn, out) is True and out.read_text() != text
+    image = syn / celeba.IMAGE_DIR / "000002.jpg"
+    image.write_bytes(image.read_bytes() + b"\0")
+    assert folder_manifest(syn) != out.read_text()
+
+
+def test_manifest_refuses_zero_byte_and_looping_images(syn):
+    from mmjsd.data.manifest import folder_manifest
+    from mmjsd.errors import DataError
+
+    image = syn / celeba.IMAGE_DIR / "000002.jpg"
+    image.unlink()
+    os.symlink(image.name, image)
+    with pytest.raises(DataError, match="000002.jpg cannot be read .*symbolic links.*-- fix: remove or repair"):
+        folder_manifest(syn)
+    image.unlink()
+    image.write_bytes(b"")
+    with pytest.raises(DataError, match=r"000002.jpg is empty \(0 bytes\)"):
+        folder_manifest(syn)
+
+
+def _snakemake(workdir, env, *args):
+    import subprocess
+    import sys
+
+    return subprocess.run([str(Path(sys.executable).parent / "snakemake"), *args, "--config", "scale=ci", "--cores", "1"],
+                          cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_snakemake_reruns_prepare_when_the_celeba_folder_content_changes(workdir, repo_env, tmp_path):
+    """The user's CelebA folder (`source: folder`): prepare depends on its manifest. In-place edits
+    rerun it, new mtimes alone do not, and a zero-byte image stops the run at parse time with every
+    processed split kept."""
+    folder = celeba.synthesize_folder(tmp_path / "celeba", count=30, seed=0)
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["scales"]["ci"]["datasets"] = ["celeba"]
+    config["scales"]["ci"]["data"]["celeba"] = {"source": "folder", "root": str(folder)}
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    target = "data/ci/processed/celeba/train.pt"
+
+    built = _snakemake(workdir, repo_env, target)
+    assert built.returncode == 0, built.stderr[-3000:]
+    manifest = workdir / "data/ci/raw/celeba_manifest.txt"
+    assert "input: data/ci/raw/celeba_manifest.txt" in built.stdout + built.stderr
+    splits = {p: p.read_bytes() for p in (workdir / "data/ci/processed/celeba").glob("*.pt")}
+    assert len(splits) == 4
+
+    os.utime(folder, None)                                     # a new folder mtime, same content
+    os.utime(folder / celeba.IMAGE_DIR / "000003.jpg", None)
+    assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(_snakemake(workdir, repo_env, "-n", target))
+
+    _flip_first_attribute(folder)                              # an in-place edit: the folder's mtime is unchanged
+    dry = _snakemake(workdir, repo_env, "-n", target)
+    assert dry.returncode == 0 and "rule prepare:" in dry.stdout, dry.stdout[-2000:]
+    assert "data/ci/raw/celeba_manifest.txt" in dry.stdout     # the reason Snakemake gives: the updated input
+
+    (folder / celeba.IMAGE_DIR / "000004.jpg").write_bytes(b"")
+    before = manifest.read_bytes()
+    stopped = _snakemake(workdir, repo_env, target)
+    assert stopped.returncode != 0
+    line = next(l for l in stopped.stderr.splitlines() if l.startswith("mmjsd: error:"))
+    assert "000004.jpg is empty (0 bytes)" in line and "no job was started" in line and " -- fix: " in line
+    assert {p: p.read_bytes() for p in splits} == splits      # nothing was deleted
+    assert manifest.read_bytes() == before
+
+
+# --- fingerprints: every artifact bound to what made it (item 1) --------------------------------
+def _tiny_ci_config(tmp_path: Path, edit=lambda raw: None) -> Path:
+    """ci with a 600-row dSprites render and only dSprites (seconds per step)."""
+    def tiny(raw):
+        raw["scales"]["ci"]["datasets"] = ["dsprites"]
+        raw["scales"]["ci"]["data"]["dsprites"]["subset"] = 600
+        edit(raw)
+    return ci_config(tmp_path, tiny)
+
+
+def _mmjsd(config_path: Path, *args: str) -> int:
+    return main(["--config", str(config_path), "--scale", "ci", *args])
+
+
+@pytest.fixture
+def prepared_ci(tmp_path):
+    config_path = _tiny_ci_config(tmp_path)
+    from mmjsd import paths as P
+    from mmjsd.config import load_config
+
+    config = load_config(config_path, "ci")
+    raw = P.dsprites_input(config)
+    assert _mmjsd(config_path, "dsprites-render", "--out", str(raw)) == 0
+    assert _mmjsd(config_path, "prepare", "--dataset", "dsprites", "--input", str(raw),
+                  "--out-dir", str(P.processed(config, "dsprites", "train").parent)) == 0
+    return config_path, config
+
+
+def _train_cli(config_path: Path) -> int:
+    return _mmjsd(config_path, "train", "--dataset", "dsprites", "--model", "mmjsd", "--seed", "0",
+                  "--device", "cpu", "--max-steps", "1")
+
+
+def test_train_refuses_a_split_made_under_other_settings_data_or_code(prepared_ci, tmp_path, capsys, monkeypatch):
+    config_path, config = prepared_ci
+    from mmjsd import paths as P
+
+    split = P.processed(config, "dsprites", "train")
+    fix = f"`snakemake all --config scale=ci --configfile {config_path} --forcerun {split}`"
+    assert _train_cli(config_path) == 0
+    capsys.readouterr()
+
+    # another data seed in the config (as if prepare had not rerun)
+    other = _tiny_ci_config(tmp_path, lambda raw: raw["scales"]["ci"]["data"]["dsprites"].update(seed=5))
+    line = one_line_error(capsys, _train_cli(other))
+    assert f"processed split {split} was made from other" in line and "settings.data.dsprites.seed" in line
+    assert line.endswith(fix.replace(str(config_path), str(other)))
+
+    # other raw data on disk: the render's bytes changed
+    raw = P.dsprites_input(config)
+    original = raw.read_bytes()
+    assert _mmjsd(other, "dsprites-render", "--out", str(raw)) == 0 and raw.read_bytes() != original
+    line = one_line_error(capsys, _train_cli(config_path))
+    assert "changed: input_sha256" in line and line.endswith(fix)
+    raw.write_bytes(original)
+
+    # other data code (the digest of src/mmjsd/data/*.py)
+    from mmjsd import fingerprints
+
+    real = fingerprints.code_digest
+    monkeypatch.setattr(fingerprints, "code_digest", lambda step: "edited" if step == "prepare" else real(step))
+    line = one_line_error(capsys, _train_cli(config_path))
+    assert "changed: code" in line and line.endswith(fix)
+    monkeypatch.undo()
+
+    # a split from before fingerprints
+    stored = torch.load(split, weights_only=True)
+    del stored["fingerprint"]
+    files.torch_save(split, stored)
+    line = one_line_error(capsys, _train_cli(config_path))
+    assert "records no fingerprint" in line and line.endswith(fix)
+
+
+def test_evaluate_refuses_a_stale_or_damaged_classifier_and_records_what_it_read(prepared_ci, tmp_path, capsys):
+    import json
+
+    from mmjsd import paths as P
+    from mmjsd.models import build_model, model_spec, save_model
+
+    config_path, config = prepared_ci
+    classifier = {m: P.fill(P.CLASSIFIER, config, dataset="dsprites", modality=m) for m in ("img", "text")}
+    for modality in ("img", "text"):
+        assert _mmjsd(config_path, "train-classifier", "--dataset", "dsprites", "--modality", modality,
+                      "--device", "cpu", "--threads", "1") == 0
+    first = classifier["img"].read_bytes()
+    assert _mmjsd(config_path, "train-classifier", "--dataset", "dsprites", "--modality", "img",
+                  "--device", "cpu", "--threads", "1") == 0
+    assert classifier["img"].read_bytes() == first            # same seed on the CPU, same bytes
+    torch.manual_seed(0)
+    save_model(P.run_file(P.RUN_MODEL, config, "dsprites", "mmjsd", 0),
+               build_model(model_spec(config, "mmjsd", "dsprites", 1, 64, 71)))
+
+    def evaluate(path):
+        return _mmjsd(path, "evaluate", "--dataset", "dsprites", "--model", "mmjsd", "--seed", "0",
+                      "--device", "cpu", "--threads", "1")
+
+    eval_path = P.run_file(P.RUN_EVAL, config, "dsprites", "mmjsd", 0)
+    assert evaluate(config_path) == 0
+    record = json.loads(eval_path.read_text())["fingerprint"]
+    assert record["model_sha256"] == files.file_sha256(P.run_file(P.RUN_MODEL, config, "dsprites", "mmjsd", 0))
+    assert record["classifiers_sha256"]["img"] == files.file_sha256(classifier["img"])
+    assert record["splits_sha256"]["test"] == files.file_sha256(P.processed(config, "dsprites", "test"))
+    assert record["settings"]["eval.latent_fit_samples"] == 128 and len(record["code"]) == 16
+    assert str(tmp_path) not in json.dumps(record)
+    text = eval_path.read_bytes()
+    assert evaluate(config_path) == 0 and eval_path.read_bytes() == text
+    capsys.readouterr()
+
+    # the classifier's settings changed since it was trained
+    other = _tiny_ci_config(tmp_path, lambda raw: raw["scales"]["ci"]["classifier"]["dsprites"].update(lr=0.01))
+    line = one_line_error(capsys, evaluate(other))
+    assert f"classifier {classifier['img']} was made from other" in line and "settings.classifier.dsprites.lr" in line
+    assert line.endswith(f"`snakemake all --config scale=ci --configfile {other} --forcerun {classifier['img']}`")
+
+    # the split it learnt from changed (prepare reran under another seed)
+    assert _mmjsd(other, "prepare", "--dataset", "dsprites", "--input", str(P.dsprites_input(config)),
+                  "--out-dir", str(P.processed(config, "dsprites", "train").parent)) == 0
+    line = one_line_error(capsys, evaluate(other))
+    assert "splits_sha256.train" in line and "splits_sha256.test" in line
+
+    # prepared again under the first config: the same bytes as before, so the classifiers fit again
+    assert _mmjsd(config_path, "prepare", "--dataset", "dsprites", "--input", str(P.dsprites_input(config)),
+                  "--out-dir", str(P.processed(config, "dsprites", "train").parent)) == 0
+    assert evaluate(config_path) == 0 and eval_path.read_bytes() == text
+
+    # damage inside the weights (torch.load does not notice it)
+    blob = torch.load(classifier["text"], weights_only=True)
+    next(iter(blob["state_dict"].values())).view(-1)[0] += 1.0
+    files.torch_save(classifier["text"], blob)
+    line = one_line_error(capsys, evaluate(config_path))
+    assert "is damaged" in line and f"--forcerun {classifier['text']}" in line

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmjsd import files, paths, precision, progress
+from mmjsd import files, fingerprints, paths, precision, progress
 from mmjsd.errors import DataError
 
 # Known class counts of the discretised dSprites factors (the text's words).
@@ -294,26 +294,40 @@ def train_classifier(dataset: str, modality: str, train_split: dict, test_split:
     return classifier.cpu(), metrics
 
 
-def save_classifier(path: str | Path, classifier: AttributeClassifier) -> None:
-    files.torch_save(path, {"spec": classifier.spec, "state_dict": classifier.state_dict()})
+def save_classifier(path: str | Path, classifier: AttributeClassifier, fingerprint: dict | None = None) -> None:
+    """Write {"spec", "state_dict", "fingerprint", "checksum"} atomically. `fingerprint`: what made
+    it (mmjsd.fingerprints.classifier_fingerprint), stored as canonical JSON; `checksum`: over the
+    rest, checked by load_classifier (torch.load does not notice damage inside a tensor's bytes)."""
+    blob: dict[str, Any] = {"spec": classifier.spec, "state_dict": classifier.state_dict()}
+    if fingerprint is not None:
+        blob["fingerprint"] = fingerprints.canonical(fingerprint)
+    blob["checksum"] = files.content_checksum(blob)
+    files.torch_save(path, blob)
 
 
-def load_classifier(path: str | Path) -> AttributeClassifier:
-    """Load a classifier saved by `save_classifier`, in eval mode."""
+def load_classifier(path: str | Path, fix: str | None = None) -> AttributeClassifier:
+    """Load a classifier saved by `save_classifier`, in eval mode; its recorded fingerprint (JSON,
+    or None) is `classifier.fingerprint`. A file whose contents do not match its checksum is refused."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"classifier {path} not found", "train it: `mmjsd train-classifier --dataset DATASET --modality MODALITY` (or snakemake)")
+    fix = fix or "delete it and retrain with `mmjsd train-classifier`"
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         classifier = AttributeClassifier(payload["spec"])
         classifier.load_state_dict(payload["state_dict"])
     except Exception as exc:  # corrupt or foreign file: one clear line instead of a traceback
-        raise DataError(f"classifier {path} cannot be loaded ({type(exc).__name__}: {exc})", "delete it and retrain with `mmjsd train-classifier`") from None
+        raise DataError(f"classifier {path} cannot be loaded ({type(exc).__name__}: {exc})", fix) from None
+    stored = payload.get("checksum")
+    if stored is not None and stored != files.content_checksum({k: v for k, v in payload.items() if k != "checksum"}):
+        raise DataError(f"classifier {path} is damaged: its contents do not match the checksum stored in it", fix)
+    classifier.fingerprint = payload.get("fingerprint")
     return classifier.eval()
 
 
-def load_processed_split(config: dict, dataset: str, split: str) -> dict:
-    """Load one processed split, with a one-line error naming the command that makes it."""
+def load_processed_split(config: dict, dataset: str, split: str, config_file: str | Path = "config.yaml") -> dict:
+    """Load one processed split, with a one-line error naming the command that makes it; a split
+    that this config's `prepare` did not make from the raw data on disk is refused (fingerprint)."""
     path = paths.processed(config, dataset, split)
     if not path.is_file():
         raise DataError(
@@ -322,7 +336,9 @@ def load_processed_split(config: dict, dataset: str, split: str) -> dict:
         )
     from mmjsd.data.processed import load_split
 
-    return load_split(path)
+    loaded = load_split(path)
+    fingerprints.check_split(loaded, path, config, dataset, config_file)
+    return loaded
 
 
 def cli_train_classifier(args: argparse.Namespace, config: dict) -> int:
@@ -333,8 +349,8 @@ def cli_train_classifier(args: argparse.Namespace, config: dict) -> int:
     threads = args.threads or config["train"]["threads"]
     torch.set_num_threads(int(threads))
     dataset, modality = args.dataset, args.modality
-    train_split = load_processed_split(config, dataset, "train")
-    test_split = load_processed_split(config, dataset, "test")
+    train_split = load_processed_split(config, dataset, "train", args.config)
+    test_split = load_processed_split(config, dataset, "test", args.config)
     settings = config["classifier"][dataset]
     precision_used = precision.resolve(config, device)
     where = f" (GPU {claim.index}, share {claim.share:.2f})" if claim is not None else ""
@@ -350,7 +366,7 @@ def cli_train_classifier(args: argparse.Namespace, config: dict) -> int:
     metrics["data_notes"] = test_split.get("notes", "")
     metrics["provenance"] = files.provenance(config=config, seed=CLASSIFIER_SEED)
     out = paths.fill(paths.CLASSIFIER, config, dataset=dataset, modality=modality)
-    save_classifier(out, classifier)
+    save_classifier(out, classifier, fingerprint=fingerprints.classifier_fingerprint(config, dataset, modality))
     files.write_json(paths.fill(paths.CLASSIFIER_METRICS, config, dataset=dataset, modality=modality), json_safe(metrics))
     from mmjsd.summary import classifier_summary
 

@@ -38,7 +38,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from mmjsd import direct_coherence, files, paths, precision, progress
+from mmjsd import direct_coherence, files, fingerprints, paths, precision, progress
 from mmjsd.classifiers import (
     accuracy_per_label,
     average_precision_per_label,
@@ -305,6 +305,15 @@ def load_run_model(config: dict, dataset: str, model_name: str, seed: int):
     return model, path
 
 
+def load_checked_classifier(config: dict, dataset: str, modality: str, path: Path, config_file: str | Path = "config.yaml"):
+    """The classifier of `modality`, refused when damaged or when it was trained on other splits,
+    under other settings or by other code than this run would use (mmjsd.fingerprints)."""
+    fix = f"retrain it (rule train_classifier): `{fingerprints.rebuild_command(config, path, config_file)}`"
+    classifier = load_classifier(path, fix=fix)
+    fingerprints.check_classifier(classifier.fingerprint, path, config, dataset, modality, config_file)
+    return classifier
+
+
 def read_classifier_metrics(config: dict, dataset: str, modality: str) -> tuple[dict, Path]:
     path = paths.fill(paths.CLASSIFIER_METRICS, config, dataset=dataset, modality=modality)
     if not path.is_file():
@@ -323,9 +332,9 @@ def cli_evaluate(args: argparse.Namespace, config: dict) -> int:
     threads = args.threads or config["train"]["threads"]
     torch.set_num_threads(int(threads))
     dataset, model_name, seed = args.dataset, args.model, args.seed
-    splits = {name: load_processed_split(config, dataset, name) for name in ("test", "test_fit", "test_eval")}
+    splits = {name: load_processed_split(config, dataset, name, args.config) for name in ("test", "test_fit", "test_eval")}
     classifier_paths = {m: paths.fill(paths.CLASSIFIER, config, dataset=dataset, modality=m) for m in DIRECTIONS}
-    classifiers = {m: load_classifier(p) for m, p in classifier_paths.items()}
+    classifiers = {m: load_checked_classifier(config, dataset, m, p, args.config) for m, p in classifier_paths.items()}
     classifier_metrics = {m: read_classifier_metrics(config, dataset, m) for m in DIRECTIONS}
     model, model_path = load_run_model(config, dataset, model_name, seed)
     model.to(device)
@@ -357,6 +366,8 @@ def cli_evaluate(args: argparse.Namespace, config: dict) -> int:
             "splits": {name: str(paths.processed(config, dataset, name)) for name in splits},
         },
         "model_spec": _plain(getattr(model, "spec", {})),
+        # what made these numbers: the bytes of every file read, the config keys, the code
+        "fingerprint": fingerprints.eval_fingerprint(config, dataset, model_name, seed),
         "threads": int(threads),
         "device": device_name(device),
         "precision": precision_used,

@@ -184,7 +184,7 @@ def cli_figure(args: argparse.Namespace, config: dict) -> int:
     evaluations = {name: files.read_json(paths.run_file(paths.RUN_EVAL, config, "celeba", name, seed),
                                          f"evaluate it: `mmjsd evaluate --scale {config['scale']} --dataset celeba "
                                          f"--model {name} --seed {seed}`") for name in names}
-    test = load_processed_split(config, "celeba", "test")
+    test = load_processed_split(config, "celeba", "test", getattr(args, "config", "config.yaml"))
     png = draw_figure(config, models, test, evaluations)
     out = paths.fill(paths.FIGURE1, config)
     files.write_bytes(out, png)

@@ -138,6 +138,21 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
+def write_text_if_changed(path: str | os.PathLike, text: str) -> bool:
+    """Write `text` (atomically) only when the file does not already hold it; True if written.
+
+    For files whose mtime Snakemake reads as "the content changed" (the CelebA manifest): an
+    unchanged file keeps its mtime, so nothing downstream reruns.
+    """
+    try:
+        if Path(path).read_bytes() == text.encode("utf-8"):
+            return False
+    except OSError:
+        pass
+    write_text(path, text)
+    return True
+
+
 def read_json(path: str | os.PathLike, fix: str) -> Any:
     """A JSON file's content; missing or invalid -> DataError naming `fix`."""
     from mmjsd.errors import DataError
@@ -265,6 +280,10 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
 CODE_FILES = {
     "prepare": ("data/prepare.py", "data/processed.py", "data/dsprites.py", "data/celeba.py", "data/text.py"),
     "train": ("train.py", "optim.py", "objectives.py", "precision.py", "models/*.py", "networks/*.py"),
+    "classifier": ("classifiers.py", "precision.py"),
+    # evaluation generates with the model's code and scores with the classifier's
+    "evaluate": ("evaluate.py", "classifiers.py", "direct_coherence.py", "figure.py", "precision.py", "data/text.py",
+                 "models/*.py", "networks/*.py"),
 }
 
 

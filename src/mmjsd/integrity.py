@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mmjsd import paths as P
 from mmjsd.errors import DataError, detail
+from mmjsd.fingerprints import rebuild_command
 
 
 def zip_damage(path: str | os.PathLike) -> str | None:
@@ -52,7 +53,6 @@ def check_outputs(config: dict, config_file: str = "config.yaml") -> None:
             continue
         problem = zip_damage(path)
         if problem is not None:
-            extra = f" --configfile {config_file}" if config_file != "config.yaml" else ""
             raise DataError(
                 f"{path} is damaged: {problem}; no job was started, so nothing built from it was deleted",
-                f"rebuild it and what depends on it: `snakemake all --config scale={config['scale']}{extra} --forcerun {path}`")
+                f"rebuild it and what depends on it: `{rebuild_command(config, path, config_file)}`")

@@ -15,6 +15,9 @@ DSPRITES_RAW = "{data}/raw/dsprites/{source}.npz"          # source: official | 
 CELEBA_TORCHVISION_ROOT = "{data}/raw/torchvision"           # torchvision puts celeba/ inside
 CELEBA_TORCHVISION = CELEBA_TORCHVISION_ROOT + "/celeba"
 CELEBA_SYNTHETIC = "{data}/raw/celeba_synthetic"
+# A CelebA folder's content (data/manifest.py): what Snakemake's `prepare` depends on for a
+# `folder` source, written at parse time only when the folder's content changed.
+CELEBA_MANIFEST = "{data}/raw/celeba_manifest.txt"
 PROCESSED = "{data}/processed/{dataset}/{split}.pt"
 
 # results side (relative to paths.results)

@@ -266,9 +266,12 @@ class RunResult:
 
 def train_run(config: dict, dataset: str, model_name: str, seed: int, device: str = "cpu",
               max_steps: int | None = None, stop: StopFlag | None = None,
-              progress: bool | None = None) -> RunResult:
-    """Train (or resume) one run; writes checkpoint, and on completion model, metrics and curve."""
+              progress: bool | None = None, config_file: str | os.PathLike = "config.yaml") -> RunResult:
+    """Train (or resume) one run; writes checkpoint, and on completion model, metrics and curve.
+    A training split made under other data settings, from other raw data or by other data code
+    is refused (mmjsd.fingerprints; `config_file` goes into the fix's snakemake command)."""
     from mmjsd.data.processed import load_split
+    from mmjsd.fingerprints import check_split
     from mmjsd.models import build_model, model_spec
 
     settings = config["train"][dataset]
@@ -277,6 +280,7 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
     timing_path = paths.run_file(paths.RUN_TIMING, config, **run)
     split_path = paths.processed(config, dataset, "train")
     split = load_split(split_path)
+    check_split(split, split_path, config, dataset, config_file)
     data = InMemoryData.from_split(split, device, settings.get("max_train_samples"))
 
     torch.manual_seed(seed)
@@ -459,7 +463,8 @@ def cli_train(args, config: dict) -> int:
     torch.set_num_threads(threads)
     stop = StopFlag()
     stop.install()
-    result = train_run(config, dataset, model_name, seed, device=device, max_steps=args.max_steps, stop=stop)
+    result = train_run(config, dataset, model_name, seed, device=device, max_steps=args.max_steps, stop=stop,
+                       config_file=args.config)
     if not result.finished:  # paused: --max-steps reached or a signal arrived
         checkpoint = paths.run_file(paths.RUN_CHECKPOINT, config, dataset, model_name, seed)
         if stop.signal:

@@ -15,6 +15,7 @@ from mmjsd import paths as P
 from mmjsd.config import deep_merge, read_yaml, resolve, validate_raw
 from mmjsd.dvcgen import cli_prefix, step_params
 from mmjsd.data.celeba import check_folder as check_celeba_folder
+from mmjsd.data.manifest import refresh_manifest as refresh_celeba_manifest
 from mmjsd.data.dsprites import verify_official
 from mmjsd.errors import ConfigError, MmjsdError
 
@@ -75,6 +76,11 @@ def _load_validated_config(config_file):
                       f"the procedural stand-in (synthetic faces, labelled 'synthetic' in every output)", file=sys.stderr)
             else:
                 print(f"mmjsd: note: CelebA source 'auto': using the real images in {celeba['root']}", file=sys.stderr)
+        if P.celeba_source(resolved) == "folder":
+            # A folder no rule writes is tracked by its content: `prepare` depends on its manifest,
+            # rewritten only when the content changed (a file edited in place leaves the folder's
+            # mtime alone). Computing it also stops the run here on a zero-byte or looping image.
+            refresh_celeba_manifest(celeba["root"], P.fill(P.CELEBA_MANIFEST, resolved))
     # A corrupt official dSprites file already on disk stops the run here, before any job
     # (Snakemake would delete the outputs of a job that reruns and fails).
     official = P.dsprites_input(resolved)
@@ -149,10 +155,19 @@ def settings(step, wildcards=None):
     return step_params(CFG, step, getattr(wildcards, "dataset", None))
 
 
-def prepare_input(wildcards):
+def prepare_raw(wildcards):
+    """What `prepare --input` reads: the dSprites npz or the CelebA folder."""
     if wildcards.dataset == "dsprites":
         return str(P.dsprites_input(CFG))
     return str(P.celeba_input(CFG))
+
+
+def prepare_input(wildcards):
+    """What Snakemake tracks for it: the raw file, a folder that a rule writes, or, for a CelebA
+    folder of the user's (`source: folder`), the manifest of its content (written at parse time)."""
+    if wildcards.dataset == "celeba" and P.celeba_source(CFG) == "folder":
+        return pattern(P.CELEBA_MANIFEST)
+    return prepare_raw(wildcards)
 
 
 def table_outputs():

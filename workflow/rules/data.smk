@@ -55,6 +55,7 @@ rule prepare:
     params:
         cli=MMJSD,
         settings=lambda wildcards: settings("prepare", wildcards),
+        raw=prepare_raw,
         out_dir=lambda wildcards, output: str(Path(output[0]).parent),
     resources:
         runtime=CFG["resources"]["prepare"]["runtime_min"],
@@ -62,4 +63,4 @@ rule prepare:
     log:
         f"logs/{SCALE}/prepare_{{dataset}}.log",
     shell:
-        "{params.cli} prepare --dataset {wildcards.dataset} --input {input} --out-dir {params.out_dir} > {log} 2>&1"
+        "{params.cli} prepare --dataset {wildcards.dataset} --input {params.raw} --out-dir {params.out_dir} > {log} 2>&1"

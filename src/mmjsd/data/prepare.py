@@ -22,7 +22,9 @@ import torch
 
 from mmjsd.data import celeba, dsprites, processed
 from mmjsd.data.text import ALPHABET
+from mmjsd.dvcgen import step_settings
 from mmjsd.errors import DataError
+from mmjsd.fingerprints import content_sha256, split_fingerprint
 
 SOURCE_NOTES = {
     "official": "official DeepMind dSprites images",
@@ -106,11 +108,15 @@ def prepare_celeba(input_path: Path, settings: dict) -> tuple[dict[str, dict[str
             notes, source)
 
 
-def prepare(dataset: str, input_path: str | Path, out_dir: str | Path, settings: dict) -> dict[str, Any]:
+def prepare(dataset: str, input_path: str | Path, out_dir: str | Path, settings: dict,
+            config_settings: dict | None = None) -> dict[str, Any]:
     """Build and write data/processed/<dataset>/{train,test,test_fit,test_eval}.pt.
 
     settings: config["data"][dataset] (for CelebA, 'source' should be the resolved source,
-    see mmjsd.paths.celeba_source). Returns a summary dict (counts, source, notes, files).
+    see mmjsd.paths.celeba_source). config_settings: the config keys `prepare` reads as the
+    consumers recompute them (dvcgen.step_settings), recorded in each split's fingerprint with
+    the input's sha256 and the data code's digest; default {"data.<dataset>": settings}.
+    Returns a summary dict (counts, source, notes, files).
     """
     input_path, out_dir = Path(input_path), Path(out_dir)
     if dataset == "dsprites":
@@ -119,6 +125,10 @@ def prepare(dataset: str, input_path: str | Path, out_dir: str | Path, settings:
         splits, notes, source = prepare_celeba(input_path, settings)
     else:
         raise ValueError(f"unknown dataset {dataset!r}")
+    fingerprint = split_fingerprint(config_settings if config_settings is not None else {f"data.{dataset}": settings},
+                                    content_sha256(input_path))
+    for split in splits.values():
+        split["fingerprint"] = fingerprint
     files = processed.save_splits(out_dir, splits)
     return {
         "dataset": dataset,
@@ -148,6 +158,6 @@ def cli_prepare(args: argparse.Namespace, config: dict) -> int:
         from mmjsd.paths import celeba_source
 
         settings["source"] = celeba_source(config)
-    summary = prepare(args.dataset, args.input, args.out_dir, settings)
+    summary = prepare(args.dataset, args.input, args.out_dir, settings, step_settings(config, "prepare", args.dataset))
     print(summary_paragraph(summary))
     return 0

@@ -17,6 +17,7 @@ Each file holds a dict:
 | seed         | int                                    | the data seed (subset, text starts, splits) |
 | dataset      | str                                    | "dsprites" or "celeba" |
 | notes        | str                                    | stand-in label, missing-image count, how the split was made |
+| fingerprint  | str (JSON), optional                   | what made it: raw input sha256, the config keys `prepare` reads, the data code's digest (mmjsd.fingerprints; consumers refuse a mismatch) |
 
 Rows keep the order of the raw data within each split (dSprites grid order, CelebA file order).
 """
@@ -42,6 +43,8 @@ DATASETS = ("dsprites", "celeba")
 SOURCES = ("official", "render", "folder", "shared-subset", "torchvision", "synthetic")
 STAND_IN_SOURCES = ("render", "synthetic")
 KEYS = ("images", "text", "alphabet", "labels", "label_names", "source", "seed", "dataset", "notes")
+# Optional in the contract (hand-made splits in tests lack it); the pipeline's consumers require it.
+OPTIONAL_KEYS = ("fingerprint",)
 PREPARE_FIX = "run `snakemake` (or `mmjsd prepare --dataset DATASET --input RAW --out-dir data/processed/DATASET`) to build it"
 
 
@@ -113,6 +116,7 @@ def validate_split(split: dict[str, Any], where: str = "split") -> None:
     check(isinstance(split["seed"], int), "seed must be an int")
     check(split["dataset"] in DATASETS, f"dataset {split['dataset']!r} is not one of {', '.join(DATASETS)}")
     check(isinstance(split["notes"], str), "notes must be a str")
+    check(isinstance(split.get("fingerprint", ""), str), "fingerprint must be a str (JSON)")
 
 
 def _describe(x: Any) -> str:
@@ -129,7 +133,7 @@ def canonical(split: dict[str, Any]) -> dict[str, Any]:
     byte-identical files.
     """
     out = {}
-    for key in KEYS:
+    for key in (*KEYS, *(k for k in OPTIONAL_KEYS if k in split)):
         value = split[key]
         out[key] = value if not isinstance(value, torch.Tensor) or _owns_storage(value) else value.contiguous().clone()
     return out
