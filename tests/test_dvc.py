@@ -151,3 +151,30 @@ def test_dvc_plots_output_is_ignored_by_git():
     """`dvc plots show` writes dvc_plots/index.html into the repository."""
     result = subprocess.run(["git", "check-ignore", "-q", "dvc_plots/index.html"], cwd=REPO)
     assert result.returncode == 0
+
+
+def test_a_celeba_folder_is_tracked_by_content_in_both_tools(workdir, repo_env, tmp_path):
+    """`source: folder`: Snakemake's prepare depends on the folder's manifest (rewritten at parse
+    time only when the content changed, src/mmjsd/data/manifest.py); DVC's on the folder itself,
+    whose files DVC hashes. The command, and so the job, is the same."""
+    import yaml
+
+    from mmjsd.data.celeba import synthesize_folder
+
+    folder = synthesize_folder(tmp_path / "celeba", count=12, seed=0)
+    raw = yaml.safe_load((workdir / "config.yaml").read_text())
+    raw["scales"]["ci"]["data"]["celeba"] = {"source": "folder", "root": str(folder)}
+    (workdir / "config.yaml").write_text(yaml.safe_dump(raw))
+    result = subprocess.run([str(BIN / "snakemake"), "-n", "-F", "data/ci/processed/celeba/train.pt", "--config", "scale=ci"],
+                            cwd=workdir, env=repo_env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "    input: data/ci/raw/celeba_manifest.txt" in result.stdout
+    snakemake_command = re.sub(r" > \S+ 2>&1$", "", next(l for l in result.stdout.splitlines() if "prepare --dataset celeba" in l))
+    assert (workdir / "data/ci/raw/celeba_manifest.txt").is_file()
+
+    stage = yaml.safe_load(render(load_config(workdir / "config.yaml", "ci"), raw))["stages"]["prepare"]
+    item = stage["foreach"]["celeba"]
+    assert stage["do"]["deps"] == ["${item.input}"] and item["input"] == str(folder)
+    dvc_command = stage["do"]["cmd"].replace("${key}", "celeba").replace("${item.input}", item["input"]) \
+        .replace("${item.out_dir}", item["out_dir"])
+    assert snakemake_command == "Shell command: " + dvc_command.replace("config.yaml", "config.yaml", 1)

@@ -364,13 +364,17 @@ def test_snakemake_reruns_prepare_when_the_celeba_folder_content_changes(workdir
 
 
 # --- fingerprints: every artifact bound to what made it (item 1) --------------------------------
-def _tiny_ci_config(tmp_path: Path, edit=lambda raw: None) -> Path:
-    """ci with a 600-row dSprites render and only dSprites (seconds per step)."""
+def _tiny_ci_config(tmp_path: Path, edit=lambda raw: None, name: str = "base") -> Path:
+    """ci with a 600-row dSprites render and only dSprites (seconds per step), as tmp_path/NAME.yaml."""
     def tiny(raw):
         raw["scales"]["ci"]["datasets"] = ["dsprites"]
         raw["scales"]["ci"]["data"]["dsprites"]["subset"] = 600
         edit(raw)
-    return ci_config(tmp_path, tiny)
+    text = ci_config(tmp_path, tiny).read_text()     # ci_config writes tmp_path/config.yaml: copy it away
+    path = tmp_path / f"{name}.yaml"
+    (tmp_path / "config.yaml").unlink()
+    path.write_text(text)
+    return path
 
 
 def _mmjsd(config_path: Path, *args: str) -> int:
@@ -406,7 +410,7 @@ def test_train_refuses_a_split_made_under_other_settings_data_or_code(prepared_c
     capsys.readouterr()
 
     # another data seed in the config (as if prepare had not rerun)
-    other = _tiny_ci_config(tmp_path, lambda raw: raw["scales"]["ci"]["data"]["dsprites"].update(seed=5))
+    other = _tiny_ci_config(tmp_path, lambda raw: raw["scales"]["ci"]["data"]["dsprites"].update(seed=5), "other")
     line = one_line_error(capsys, _train_cli(other))
     assert f"processed split {split} was made from other" in line and "settings.data.dsprites.seed" in line
     assert line.endswith(fix.replace(str(config_path), str(other)))
@@ -472,16 +476,17 @@ def test_evaluate_refuses_a_stale_or_damaged_classifier_and_records_what_it_read
     capsys.readouterr()
 
     # the classifier's settings changed since it was trained
-    other = _tiny_ci_config(tmp_path, lambda raw: raw["scales"]["ci"]["classifier"]["dsprites"].update(lr=0.01))
+    other = _tiny_ci_config(tmp_path, lambda raw: raw["scales"]["ci"]["classifier"]["dsprites"].update(lr=0.01), "other")
     line = one_line_error(capsys, evaluate(other))
     assert f"classifier {classifier['img']} was made from other" in line and "settings.classifier.dsprites.lr" in line
     assert line.endswith(f"`snakemake all --config scale=ci --configfile {other} --forcerun {classifier['img']}`")
 
-    # the split it learnt from changed (prepare reran under another seed)
-    assert _mmjsd(other, "prepare", "--dataset", "dsprites", "--input", str(P.dsprites_input(config)),
+    # the splits it learnt from changed (prepare reran under another data seed)
+    reseeded = _tiny_ci_config(tmp_path, lambda raw: raw["scales"]["ci"]["data"]["dsprites"].update(seed=5), "reseeded")
+    assert _mmjsd(reseeded, "prepare", "--dataset", "dsprites", "--input", str(P.dsprites_input(config)),
                   "--out-dir", str(P.processed(config, "dsprites", "train").parent)) == 0
-    line = one_line_error(capsys, evaluate(other))
-    assert "splits_sha256.train" in line and "splits_sha256.test" in line
+    line = one_line_error(capsys, evaluate(reseeded))
+    assert "changed: splits_sha256.test, splits_sha256.train" in line
 
     # prepared again under the first config: the same bytes as before, so the classifiers fit again
     assert _mmjsd(config_path, "prepare", "--dataset", "dsprites", "--input", str(P.dsprites_input(config)),

@@ -1,0 +1,148 @@
+"""What made each artifact, and the check its consumer makes before using it (issue 15 item 1).
+
+Checkpoints and models carry train's run key (train.py). The other artifacts carry a fingerprint
+of the same kind, a canonical JSON string (deterministic bytes; no paths, hosts or times):
+
+| artifact | fingerprint | checked by |
+|---|---|---|
+| processed split (`prepare`) | sha256 of the raw input (the npz; for a CelebA folder its manifest, data/manifest.py), the config keys `prepare` reads (dvcgen.STEP_PARAMS), the digest of the data code | train, train-classifier, evaluate, figure (`check_split`) |
+| classifier (`train_classifier`) | sha256 of the train/test splits it learnt from, its config keys, the digest of the classifier code; plus a checksum of weights, spec and fingerprint | evaluate (`classifiers.load_classifier`) |
+| eval.json (`evaluate`) | sha256 of the model, classifiers and splits it read, its config keys, the digest of the evaluation code | recorded (aggregate reads the numbers) |
+
+A consumer recomputes what it can see (its config, the code on disk, the inputs that exist) and
+refuses a mismatch with one line naming what changed and the exact `snakemake ... --forcerun`
+that rebuilds the artifact and what depends on it. Inputs that are not on disk (a raw file
+deleted after `prepare`) are not compared; everything else is.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from mmjsd import paths as P
+from mmjsd.dvcgen import step_settings
+from mmjsd.errors import DataError
+from mmjsd.files import code_digest, file_sha256
+
+FORMAT = 1
+
+
+def canonical(fingerprint: dict) -> str:
+    """The stored form: sorted-key JSON (equal content, equal bytes)."""
+    return json.dumps(fingerprint, sort_keys=True, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=64)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    return file_sha256(path)
+
+
+def content_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes (remembered per size and mtime within a process: evaluate's two
+    classifiers name the same splits), or of a CelebA folder's manifest."""
+    path = Path(path)
+    if path.is_dir():
+        from mmjsd.data.manifest import manifest_sha256
+
+        return "manifest:" + manifest_sha256(path)
+    stat = path.stat()
+    return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+def raw_input(config: dict, dataset: str) -> Path:
+    """The raw file or folder `prepare` reads for `dataset` under this config."""
+    return P.dsprites_input(config) if dataset == "dsprites" else P.celeba_input(config)
+
+
+def rebuild_command(config: dict, path: str | os.PathLike, config_file: str | os.PathLike = "config.yaml") -> str:
+    """The snakemake call that rebuilds `path` (the job that writes it) and everything downstream."""
+    extra = f" --configfile {config_file}" if Path(config_file) != Path("config.yaml") else ""
+    return f"snakemake all --config scale={config['scale']}{extra} --forcerun {path}"
+
+
+def changed_keys(recorded: Any, expected: Any, prefix: str = "") -> list[str]:
+    """Dotted names under which `recorded` differs from `expected` (keys only `recorded` has are
+    not compared: they may hold what the consumer cannot recompute)."""
+    if isinstance(recorded, dict) and isinstance(expected, dict):
+        names = []
+        for key in sorted(expected):
+            names += changed_keys(recorded.get(key), expected[key], f"{prefix}{key}.")
+        return names
+    return [] if recorded == expected else [prefix.rstrip(".")]
+
+
+def _refuse(kind: str, path: Path, recorded: str | None, expected: dict, rule: str, config: dict,
+            config_file: str | os.PathLike) -> None:
+    fix = f"rebuild it and what depends on it (rule {rule}): `{rebuild_command(config, path, config_file)}`"
+    if not isinstance(recorded, str):
+        raise DataError(f"{kind} {path} records no fingerprint (written before fingerprints were kept), so what "
+                        f"made it cannot be checked", fix)
+    try:
+        stored = json.loads(recorded)
+    except ValueError:
+        raise DataError(f"{kind} {path} holds an unreadable fingerprint", fix) from None
+    changed = changed_keys(stored, expected)
+    if changed:
+        raise DataError(f"{kind} {path} was made from other inputs, config or code than this run's "
+                        f"(changed: {', '.join(changed)}); a stale {kind} is never used", fix)
+
+
+# --- processed splits -----------------------------------------------------------------------
+
+def split_fingerprint(settings: dict, input_sha256: str) -> str:
+    """What `prepare` records in every split: `settings` is dvcgen.step_settings(config, "prepare", dataset)."""
+    return canonical({"format": FORMAT, "made_by": "prepare", "input_sha256": input_sha256,
+                      "settings": settings, "code": code_digest("prepare")})
+
+
+def expected_split(config: dict, dataset: str) -> dict:
+    expected: dict[str, Any] = {"format": FORMAT, "settings": step_settings(config, "prepare", dataset),
+                                "code": code_digest("prepare")}
+    raw = raw_input(config, dataset)
+    if raw.exists():
+        expected["input_sha256"] = content_sha256(raw)
+    return expected
+
+
+def check_split(split: dict, path: str | os.PathLike, config: dict, dataset: str,
+                config_file: str | os.PathLike = "config.yaml") -> None:
+    """DataError unless `split` was made by this config's `prepare` from the raw input on disk."""
+    _refuse("processed split", Path(path), split.get("fingerprint"), expected_split(config, dataset), "prepare",
+            config, config_file)
+
+
+# --- classifiers ------------------------------------------------------------------------------
+
+def classifier_fingerprint(config: dict, dataset: str, modality: str) -> dict:
+    """What a classifier records (and what evaluate expects): the splits it learnt from (those
+    on disk), its config keys and the classifier code."""
+    splits = {name: content_sha256(P.processed(config, dataset, name)) for name in ("train", "test")
+              if P.processed(config, dataset, name).is_file()}
+    return {"format": FORMAT, "made_by": "train_classifier", "dataset": dataset, "modality": modality,
+            "splits_sha256": splits, "settings": step_settings(config, "train_classifier", dataset),
+            "code": code_digest("classifier")}
+
+
+def check_classifier(recorded: str | None, path: str | os.PathLike, config: dict, dataset: str, modality: str,
+                     config_file: str | os.PathLike = "config.yaml") -> None:
+    _refuse("classifier", Path(path), recorded, classifier_fingerprint(config, dataset, modality), "train_classifier",
+            config, config_file)
+
+
+# --- evaluation -------------------------------------------------------------------------------
+
+def eval_fingerprint(config: dict, dataset: str, model: str, seed: int) -> dict:
+    """What eval.json records: the bytes of everything evaluate read, its config keys, its code."""
+    model_path = P.run_file(P.RUN_MODEL, config, dataset, model, seed)
+    return {"format": FORMAT, "made_by": "evaluate",
+            "model_sha256": content_sha256(model_path),
+            "classifiers_sha256": {m: content_sha256(P.fill(P.CLASSIFIER, config, dataset=dataset, modality=m))
+                                   for m in ("img", "text")},
+            "splits_sha256": {name: content_sha256(P.processed(config, dataset, name))
+                              for name in ("test", "test_fit", "test_eval")},
+            "settings": step_settings(config, "evaluate"),
+            "code": code_digest("evaluate")}
