@@ -77,7 +77,7 @@ def _load_validated_config(config_file):
             else:
                 print(f"mmjsd: note: CelebA source 'auto': using the real images in {celeba['root']}", file=sys.stderr)
         if P.celeba_source(resolved) == "folder":
-            # A folder no rule writes is tracked by its content: `prepare` depends on its manifest,
+            # A folder of the user's (no job writes it) is tracked by its content; `prepare` depends on its manifest,
             # rewritten only when the content changed (a file edited in place leaves the folder's
             # mtime alone). Computing it also stops the run here on a zero-byte or looping image.
             refresh_celeba_manifest(celeba["root"], P.fill(P.CELEBA_MANIFEST, resolved))
