@@ -268,8 +268,8 @@ def test_logs_are_rotated_not_overwritten(tmp_path):
 
 # --- the CelebA folder tracked by content (item 2) ----------------------------------------------
 def _flip_first_attribute(folder: Path) -> None:
-    """Change one label in place (same size) and give the folder back its old mtime, as an
-    in-place edit does: a folder's mtime moves only when entries are added, removed or renamed."""
+    """Change one label of the attribute file in place and give the folder back its old mtime, as
+    an in-place edit does: a folder's mtime moves only when entries are added, removed or renamed."""
     stat = folder.stat()
     path = folder / celeba.ATTR_FILE
     lines = path.read_text().splitlines(keepends=True)
