@@ -51,9 +51,10 @@ def trace(bench, config: dict, rows: dict, steps: int = STEPS) -> list[dict]:
     return bench.first_steps(config, "mmjsd", rows, steps, BATCH, log=lambda line: None)
 
 
-def paper_config(**changes) -> dict:
+def paper_config(changes: dict | None = None) -> dict:
+    """The paper scale with {(section, key): value} changed under its `celeba` settings."""
     config = copy.deepcopy(load_config(REPO / "config.yaml", "paper"))
-    for (section, key), value in changes.items():
+    for (section, key), value in (changes or {}).items():
         config[section]["celeba"][key] = value
     return config
 
@@ -76,12 +77,12 @@ def test_paper_width_first_steps_are_stable(bench, rows):
 @pytest.mark.skipif(not REAL_ROWS, reason="the spikes were measured on the real CelebA rows in ../shared")
 def test_warmup_alone_still_spikes(bench, rows):
     """The code before the bound, for the record: what `logvar_bound` fixes."""
-    records = trace(bench, paper_config(**{("model", "logvar_bound"): None}), rows)
+    records = trace(bench, paper_config({("model", "logvar_bound"): None}), rows)
     assert spiked(records)
 
 
 @pytest.mark.skipif(not REAL_ROWS, reason="the blow-up was measured on the real CelebA rows in ../shared")
 def test_without_warmup_the_first_step_blows_up(bench, rows):
     """The authors' schedule on real rows, for the record: what the warm-up fixes."""
-    records = trace(bench, paper_config(**{("train", "warmup_steps"): 0, ("model", "logvar_bound"): None}), rows, steps=3)
+    records = trace(bench, paper_config({("train", "warmup_steps"): 0, ("model", "logvar_bound"): None}), rows, steps=3)
     assert spiked(records)

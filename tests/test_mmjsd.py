@@ -105,3 +105,14 @@ def test_logvar_bound_is_a_soft_bound_and_off_means_the_raw_heads():
             assert soft_value.abs().max() < 0.5
             assert torch.allclose(soft_value, 0.5 * torch.tanh(raw_value / 0.5))
         assert torch.equal(posterior.content_mu, soft.content_mu)
+
+
+def test_per_modality_width():
+    """`width: {img, text}` sizes each modality's networks on its own; one number sizes both."""
+    both = h.make_model(NAME, "celeba", width=0.0625)
+    split = h.make_model(NAME, "celeba", width={"img": 0.0625, "text": 0.125})
+    count = lambda module: sum(p.numel() for p in module.parameters())   # noqa: E731
+    for part in ("encoders", "decoders"):
+        assert count(getattr(split, part)["img"]) == count(getattr(both, part)["img"])
+        assert count(getattr(split, part)["text"]) > count(getattr(both, part)["text"])
+    assert torch.isfinite(split.loss(h.make_batch("celeba"))["loss"])

@@ -39,6 +39,14 @@ def style_sizes(style_dim: int | dict) -> dict[str, int]:
     return {m: int(style_dim) for m in MODALITIES}
 
 
+def widths(width: float | dict) -> dict[str, float]:
+    """`width` from the settings -> {modality: channel multiplier}: one number for both networks
+    of each modality, or a per-modality dict."""
+    if isinstance(width, dict):
+        return {m: float(width[m]) for m in MODALITIES}
+    return {m: float(width) for m in MODALITIES}
+
+
 class Posterior(NamedTuple):
     """Unimodal posterior parameters, each B x dim (style tensors are B x 0 when the style size is 0)."""
 
@@ -76,7 +84,7 @@ class MultimodalVAE(nn.Module):
         self.encoders, self.decoders = networks.make_networks(
             img_channels=int(self.spec["img_channels"]), text_len=int(self.spec["text_len"]),
             alphabet_size=int(self.spec["alphabet_size"]), content_dim=self.content_dim,
-            style_dims=self.style_dims, width=float(s["width"]), text_decoder=s.get("text_decoder", "conv"),
+            style_dims=self.style_dims, widths=widths(s["width"]), text_decoder=s.get("text_decoder", "conv"),
         )
 
     # ------------------------------------------------------------------ inference

@@ -146,18 +146,19 @@ class TextDecoder(nn.Module):
 
 
 def make_networks(img_channels: int, text_len: int, alphabet_size: int, content_dim: int,
-                  style_dims: dict[str, int], width: float,
+                  style_dims: dict[str, int], widths: dict[str, float],
                   text_decoder: str = "conv") -> tuple[nn.ModuleDict, nn.ModuleDict]:
-    """(encoders, decoders), each a ModuleDict keyed by modality ('img', 'text')."""
+    """(encoders, decoders), each a ModuleDict keyed by modality ('img', 'text'); `widths`: the
+    channel multiplier of each modality's encoder and decoder."""
     # "aligned" changes only the text likelihood (models/base.py), not the authors' decoder.
     if text_decoder not in ("conv", "aligned"):
         raise ValueError(f"the CelebA networks are the authors'; text_decoder {text_decoder!r} is dSprites only")
     encoders = nn.ModuleDict({
-        "img": ImageEncoder(img_channels, content_dim, style_dims["img"], width),
-        "text": TextEncoder(text_len, alphabet_size, content_dim, style_dims["text"], width),
+        "img": ImageEncoder(img_channels, content_dim, style_dims["img"], widths["img"]),
+        "text": TextEncoder(text_len, alphabet_size, content_dim, style_dims["text"], widths["text"]),
     })
     decoders = nn.ModuleDict({
-        "img": ImageDecoder(img_channels, content_dim, style_dims["img"], width),
-        "text": TextDecoder(text_len, alphabet_size, content_dim, style_dims["text"], width),
+        "img": ImageDecoder(img_channels, content_dim, style_dims["img"], widths["img"]),
+        "text": TextDecoder(text_len, alphabet_size, content_dim, style_dims["text"], widths["text"]),
     })
     return encoders, decoders

@@ -176,19 +176,20 @@ TEXT_DECODERS = {"conv": TextDecoder, "offset": OffsetTextDecoder, "aligned": Te
 
 
 def make_networks(img_channels: int, text_len: int, alphabet_size: int, content_dim: int,
-                  style_dims: dict[str, int], width: float,
+                  style_dims: dict[str, int], widths: dict[str, float],
                   text_decoder: str = "conv") -> tuple[nn.ModuleDict, nn.ModuleDict]:
-    """(encoders, decoders), each a ModuleDict keyed by modality ('img', 'text')."""
+    """(encoders, decoders), each a ModuleDict keyed by modality ('img', 'text'); `widths`: the
+    channel multiplier of each modality's encoder and decoder."""
     if img_channels < 1:
         raise ValueError(f"img_channels must be positive, got {img_channels}")
     if text_decoder not in TEXT_DECODERS:
         raise ValueError(f"unknown text_decoder {text_decoder!r} (known: {', '.join(TEXT_DECODERS)})")
     encoders = nn.ModuleDict({
-        "img": ImageEncoder(img_channels, content_dim, style_dims["img"], width),
-        "text": TextEncoder(text_len, alphabet_size, content_dim, style_dims["text"], width),
+        "img": ImageEncoder(img_channels, content_dim, style_dims["img"], widths["img"]),
+        "text": TextEncoder(text_len, alphabet_size, content_dim, style_dims["text"], widths["text"]),
     })
     decoders = nn.ModuleDict({
-        "img": ImageDecoder(img_channels, content_dim, style_dims["img"], width),
-        "text": TEXT_DECODERS[text_decoder](text_len, alphabet_size, content_dim, style_dims["text"], width),
+        "img": ImageDecoder(img_channels, content_dim, style_dims["img"], widths["img"]),
+        "text": TEXT_DECODERS[text_decoder](text_len, alphabet_size, content_dim, style_dims["text"], widths["text"]),
     })
     return encoders, decoders
