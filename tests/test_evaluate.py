@@ -258,3 +258,38 @@ def test_conditioning_gap_follows_the_text_not_the_style():
     result = conditioning_gaps(BrightWhenMale(), Brightness(), texts, test, seed=0)
     assert result["gaps"]["Male"]["gap"] == 1.0 and result["gaps"]["Smiling"]["gap"] == 0.0
     assert result["gaps"]["Male"]["strings_with"] == 4 and result["faces_per_string"] == 64
+
+
+def test_paired_conditioning_switches_one_attribute_in_real_rows():
+    """Faces bright exactly when the text says 'male': switching Male on and off in each row's text
+    moves P by 1 in every row; switching Smiling moves nothing. Rows are real attribute rows
+    (here: the first of them has Male on, the second off), written as in training."""
+    from mmjsd.data.celeba import ATTRIBUTE_NAMES
+    from mmjsd.data.text import ALPHABET, decode, strip_padding
+    from mmjsd.evaluate import paired_conditioning
+
+    class BrightWhenMale(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+        def generate(self, cond, target, generator=None):
+            said = [("male" in strip_padding(t).split(", ")) for t in decode(cond["text"].cpu())]
+            return torch.tensor(said, dtype=torch.float32).view(-1, 1, 1, 1).expand(-1, 3, 64, 64)
+
+    class Brightness:
+        def predict_and_score(self, faces):
+            p = faces.mean(dim=(1, 2, 3)).unsqueeze(1).expand(-1, len(ATTRIBUTE_NAMES))
+            return (p > 0.5).long(), p
+
+    labels = torch.full((2, len(ATTRIBUTE_NAMES)), -1, dtype=torch.int8)
+    labels[0, ATTRIBUTE_NAMES.index("Male")] = 1
+    labels[:, ATTRIBUTE_NAMES.index("Smiling")] = 1
+    test_eval = {"text": torch.zeros(2, 256, dtype=torch.uint8), "alphabet": ALPHABET,
+                 "label_names": list(ATTRIBUTE_NAMES), "labels": labels}
+    result = paired_conditioning(BrightWhenMale(), Brightness(), ["male, smiling", "smiling", "male", "eyeglasses"],
+                                 test_eval, seed=0)
+    assert result["rows"] == 2 and set(result["gaps"]) == {"Male", "Smiling", "Eyeglasses"}
+    assert result["gaps"]["Male"] == {"with": 1.0, "without": 0.0, "gap": 1.0, "rows_rising": 1.0}
+    for name in ("Smiling", "Eyeglasses"):
+        assert result["gaps"][name]["gap"] == 0.0 and result["gaps"][name]["rows_rising"] == 0.0

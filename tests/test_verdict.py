@@ -49,3 +49,14 @@ def test_celeba_conditioning_and_average_precision():
     assert "| Smiling | +0.100 | +0.200 | does not hold |" in text
     assert "mmJSD above mmPoE in 1 of 2 attributes (images from text); 0 of 1 attributes (text from images)" in text
     assert verdict.conditioning_caption(runs[0]["eval"]) == "Male +0.50, Smiling +0.10"
+
+
+def test_paired_conditioning_in_the_report_and_caption():
+    def celeba_eval(paired_male):
+        return {"conditioning": {"gaps": {"Male": {"gap": 0.1}}, "faces_per_string": 64},
+                "conditioning_paired": {"rows": 128, "gaps": {"Male": {"gap": paired_male, "rows_rising": 0.9}}}}
+    runs = runs_of({"mmjsd": [celeba_eval(0.3)], "mmpoe": [celeba_eval(-0.1)]}, dataset="celeba")
+    text = "\n".join(verdict.section(runs))
+    assert "texts of 128 real test rows" in text
+    assert "| Male | +0.300 | 0.900 | -0.100 | 0.900 | holds |" in text
+    assert verdict.conditioning_caption(runs[0]["eval"]) == "Male +0.10 (in context +0.30)"

@@ -14,6 +14,12 @@
     faces generated from the strings that name it, minus the same on faces generated from the
     strings that do not. Each string is padded at CONDITIONING_PADDINGS seeded starts and
     decoded with CONDITIONING_STYLES seeded image styles.
+    Paired, in context (`conditioning_paired`): the figure strings are short, unlike the
+    training texts, which list every attribute of a face. So the same attributes are also
+    measured on real test rows: the first PAIRED_ROWS rows of `test_eval`, each written as its
+    attribute text twice, once with the attribute switched on and once off (everything else
+    equal, the same seeded draw of padding starts); the gap is the mean difference of P(attribute) on the two
+    faces, and `rows_rising` the share of rows where it rises.
 
 Which rows: coherence uses `eval.max_test_samples` rows of `test`, a seeded draw kept in
 split order (seed EVAL_SUBSET_SEED, the same for every run so models see the same inputs);
@@ -48,6 +54,7 @@ from mmjsd.classifiers import (
     model_input,
     module_device,
 )
+from mmjsd.data import celeba
 from mmjsd.errors import DataError
 
 EVAL_SUBSET_SEED = 0
@@ -56,6 +63,7 @@ DIRECTIONS = ("img", "text")   # img: images generated from text; text: text gen
 LOGISTIC_MAX_ITER = 1000
 CONDITIONING_PADDINGS = 8      # random text starts per figure string
 CONDITIONING_STYLES = 8        # image styles ~ N(0, I) per padded string
+PAIRED_ROWS = 128              # real test rows per attribute in the paired measure
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,6 +233,37 @@ def conditioning_gaps(model, image_classifier, texts: list[str], test: dict, see
     return {"gaps": gaps, "faces_per_string": CONDITIONING_PADDINGS * CONDITIONING_STYLES, "texts": list(texts)}
 
 
+@torch.no_grad()
+def paired_conditioning(model, image_classifier, texts: list[str], test_eval: dict, seed: int) -> dict[str, Any]:
+    """For each attribute the figure strings name: P(attribute) on faces generated from real test
+    rows' texts with the attribute on, minus the same rows with it off (module docstring, (c))."""
+    from mmjsd.figure import encode_texts
+
+    names = list(test_eval["label_names"])
+    attributes = list(named_attributes(texts, names))
+    rows = test_eval["labels"][:PAIRED_ROWS].numpy() > 0
+    if not attributes or len(rows) == 0:
+        return {}
+    device = module_device(model)
+    length, alphabet = int(test_eval["text"].shape[1]), test_eval["alphabet"]
+    generator = torch.Generator().manual_seed(seed)
+    paired = {}
+    for name in attributes:
+        column = names.index(name)
+        probability = []
+        for state in (True, False):
+            switched = rows.copy()
+            switched[:, column] = state
+            strings = [celeba.attribute_string(row, length) for row in switched]
+            cond = model_input("text", encode_texts(strings, length, alphabet, seed).to(device))  # same seeded draw of starts
+            _, scores = image_classifier.predict_and_score(model.generate({"text": cond}, "img", generator=generator))
+            probability.append(scores[:, column].float().cpu())
+        difference = probability[0] - probability[1]
+        paired[name] = {"with": probability[0].mean().item(), "without": probability[1].mean().item(),
+                        "gap": difference.mean().item(), "rows_rising": (difference > 0).float().mean().item()}
+    return {"gaps": paired, "rows": int(len(rows))}
+
+
 def latent_classification(model, test_fit: dict, test_eval: dict, fit_rows: torch.Tensor, batch_size: int) -> tuple[dict, dict]:
     """({rep: {label: accuracy}}, {rep: {label: note}} for the fits that needed a note)."""
     eval_rows = torch.arange(test_eval["labels"].shape[0])
@@ -272,6 +311,9 @@ def evaluate_run(model, classifiers: dict, test: dict, test_fit: dict, test_eval
         conditioning = conditioning_gaps(model, classifiers["img"], figure_texts, test, seed)
         if conditioning:
             result["conditioning"] = conditioning
+        paired = paired_conditioning(model, classifiers["img"], figure_texts, test_eval, seed)
+        if paired:
+            result["conditioning_paired"] = paired
     return result
 
 
