@@ -16,6 +16,7 @@ from fakes_eval import (
     small_config,
 )
 from mmjsd import cli, paths
+from mmjsd.data.text import ALPHABET, decode, strip_padding
 from mmjsd.classifiers import (
     accuracy_per_label,
     average_precision_per_label,
@@ -230,32 +231,41 @@ def test_named_attributes_of_the_figure_strings():
                                              "Wavy_Hair": [False, False, False, True]}
 
 
+class BrightWhenMale(torch.nn.Module):
+    """Faces that are white exactly when the text names 'male', black otherwise; the sampled
+    image styles (`generator`) must not matter."""
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))   # a device for module_device
+
+    def generate(self, cond, target, generator=None):
+        said = [("male" in strip_padding(t).split(", ")) for t in decode(cond["text"].cpu())]
+        noise = torch.rand(len(said), generator=generator)
+        return torch.tensor(said, dtype=torch.float32).view(-1, 1, 1, 1).expand(-1, 3, 64, 64) + 0 * noise.view(-1, 1, 1, 1)
+
+
+class Brightness:
+    """A classifier that reads a face's brightness as the probability of each of `labels` attributes."""
+
+    def __init__(self, labels: int):
+        self.labels = labels
+
+    def predict_and_score(self, faces):
+        p = faces.mean(dim=(1, 2, 3)).unsqueeze(1).expand(-1, self.labels)
+        return (p > 0.5).long(), p
+
+
 def test_conditioning_gap_follows_the_text_not_the_style():
     """A model whose faces are bright exactly when the text says 'male', scored by a classifier that
     reads brightness as every attribute's probability: Male gap 1, Smiling gap 0 (half of each
     group names 'male')."""
-    from mmjsd.data.text import ALPHABET, decode, strip_padding
     from mmjsd.evaluate import conditioning_gaps
-
-    class BrightWhenMale(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.anchor = torch.nn.Parameter(torch.zeros(1))
-
-        def generate(self, cond, target, generator=None):
-            said = [("male" in strip_padding(t).split(", ")) for t in decode(cond["text"].cpu())]
-            noise = torch.rand(len(said), generator=generator)   # styles must not matter
-            return torch.tensor(said, dtype=torch.float32).view(-1, 1, 1, 1).expand(-1, 3, 64, 64) + 0 * noise.view(-1, 1, 1, 1)
-
-    class Brightness:
-        def predict_and_score(self, faces):
-            p = faces.mean(dim=(1, 2, 3)).unsqueeze(1).expand(-1, 3)
-            return (p > 0.5).long(), p
 
     texts = ["male, smiling, eyeglasses", "male, smiling", "male, eyeglasses", "male", "smiling, eyeglasses", "smiling",
              "eyeglasses", "wavy hair, heavy makeup, wearing lipstick"]
     test = {"text": torch.zeros(1, 256, dtype=torch.uint8), "alphabet": ALPHABET, "label_names": ["Eyeglasses", "Male", "Smiling"]}
-    result = conditioning_gaps(BrightWhenMale(), Brightness(), texts, test, seed=0)
+    result = conditioning_gaps(BrightWhenMale(), Brightness(3), texts, test, seed=0)
     assert result["gaps"]["Male"]["gap"] == 1.0 and result["gaps"]["Smiling"]["gap"] == 0.0
     assert result["gaps"]["Male"]["strings_with"] == 4 and result["faces_per_string"] == 64
 
@@ -265,29 +275,14 @@ def test_paired_conditioning_switches_one_attribute_in_real_rows():
     moves P by 1 in every row; switching Smiling moves nothing. Rows are real attribute rows
     (here: the first of them has Male on, the second off), written as in training."""
     from mmjsd.data.celeba import ATTRIBUTE_NAMES
-    from mmjsd.data.text import ALPHABET, decode, strip_padding
     from mmjsd.evaluate import paired_conditioning
-
-    class BrightWhenMale(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.anchor = torch.nn.Parameter(torch.zeros(1))
-
-        def generate(self, cond, target, generator=None):
-            said = [("male" in strip_padding(t).split(", ")) for t in decode(cond["text"].cpu())]
-            return torch.tensor(said, dtype=torch.float32).view(-1, 1, 1, 1).expand(-1, 3, 64, 64)
-
-    class Brightness:
-        def predict_and_score(self, faces):
-            p = faces.mean(dim=(1, 2, 3)).unsqueeze(1).expand(-1, len(ATTRIBUTE_NAMES))
-            return (p > 0.5).long(), p
 
     labels = torch.full((2, len(ATTRIBUTE_NAMES)), -1, dtype=torch.int8)
     labels[0, ATTRIBUTE_NAMES.index("Male")] = 1
     labels[:, ATTRIBUTE_NAMES.index("Smiling")] = 1
     test_eval = {"text": torch.zeros(2, 256, dtype=torch.uint8), "alphabet": ALPHABET,
                  "label_names": list(ATTRIBUTE_NAMES), "labels": labels}
-    result = paired_conditioning(BrightWhenMale(), Brightness(), ["male, smiling", "smiling", "male", "eyeglasses"],
+    result = paired_conditioning(BrightWhenMale(), Brightness(len(ATTRIBUTE_NAMES)), ["male, smiling", "smiling", "male", "eyeglasses"],
                                  test_eval, seed=0)
     assert result["rows"] == 2 and set(result["gaps"]) == {"Male", "Smiling", "Eyeglasses"}
     assert result["gaps"]["Male"] == {"with": 1.0, "without": 0.0, "gap": 1.0, "rows_rising": 1.0}
