@@ -32,19 +32,12 @@ NETWORKS = {"dsprites": dsprites_networks, "celeba": celeba_networks}
 MODALITIES = ("img", "text")
 
 
-def style_sizes(style_dim: int | dict) -> dict[str, int]:
-    """`style_dim` from the settings -> {modality: size}: one int for both or a per-modality dict."""
-    if isinstance(style_dim, dict):
-        return {m: int(style_dim[m]) for m in MODALITIES}
-    return {m: int(style_dim) for m in MODALITIES}
-
-
-def widths(width: float | dict) -> dict[str, float]:
-    """`width` from the settings -> {modality: channel multiplier}: one number for both networks
-    of each modality, or a per-modality dict."""
-    if isinstance(width, dict):
-        return {m: float(width[m]) for m in MODALITIES}
-    return {m: float(width) for m in MODALITIES}
+def per_modality(value, kind: type) -> dict:
+    """A setting given once for both modalities or as {img, text} -> {modality: kind(value)}
+    (`style_dim`: sizes, `width`: channel multipliers)."""
+    if isinstance(value, dict):
+        return {m: kind(value[m]) for m in MODALITIES}
+    return {m: kind(value) for m in MODALITIES}
 
 
 class Posterior(NamedTuple):
@@ -65,7 +58,7 @@ class MultimodalVAE(nn.Module):
         self.spec = copy.deepcopy(spec)
         s = self.spec["settings"]
         self.content_dim = int(s["content_dim"])
-        self.style_dims = style_sizes(s["style_dim"])
+        self.style_dims = per_modality(s["style_dim"], int)
         self.image_likelihood = s["image_likelihood"]
         self.laplace_scale = float(s.get("laplace_scale", 1.0))
         self.rec_weight = {m: float(s["rec_weight"][m]) for m in MODALITIES}
@@ -84,7 +77,7 @@ class MultimodalVAE(nn.Module):
         self.encoders, self.decoders = networks.make_networks(
             img_channels=int(self.spec["img_channels"]), text_len=int(self.spec["text_len"]),
             alphabet_size=int(self.spec["alphabet_size"]), content_dim=self.content_dim,
-            style_dims=self.style_dims, widths=widths(s["width"]), text_decoder=s.get("text_decoder", "conv"),
+            style_dims=self.style_dims, widths=per_modality(s["width"], float), text_decoder=s.get("text_decoder", "conv"),
         )
 
     # ------------------------------------------------------------------ inference
