@@ -171,25 +171,66 @@ class OffsetTextDecoder(nn.Module):
         return torch.where((diagonal >= 0) & (diagonal < length), diagonal, torch.full_like(diagonal, length))
 
 
+class ShiftImageDecoder(nn.Module):
+    """The sprite drawn by the content, moved across the canvas by the image style.
+
+    The image counterpart of OffsetTextDecoder. The text names the position only as one of three
+    bins, so a content sample from the text cannot say where in its bin the sprite sits; decoded
+    by a plain decoder it gives the average over those positions, a blob without shape
+    (docs/FIDELITY.md, S1-S5). Here the content draws the sprite (ImageDecoder with no style) and
+    the style (any size) only sets a translation (tx, ty), applied by resampling the logits.
+    So the style can carry where the sprite is and nothing else: shape, scale and orientation
+    must pass through the content. The last layer starts at zero: no shift until it is learnt.
+    """
+
+    def __init__(self, img_channels: int, content_dim: int, style_dim: int, width: float = 1.0):
+        super().__init__()
+        self.style_dim = style_dim
+        self.canvas = ImageDecoder(img_channels, content_dim, 0, width)
+        if style_dim > 0:
+            hidden = scaled(HIDDEN // 4, width)
+            self.shift = nn.Sequential(nn.Linear(style_dim, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+            nn.init.zeros_(self.shift[-1].weight)
+            nn.init.zeros_(self.shift[-1].bias)
+
+    def forward(self, z: Tensor) -> Tensor:
+        style, content = z[:, :self.style_dim], z[:, self.style_dim:]
+        logits = self.canvas(content)
+        if self.style_dim == 0:
+            return logits
+        shift = self.shift(style)                                                   # B x 2, (x, y)
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            # theta maps output coordinates to input ones in [-1, 1]: a pure translation.
+            eye = torch.eye(2, device=z.device, dtype=torch.float32).expand(z.shape[0], 2, 2)
+            theta = torch.cat([eye, shift.float().unsqueeze(-1)], dim=2)           # B x 2 x 3
+            grid = F.affine_grid(theta, list(logits.shape), align_corners=False)
+            # border: the canvas edge is background, so what moves in is background too
+            return F.grid_sample(logits.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+IMAGE_DECODERS = {"conv": ImageDecoder, "shift": ShiftImageDecoder}
+
 # "aligned": the plain decoder, scored against the left-aligned text (models/base.py)
 TEXT_DECODERS = {"conv": TextDecoder, "offset": OffsetTextDecoder, "aligned": TextDecoder}
 
 
 def make_networks(img_channels: int, text_len: int, alphabet_size: int, content_dim: int,
                   style_dims: dict[str, int], widths: dict[str, float],
-                  text_decoder: str = "conv") -> tuple[nn.ModuleDict, nn.ModuleDict]:
+                  text_decoder: str = "conv", image_decoder: str = "conv") -> tuple[nn.ModuleDict, nn.ModuleDict]:
     """(encoders, decoders), each a ModuleDict keyed by modality ('img', 'text'); `widths`: the
     channel multiplier of each modality's encoder and decoder."""
     if img_channels < 1:
         raise ValueError(f"img_channels must be positive, got {img_channels}")
     if text_decoder not in TEXT_DECODERS:
         raise ValueError(f"unknown text_decoder {text_decoder!r} (known: {', '.join(TEXT_DECODERS)})")
+    if image_decoder not in IMAGE_DECODERS:
+        raise ValueError(f"unknown image_decoder {image_decoder!r} (known: {', '.join(IMAGE_DECODERS)})")
     encoders = nn.ModuleDict({
         "img": ImageEncoder(img_channels, content_dim, style_dims["img"], widths["img"]),
         "text": TextEncoder(text_len, alphabet_size, content_dim, style_dims["text"], widths["text"]),
     })
     decoders = nn.ModuleDict({
-        "img": ImageDecoder(img_channels, content_dim, style_dims["img"], widths["img"]),
+        "img": IMAGE_DECODERS[image_decoder](img_channels, content_dim, style_dims["img"], widths["img"]),
         "text": TEXT_DECODERS[text_decoder](text_len, alphabet_size, content_dim, style_dims["text"], widths["text"]),
     })
     return encoders, decoders
