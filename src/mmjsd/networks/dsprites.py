@@ -171,44 +171,59 @@ class OffsetTextDecoder(nn.Module):
         return torch.where((diagonal >= 0) & (diagonal < length), diagonal, torch.full_like(diagonal, length))
 
 
-class ShiftImageDecoder(nn.Module):
-    """The sprite drawn by the content, moved across the canvas by the image style.
+class PoseImageDecoder(nn.Module):
+    """The sprite drawn by the content, moved (and, with `rotate`, turned) by the image style.
 
-    The image counterpart of OffsetTextDecoder. The text names the position only as one of three
-    bins, so a content sample from the text cannot say where in its bin the sprite sits; decoded
-    by a plain decoder it gives the average over those positions, a blob without shape
-    (docs/FIDELITY.md, S1-S5). Here the content draws the sprite (ImageDecoder with no style) and
-    the style (any size) only sets a translation (tx, ty), applied by resampling the logits.
-    So the style can carry where the sprite is and nothing else: shape, scale and orientation
-    must pass through the content. The last layer starts at zero: no shift until it is learnt.
+    The image counterpart of OffsetTextDecoder. The text names the position as one of three bins
+    (about 11 of the 32 positions) and the orientation as one of four 90-degree bins, so a content
+    sample from the text cannot say where in its bins the sprite sits. A plain decoder then
+    draws the average over those poses, a blob without shape (docs/FIDELITY.md, S1-S8). Here
+    the content draws the sprite (ImageDecoder with no style) and the style (any size) only sets
+    a rigid transform of the canvas, a translation (tx, ty) and with `rotate` an angle, applied
+    by resampling the logits. So the style can carry the pose and nothing else: shape and scale
+    must pass through the content. The last layer starts at zero: the identity until it is learnt.
     """
 
-    def __init__(self, img_channels: int, content_dim: int, style_dim: int, width: float = 1.0):
+    def __init__(self, img_channels: int, content_dim: int, style_dim: int, width: float = 1.0,
+                 rotate: bool = False):
         super().__init__()
-        self.style_dim = style_dim
+        self.style_dim, self.rotate = style_dim, rotate
         self.canvas = ImageDecoder(img_channels, content_dim, 0, width)
         if style_dim > 0:
             hidden = scaled(HIDDEN // 4, width)
-            self.shift = nn.Sequential(nn.Linear(style_dim, hidden), nn.ReLU(), nn.Linear(hidden, 2))
-            nn.init.zeros_(self.shift[-1].weight)
-            nn.init.zeros_(self.shift[-1].bias)
+            self.pose = nn.Sequential(nn.Linear(style_dim, hidden), nn.ReLU(), nn.Linear(hidden, 3 if rotate else 2))
+            nn.init.zeros_(self.pose[-1].weight)
+            nn.init.zeros_(self.pose[-1].bias)
 
     def forward(self, z: Tensor) -> Tensor:
         style, content = z[:, :self.style_dim], z[:, self.style_dim:]
         logits = self.canvas(content)
         if self.style_dim == 0:
             return logits
-        shift = self.shift(style)                                                   # B x 2, (x, y)
+        pose = self.pose(style)
         with torch.autocast(device_type=z.device.type, enabled=False):
-            # theta maps output coordinates to input ones in [-1, 1]: a pure translation.
-            eye = torch.eye(2, device=z.device, dtype=torch.float32).expand(z.shape[0], 2, 2)
-            theta = torch.cat([eye, shift.float().unsqueeze(-1)], dim=2)           # B x 2 x 3
+            pose = pose.float()
+            shift = pose[:, :2]                                                     # (x, y) in [-1, 1] units
+            angle = pose[:, 2] if self.rotate else torch.zeros_like(pose[:, 0])
+            cos, sin = torch.cos(angle), torch.sin(angle)
+            # theta maps output coordinates to input ones: turn about the centre, then shift.
+            theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], dim=1),
+                                 torch.stack([sin, cos, shift[:, 1]], dim=1)], dim=1)  # B x 2 x 3
             grid = F.affine_grid(theta, list(logits.shape), align_corners=False)
             # border: the canvas edge is background, so what moves in is background too
             return F.grid_sample(logits.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-IMAGE_DECODERS = {"conv": ImageDecoder, "shift": ShiftImageDecoder}
+def _shift_decoder(img_channels: int, content_dim: int, style_dim: int, width: float = 1.0) -> PoseImageDecoder:
+    return PoseImageDecoder(img_channels, content_dim, style_dim, width, rotate=False)
+
+
+def _pose_decoder(img_channels: int, content_dim: int, style_dim: int, width: float = 1.0) -> PoseImageDecoder:
+    return PoseImageDecoder(img_channels, content_dim, style_dim, width, rotate=True)
+
+
+# shift: the image style translates the sprite; pose: it translates and turns it
+IMAGE_DECODERS = {"conv": ImageDecoder, "shift": _shift_decoder, "pose": _pose_decoder}
 
 # "aligned": the plain decoder, scored against the left-aligned text (models/base.py)
 TEXT_DECODERS = {"conv": TextDecoder, "offset": OffsetTextDecoder, "aligned": TextDecoder}
