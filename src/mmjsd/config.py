@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from mmjsd.data.text import outside_alphabet
 from mmjsd.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -125,8 +126,6 @@ def validate_raw(raw: dict) -> None:
 
 def _check_semantics(config: dict) -> None:
     """Rules JSON Schema cannot express."""
-    from mmjsd.data.text import outside_alphabet
-
     for number, text in enumerate(config["eval"]["figure"]["texts"], start=1):
         bad = outside_alphabet(text)
         if bad is not None:

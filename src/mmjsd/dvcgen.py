@@ -18,11 +18,13 @@ outputs, that Snakemake's rule runs for the same job).
 from __future__ import annotations
 
 import copy
+import json
 import sys
 
 import yaml
 
 from mmjsd import paths as P
+from mmjsd.config import read_yaml
 from mmjsd.files import write_text
 
 HEADER = """\
@@ -67,8 +69,6 @@ def step_settings(config: dict, step: str, dataset: str | None = None) -> dict:
 def step_params(config: dict, step: str, dataset: str | None = None) -> str:
     """The same as canonical JSON, for Snakemake's params: Snakemake compares params as text, so
     keys are sorted (reordering config.yaml reruns nothing; changing a value reruns the job)."""
-    import json
-
     return json.dumps(step_settings(config, step, dataset), sort_keys=True, separators=(",", ":"))
 
 
@@ -252,8 +252,6 @@ def render(config: dict, raw: dict, celeba_source: str | None = None) -> str:
 
 
 def cli_dvc_yaml(args, config: dict) -> int:
-    from mmjsd.config import read_yaml
-
     text = render(config, read_yaml(args.config))
     if args.out is None:
         sys.stdout.write(text)

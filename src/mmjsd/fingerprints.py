@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mmjsd import paths as P
+from mmjsd.data.manifest import manifest_sha256
 from mmjsd.dvcgen import step_settings
 from mmjsd.errors import DataError
 from mmjsd.files import code_digest, file_sha256
@@ -46,8 +47,6 @@ def content_sha256(path: str | os.PathLike) -> str:
     classifiers name the same splits), or of a CelebA folder's manifest."""
     path = Path(path)
     if path.is_dir():
-        from mmjsd.data.manifest import manifest_sha256
-
         return "manifest:" + manifest_sha256(path)
     stat = path.stat()
     return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from mmjsd.errors import TrainingError
+from mmjsd.errors import TrainingError, detail
 
 LOCK_DIR_ENV = "MMJSD_GPU_LOCK_DIR"
 UNITS_PER_GPU = 100     # a share is held in whole hundredths of a device
@@ -211,7 +211,7 @@ def select_device(requested: str, lock_dir: Path | None = None, share: float | N
 
 def _cuda_problem() -> str | None:
     """None when CUDA can run on the claimed device, else why not (no driver, a CPU-only torch)."""
-    import torch
+    import torch   # here, not at the top: the Snakefile imports this module to count GPUs, without torch
 
     try:
         if not torch.cuda.is_available():
@@ -219,8 +219,6 @@ def _cuda_problem() -> str | None:
                     f"{torch.__version__})")
         torch.cuda.init()
     except (RuntimeError, AssertionError) as exc:
-        from mmjsd.errors import detail
-
         return detail(exc)
     return None
 

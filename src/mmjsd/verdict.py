@@ -16,10 +16,10 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from mmjsd.aggregate import summarise
-from mmjsd.paper import DSPRITES_FACTORS, REPRESENTATIONS, paper_value
+from mmjsd.paper import DSPRITES_FACTORS, paper_value
+from mmjsd.vocabulary import DIRECTIONS, MODELS, REPRESENTATIONS
 
 TIE = 0.02            # differences below this are ties (seed noise at demo scale exceeds it)
-MODELS = ("mmjsd", "mmpoe")
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -60,7 +60,7 @@ def dsprites_lines(runs: list[dict]) -> list[str]:
              f"Means over seeds; '=' means within {TIE} of each other.", "",
              "| table | cell | mmJSD | mmPoE | this run | paper | direction |", "|---|---|---|---|---|---|---|"]
     held = total = 0
-    cells = [("1a", f, d) for f in DSPRITES_FACTORS for d in ("img", "text")] + \
+    cells = [("1a", f, d) for f in DSPRITES_FACTORS for d in DIRECTIONS] + \
             [("1b", f, r) for r in REPRESENTATIONS for f in DSPRITES_FACTORS]
     for table, factor, part in cells:
         if table == "1a":
