@@ -19,14 +19,12 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import math
 from pathlib import Path
 from typing import Any, Iterable
 
 from mmjsd import files, paths
 from mmjsd.data.dsprites import LABEL_SIZES
-from mmjsd.errors import DataError
 from mmjsd.paper import DSPRITES_FACTORS, MODEL_LABELS, MODEL_ORDER, paper_value
 from mmjsd.vocabulary import DIRECTIONS, REPRESENTATIONS, SOURCE_DESCRIPTIONS
 
@@ -67,16 +65,9 @@ def read_evaluations(config: dict, dataset: str) -> list[dict]:
     for model in config["models"]:
         for seed in config["seeds"]:
             path = eval_path(config, dataset, model, seed)
-            if not path.is_file():
-                raise DataError(
-                    f"evaluation of run {dataset}/{model}/seed{seed} is missing ({path})",
-                    f"run `snakemake {path} --config scale={config['scale']}` "
-                    f"(or `mmjsd evaluate --scale {config['scale']} --dataset {dataset} --model {model} --seed {seed}`)",
-                )
-            try:
-                record = json.loads(path.read_text())
-            except json.JSONDecodeError:
-                raise DataError(f"{path} is not valid JSON", f"delete it and rerun `mmjsd evaluate` for {dataset}/{model}/seed{seed}") from None
+            fix = (f"run `snakemake {path} --forcerun {path} --config scale={config['scale']}` "
+                   f"(or `mmjsd evaluate --scale {config['scale']} --dataset {dataset} --model {model} --seed {seed}`)")
+            record = files.read_json(path, fix, what=f"evaluation of run {dataset}/{model}/seed{seed}")
             record["_path"] = str(path)
             records.append(record)
     return records

@@ -11,6 +11,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import yaml
 
 from mmjsd.data.text import outside_alphabet
@@ -76,8 +77,6 @@ def _schema() -> dict:
 
 
 def _first_error(instance: Any, schema: dict) -> str | None:
-    import jsonschema
-
     validator_cls = jsonschema.validators.validator_for(schema)
     validator = validator_cls(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.path), list(map(str, e.path))))

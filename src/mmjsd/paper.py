@@ -10,7 +10,6 @@ joint representation, and it is stored as such here.
 from __future__ import annotations
 
 from mmjsd.data.dsprites import LABEL_NAMES
-from mmjsd.vocabulary import REPRESENTATIONS  # noqa: F401 - Table 1b's rows, re-exported beside the table
 
 DSPRITES_FACTORS = tuple(LABEL_NAMES)           # Table 1's columns: the dSprites label names
 MODEL_ORDER = ("mmpoe", "mmjsd")               # the paper's row order

@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from mmjsd import files, gpu, optim, paths, precision, runtime
 from mmjsd.data.processed import load_checked_split, model_input, sorted_subset
-from mmjsd.errors import TrainingError
+from mmjsd.errors import DataError, TrainingError
 from mmjsd.models import build_model, model_spec, save_model
 from mmjsd.progress import clock as _clock, log
 from mmjsd.summary import train_summary
@@ -212,11 +212,11 @@ def _run_digest(run_key: dict) -> str:
 def load_timing(path: Path, run_key: dict) -> Timing:
     """The totals of earlier calls of this same run; zero when absent, unreadable or another run's."""
     try:
-        record = json.loads(path.read_text())
+        record = files.read_json(path, "")
         if record.get("run") == _run_digest(run_key):
             return Timing(float(record["wall_time_s"]), int(record["samples"]), str(record.get("started_at", "")),
                           str(record.get("finished_at", "")))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (DataError, OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     return Timing()
 
