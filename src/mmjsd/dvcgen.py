@@ -108,16 +108,17 @@ def raw_stages(config: dict, raw_overlay: dict) -> tuple[dict, dict[str, str]]:
     cli = cli_prefix(config)
     stages: dict = {}
     raw_inputs: dict[str, str] = {}
+
+    def stand_in(step: str, command: str, out: str) -> dict:
+        """A procedural stand-in's stage: it reads only its config keys."""
+        return {"cmd": f"{cli} {command}", "params": _params(config, raw_overlay, step), "outs": [out]}
+
     if "dsprites" in config["datasets"]:
         source = config["data"]["dsprites"]["source"]
         raw = str(P.dsprites_input(config))
         raw_inputs["dsprites"] = raw
         if source == "render":
-            stages["dsprites_render"] = {
-                "cmd": f"{cli} dsprites-render --out {raw}",
-                "params": _params(config, raw_overlay, "dsprites_render"),
-                "outs": [raw],
-            }
+            stages["dsprites_render"] = stand_in("dsprites_render", f"dsprites-render --out {raw}", raw)
         else:
             stages["dsprites_download"] = {"cmd": f"{cli} dsprites-download --out {raw}", "outs": [raw]}
     if "celeba" in config["datasets"]:
@@ -125,11 +126,7 @@ def raw_stages(config: dict, raw_overlay: dict) -> tuple[dict, dict[str, str]]:
         folder = str(P.celeba_input(config))
         raw_inputs["celeba"] = folder
         if source == "synthetic":
-            stages["celeba_synthesize"] = {
-                "cmd": f"{cli} celeba-synthesize --out {folder}",
-                "params": _params(config, raw_overlay, "celeba_synthesize"),
-                "outs": [folder],
-            }
+            stages["celeba_synthesize"] = stand_in("celeba_synthesize", f"celeba-synthesize --out {folder}", folder)
         elif source == "torchvision":
             stages["celeba_download"] = {
                 "cmd": f"{cli} celeba-download --root {_fill(P.CELEBA_TORCHVISION_ROOT, config)}",
