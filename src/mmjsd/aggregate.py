@@ -26,7 +26,7 @@ from typing import Any, Iterable
 from mmjsd import files, paths
 from mmjsd.data.dsprites import LABEL_SIZES
 from mmjsd.paper import DSPRITES_FACTORS, MODEL_LABELS, MODEL_ORDER, paper_value
-from mmjsd.vocabulary import DIRECTIONS, REPRESENTATIONS, SOURCE_DESCRIPTIONS
+from mmjsd.vocabulary import DATASETS, DIRECTIONS, REPRESENTATIONS, SOURCE_DESCRIPTIONS
 
 COLUMNS = ("dataset", "table", "model", "modality", "factor", "mean", "std", "n_seeds", "seeds",
            "paper", "diff", "scale", "data_source")
@@ -334,7 +334,7 @@ def render_markdown(config: dict, dsprites_records: list[dict], dsprites_rows: l
 
 def aggregate(config: dict) -> dict[str, str]:
     """The text of every output, keyed by path (nothing written)."""
-    records = {d: read_evaluations(config, d) if d in config["datasets"] else [] for d in ("dsprites", "celeba")}
+    records = {d: read_evaluations(config, d) if d in config["datasets"] else [] for d in DATASETS}
     rows = {d: table_rows(records[d], d) for d in records}
     outputs = {
         str(paths.fill(paths.TABLE1, config)): format_csv(rows["dsprites"]),

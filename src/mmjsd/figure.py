@@ -30,9 +30,9 @@ from mmjsd.data.text import decode, encode_at_seeded_starts, strip_padding
 from mmjsd.errors import DataError
 from mmjsd.models import load_run_model
 from mmjsd.paper import MODEL_LABELS
-from mmjsd.vocabulary import SOURCE_DESCRIPTIONS
+from mmjsd.vocabulary import MODELS, SOURCE_DESCRIPTIONS
 
-PANEL_ORDER = ("mmjsd", "mmpoe")   # the brief's order: mmJSD left, mmPoE right
+PANEL_ORDER = MODELS              # the brief's order: mmJSD left, mmPoE right
 DPI = 100
 CELL_PX = 64                       # one generated face per 64 x 64 pixels, shown 1:1
 LABEL_PX = 330                     # room for the row texts left of the first panel

@@ -28,6 +28,7 @@ from mmjsd.data.manifest import manifest_sha256
 from mmjsd.dvcgen import step_settings
 from mmjsd.errors import DataError
 from mmjsd.files import code_digest, file_sha256
+from mmjsd.vocabulary import MODALITIES
 
 FORMAT = 1
 
@@ -140,7 +141,7 @@ def eval_fingerprint(config: dict, dataset: str, model: str, seed: int) -> dict:
     return {"format": FORMAT, "made_by": "evaluate",
             "model_sha256": content_sha256(model_path),
             "classifiers_sha256": {m: content_sha256(P.fill(P.CLASSIFIER, config, dataset=dataset, modality=m))
-                                   for m in ("img", "text")},
+                                   for m in MODALITIES},
             "splits_sha256": {name: content_sha256(P.processed(config, dataset, name))
                               for name in ("test", "test_fit", "test_eval")},
             "settings": step_settings(config, "evaluate"),

@@ -28,6 +28,7 @@ import fcntl
 import itertools
 import math
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -247,8 +248,6 @@ def cpu_model() -> str:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    import platform
-
     return platform.processor() or platform.machine()
 
 
@@ -267,7 +266,7 @@ def gpu_names() -> list[str]:
 def device_name(device: str) -> str:
     """What metrics files record as the device: 'cuda:<GPU name>' or 'cpu:<processor> (<n> cores)'."""
     if device == "cuda":
-        import torch
+        import torch   # here: see _cuda_problem
 
         return f"cuda:{torch.cuda.get_device_name(0)}"
     return f"cpu:{cpu_model()} ({os.cpu_count()} cores)"

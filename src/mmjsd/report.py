@@ -11,6 +11,7 @@ Reads only files earlier steps wrote (eval.json, metrics.json, classifier metric
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 from pathlib import Path
 from typing import Any
@@ -55,8 +56,6 @@ def collect(config: dict) -> dict[str, Any]:
     figure_path = paths.fill(paths.FIGURE1, config)
     if "celeba" in config["datasets"] and not figure_path.is_file():
         raise DataError(f"{figure_path} not found", f"run `mmjsd figure --scale {scale}` (or `snakemake {figure_path} --config scale={scale}`)")
-    import datetime
-
     # The pipeline's first outputs are the processed splits: their times bound its start from above.
     split_times = [paths.processed(config, d, s).stat().st_mtime for d in config["datasets"] for s in paths.SPLITS
                    if paths.processed(config, d, s).is_file()]
@@ -147,8 +146,6 @@ def runs_section(config: dict, data: dict) -> list[str]:
 def hardware_section(data: dict) -> list[str]:
     def listed(records) -> str:
         return ", ".join(f"`{d}`" for d in sorted({str(r.get("device", "unknown")) for r in records}))
-
-    import datetime
 
     total = sum(float(r["metrics"].get("wall_time_s") or 0.0) for r in data["runs"])
     machine = data.get("machine") or {}

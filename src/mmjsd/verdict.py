@@ -139,10 +139,10 @@ def celeba_lines(runs: list[dict]) -> list[str]:
         lines += ["### CelebA coherence (average precision), attribute by attribute", "",
                   "The paper reports mmJSD above mmPoE; '=' within " f"{TIE}.", "",
                   "| attribute | img: mmJSD | img: mmPoE | img | text: mmJSD | text: mmPoE | text |", "|---|---|---|---|---|---|---|"]
-        counts = {d: [0, 0] for d in ("img", "text")}
+        counts = {d: [0, 0] for d in DIRECTIONS}
         for name in names:
             row = [name]
-            for d in ("img", "text"):
+            for d in DIRECTIONS:
                 ours = {m: _mean(a[name][d] for a in ap[m]) for m in MODELS}
                 result = verdict(order(ours["mmjsd"], ours["mmpoe"]), ">")
                 counts[d][0] += result == "holds"
@@ -151,7 +151,7 @@ def celeba_lines(runs: list[dict]) -> list[str]:
             lines.append("| " + " | ".join(row) + " |")
         lines += ["", "mmJSD above mmPoE in " + "; ".join(
             f"{counts[d][0]} of {counts[d][1]} attributes ({'images from text' if d == 'img' else 'text from images'})"
-            for d in ("img", "text")) + ".", ""]
+            for d in DIRECTIONS) + ".", ""]
     return lines
 
 

@@ -8,7 +8,7 @@ Each file holds a dict:
 
 | key          | type                                   | meaning |
 |--------------|----------------------------------------|---------|
-| images       | uint8 N x C x 64 x 64                  | C = 1 (dSprites) or 3 (CelebA). Full 0..255 range for both datasets: dSprites pixels are 0 or 255. Every consumer uses `images.float() / 255`. |
+| images       | uint8 N x C x 64 x 64                  | C = 1 (dSprites) or 3 (CelebA). Full 0..255 range for both datasets: dSprites pixels are 0 or 255. Every consumer uses `model_input` (`images.float() / 255`). |
 | text         | uint8 N x L                            | indices into `alphabet`, '*'-padded at a random start fixed per sample (L = 64 dSprites, 256 CelebA) |
 | alphabet     | str                                    | mmjsd.data.text.ALPHABET (71 symbols) |
 | labels       | int64 N x F                            | class index per factor/attribute |
@@ -20,6 +20,10 @@ Each file holds a dict:
 | fingerprint  | str (JSON), optional                   | what made it: raw input sha256, the config keys `prepare` reads, the data code's digest (mmjsd.fingerprints; consumers refuse a mismatch) |
 
 Rows keep the order of the raw data within each split (dSprites grid order, CelebA file order).
+
+Every pipeline step loads a split with `load_checked_split` (missing or stale -> one line naming
+the command that rebuilds it), feeds it to the networks through `model_input` (images / 255,
+text as int64), and draws row subsets with `sorted_subset` (seeded, kept in split order).
 """
 
 from __future__ import annotations
@@ -35,9 +39,9 @@ import torch
 from mmjsd import fingerprints, paths
 from mmjsd.errors import DataError
 from mmjsd.files import atomic_path, torch_load, torch_save
+from mmjsd.paths import SPLITS
 from mmjsd.vocabulary import DATASETS, SOURCES
 
-SPLITS = ("train", "test", "test_fit", "test_eval")
 KEYS = ("images", "text", "alphabet", "labels", "label_names", "source", "seed", "dataset", "notes")
 # Optional in the contract (hand-made splits in tests lack it); the pipeline's consumers require it.
 OPTIONAL_KEYS = ("fingerprint",)
