@@ -23,8 +23,7 @@ import numpy as np
 import torch
 
 from mmjsd.data import text as textmod
-
-TEXT_FIELDS = ("shape", "scale", "orientation", "posY", "posX")   # in the text's order
+from mmjsd.data.dsprites import TEXT_FIELDS
 PIXEL_MEASURES = {"scale": "area", "posX": "centroid_x", "posY": "centroid_y"}
 
 

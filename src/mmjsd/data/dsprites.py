@@ -64,6 +64,7 @@ ORIENTATION_WORDS = ("upright", "left", "upside down", "right")
 POSX_WORDS = ("left", "mid", "right")
 POSY_WORDS = ("upper", "mid", "lower")            # posY increasing = lower in the image
 POSY_WORDS_UPWARD = ("lower", "mid", "upper")     # for a file whose posY runs bottom to top
+TEXT_FIELDS = ("shape", "scale", "orientation", "posY", "posX")   # the labels in the order the text names them
 
 
 
