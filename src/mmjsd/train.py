@@ -1,7 +1,10 @@
 """Train one model (mmJSD or mmPoE) on one dataset with one seed.
 
-Read top to bottom: load the processed training split into memory as tensors, build the model,
-restore the last checkpoint if there is one, then loop over epochs drawing batches by index.
+Read top to bottom: `Trainer` loads the processed training split into memory as tensors (all of
+it, or with `train.<dataset>.max_train_samples` a subset drawn with the run's seed and kept in
+split order, as the classifiers do), builds the model, restores the last checkpoint if there is
+one (`restore`), then `train_run` loops over epochs (`train_epoch`, `end_epoch`) drawing batches
+by index.
 
 Guarantees
 - Deterministic on the CPU: the same seed and config give the same checkpoint bytes. Model

@@ -1,10 +1,11 @@
 """The attribute classifiers' network (mmjsd.classifiers trains and applies it).
 
-One shared trunk per modality plus a linear layer whose outputs are split into per-label heads:
-- image: the dSprites encoder's stack of 4x4 stride-2 convolutions with 32-64-64-128 channels
-  (64 -> 4), flattened, and a 128-unit hidden layer;
-- text: the dSprites text encoder's Conv1d stack (64-128-128-256 channels), max over positions,
-  and the hidden layer.
+One shared trunk per modality plus a linear layer whose outputs are split into per-label heads,
+built from the models' pieces (networks.common.conv_stack: 4x4 stride-2 convolutions):
+- image: Conv2d stack with 32-64-64-128 channels (64 -> 4; the dSprites image encoder's layout
+  with wider layers), flattened, and a 128-unit hidden layer;
+- text: the dSprites text encoder's Conv1d stack (its TEXT_CHANNELS, 64-128-128-256), max over
+  positions, and the hidden layer.
 Every channel count is multiplied by `width` and rounded, at least MIN_CHANNELS = 4 (the models'
 networks use 8: the classifiers were trained with 4, and their saved weights keep that shape).
 No public classifier exists for dSprites+text; these networks are ours.
