@@ -78,6 +78,7 @@ class MultimodalVAE(nn.Module):
             NETWORKS[self.spec["dataset"]], img_channels=int(self.spec["img_channels"]), text_len=int(self.spec["text_len"]),
             alphabet_size=int(self.spec["alphabet_size"]), content_dim=self.content_dim,
             style_dims=self.style_dims, widths=per_modality(s["width"], float), text_decoder=s.get("text_decoder", "conv"),
+            image_decoder=s.get("image_decoder", "conv"),
         )
 
     # ------------------------------------------------------------------ inference

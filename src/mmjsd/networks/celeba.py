@@ -150,3 +150,6 @@ class TextDecoder(nn.Module):
 # "aligned" changes only the text likelihood (models/base.py), not the authors' decoder;
 # "offset" is a dSprites decoder.
 TEXT_DECODERS = {"conv": TextDecoder, "aligned": TextDecoder}
+# "shift" and "pose" are dSprites image decoders.
+IMAGE_DECODERS = {"conv": ImageDecoder}
+DECODER_NOTE = "the CelebA networks are the authors'; the other decoders are dSprites only"

@@ -47,23 +47,25 @@ class LatentHeads(nn.Module):
 
 def make_networks(family: ModuleType, img_channels: int, text_len: int, alphabet_size: int, content_dim: int,
                   style_dims: dict[str, int], widths: dict[str, float],
-                  text_decoder: str = "conv") -> tuple[nn.ModuleDict, nn.ModuleDict]:
+                  text_decoder: str = "conv", image_decoder: str = "conv") -> tuple[nn.ModuleDict, nn.ModuleDict]:
     """(encoders, decoders), each a ModuleDict keyed by modality ('img', 'text'), from one
-    dataset's network module `family` (its ImageEncoder, TextEncoder, ImageDecoder and
-    TEXT_DECODERS). `widths`: the channel multiplier of each modality's encoder and decoder.
+    dataset's network module `family` (its DATASET, ImageEncoder, TextEncoder, IMAGE_DECODERS,
+    TEXT_DECODERS and DECODER_NOTE). `widths`: the channel multiplier of each modality's encoder and decoder.
     Built in a fixed order (image encoder, text encoder, image decoder, text decoder): the seeded
     initial weights depend on it."""
     if img_channels < 1:
         raise ValueError(f"img_channels must be positive, got {img_channels}")
-    if text_decoder not in family.TEXT_DECODERS:
-        raise ValueError(f"unknown text_decoder {text_decoder!r} for the {family.DATASET} networks "
-                         f"(known: {', '.join(family.TEXT_DECODERS)})")
+    for kind, name, known in (("text_decoder", text_decoder, family.TEXT_DECODERS),
+                              ("image_decoder", image_decoder, family.IMAGE_DECODERS)):
+        if name not in known:
+            raise ValueError(f"unknown {kind} {name!r} for the {family.DATASET} networks (known: {', '.join(known)})"
+                             + (f"; {family.DECODER_NOTE}" if family.DECODER_NOTE else ""))
     encoders = nn.ModuleDict({
         "img": family.ImageEncoder(img_channels, content_dim, style_dims["img"], widths["img"]),
         "text": family.TextEncoder(text_len, alphabet_size, content_dim, style_dims["text"], widths["text"]),
     })
     decoders = nn.ModuleDict({
-        "img": family.ImageDecoder(img_channels, content_dim, style_dims["img"], widths["img"]),
+        "img": family.IMAGE_DECODERS[image_decoder](img_channels, content_dim, style_dims["img"], widths["img"]),
         "text": family.TEXT_DECODERS[text_decoder](text_len, alphabet_size, content_dim, style_dims["text"], widths["text"]),
     })
     return encoders, decoders

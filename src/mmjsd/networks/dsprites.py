@@ -167,5 +167,60 @@ class OffsetTextDecoder(nn.Module):
         return torch.where((diagonal >= 0) & (diagonal < length), diagonal, torch.full_like(diagonal, length))
 
 
+class PoseImageDecoder(nn.Module):
+    """The sprite drawn by the content, moved (and, with `rotate`, turned) by the image style.
+
+    The image counterpart of OffsetTextDecoder. The text names the position as one of three bins
+    (about 11 of the 32 positions) and the orientation as one of four 90-degree bins, so a content
+    sample from the text cannot say where in its bins the sprite sits. A plain decoder then
+    draws the average over those poses, a blob without shape (docs/FIDELITY.md, S1-S8). Here
+    the content draws the sprite (ImageDecoder with no style) and the style (any size) only sets
+    a rigid transform of the canvas, a translation (tx, ty) and with `rotate` an angle, applied
+    by resampling the logits. So the style can carry the pose and nothing else: shape and scale
+    must pass through the content. The last layer starts at zero: the identity until it is learnt.
+    """
+
+    def __init__(self, img_channels: int, content_dim: int, style_dim: int, width: float = 1.0,
+                 rotate: bool = False):
+        super().__init__()
+        self.style_dim, self.rotate = style_dim, rotate
+        self.canvas = ImageDecoder(img_channels, content_dim, 0, width)
+        if style_dim > 0:
+            hidden = scaled(HIDDEN // 4, width)
+            self.pose = nn.Sequential(nn.Linear(style_dim, hidden), nn.ReLU(), nn.Linear(hidden, 3 if rotate else 2))
+            nn.init.zeros_(self.pose[-1].weight)
+            nn.init.zeros_(self.pose[-1].bias)
+
+    def forward(self, z: Tensor) -> Tensor:
+        style, content = z[:, :self.style_dim], z[:, self.style_dim:]
+        logits = self.canvas(content)
+        if self.style_dim == 0:
+            return logits
+        pose = self.pose(style)
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            pose = pose.float()
+            shift = pose[:, :2]                                                     # (x, y) in [-1, 1] units
+            angle = pose[:, 2] if self.rotate else torch.zeros_like(pose[:, 0])
+            cos, sin = torch.cos(angle), torch.sin(angle)
+            # theta maps output coordinates to input ones: turn about the centre, then shift.
+            theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], dim=1),
+                                 torch.stack([sin, cos, shift[:, 1]], dim=1)], dim=1)  # B x 2 x 3
+            grid = F.affine_grid(theta, list(logits.shape), align_corners=False)
+            # border: the canvas edge is background, so what moves in is background too
+            return F.grid_sample(logits.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _shift_decoder(img_channels: int, content_dim: int, style_dim: int, width: float = 1.0) -> PoseImageDecoder:
+    return PoseImageDecoder(img_channels, content_dim, style_dim, width, rotate=False)
+
+
+def _pose_decoder(img_channels: int, content_dim: int, style_dim: int, width: float = 1.0) -> PoseImageDecoder:
+    return PoseImageDecoder(img_channels, content_dim, style_dim, width, rotate=True)
+
+
+# shift: the image style translates the sprite; pose: it translates and turns it
+IMAGE_DECODERS = {"conv": ImageDecoder, "shift": _shift_decoder, "pose": _pose_decoder}
+
 # "aligned": the plain decoder, scored against the left-aligned text (models/base.py)
 TEXT_DECODERS = {"conv": TextDecoder, "offset": OffsetTextDecoder, "aligned": TextDecoder}
+DECODER_NOTE = ""

@@ -1,0 +1,72 @@
+"""The dSprites pose image decoder: content draws the sprite, the image style only moves (and turns) it."""
+
+import pytest
+import torch
+
+import model_helpers as h
+from mmjsd import precision
+from mmjsd.networks.dsprites import PoseImageDecoder
+
+
+def sprite_canvas(batch: int) -> torch.Tensor:
+    """Logits of a 6 x 6 square at rows/columns 20-25 of a 64 x 64 background."""
+    logits = torch.full((batch, 1, 64, 64), -20.0)
+    logits[:, :, 20:26, 20:26] = 20.0
+    return logits
+
+
+def test_without_a_learnt_shift_the_canvas_is_returned_unmoved():
+    decoder = PoseImageDecoder(1, content_dim=4, style_dim=2, width=0.25)
+    decoder.canvas.forward = lambda content: sprite_canvas(content.shape[0])
+    out = decoder(torch.randn(3, 6))           # the shift head starts at zero
+    assert torch.allclose(out, sprite_canvas(3), atol=1e-4)
+
+
+def test_the_style_moves_the_sprite_and_keeps_its_shape():
+    decoder = PoseImageDecoder(1, content_dim=4, style_dim=2, width=0.25)
+    decoder.canvas.forward = lambda content: sprite_canvas(content.shape[0])
+    pixels = 8 / 32        # normalised coordinates: 2 units span 64 pixels
+    decoder.pose.forward = lambda style: torch.tensor([[-pixels, 0.0]]).expand(style.shape[0], 2)
+    out = torch.sigmoid(decoder(torch.zeros(2, 6)))
+    moved = torch.zeros(2, 1, 64, 64)
+    moved[:, :, 20:26, 28:34] = 1.0            # x + 8 pixels: sampling 8 pixels to the left
+    assert torch.allclose(out, moved, atol=1e-3)
+
+
+def test_output_is_float32_under_bf16_and_style_gets_gradients():
+    torch.manual_seed(0)
+    decoder = PoseImageDecoder(1, content_dim=4, style_dim=2, width=0.25)
+    torch.nn.init.normal_(decoder.pose[-1].weight)
+    z = torch.randn(3, 6, requires_grad=True)
+    with precision.autocast("cpu", "bf16"):
+        out = decoder(z)
+    assert out.dtype == torch.float32 and out.shape == (3, 1, 64, 64)
+    out.sum().backward()
+    assert z.grad[:, :2].abs().sum() > 0 and z.grad[:, 2:].abs().sum() > 0
+
+
+def test_a_quarter_turn_turns_the_sprite_about_the_centre():
+    decoder = PoseImageDecoder(1, content_dim=4, style_dim=3, width=0.25, rotate=True)
+    bar = torch.full((1, 1, 64, 64), -20.0)
+    bar[:, :, 30:34, 8:56] = 20.0              # a horizontal bar through the centre
+    decoder.canvas.forward = lambda content: bar
+    decoder.pose.forward = lambda style: torch.tensor([[0.0, 0.0, torch.pi / 2]])
+    out = torch.sigmoid(decoder(torch.zeros(1, 7)))[0, 0]
+    assert out[8:56, 30:34].mean() > 0.95 and out[30:34, 8:28].mean() < 0.05   # now vertical
+
+
+@pytest.mark.parametrize("decoder", ["shift", "pose"])
+@pytest.mark.parametrize("name", ["mmjsd", "mmpoe"])
+def test_models_train_and_generate_with_the_pose_decoders(name, decoder):
+    model = h.make_model(name, "dsprites", image_decoder=decoder, style_dim={"img": 3, "text": 0})
+    batch = h.make_batch("dsprites")
+    terms = model.loss(batch)
+    assert torch.isfinite(terms["loss"])
+    terms["loss"].backward()
+    images = model.generate({"text": batch["text"]}, "img", generator=torch.Generator().manual_seed(0))
+    assert images.shape == batch["img"].shape and images.min() >= 0 and images.max() <= 1
+
+
+def test_celeba_refuses_the_shift_decoder():
+    with pytest.raises(ValueError, match="dSprites only"):
+        h.make_model("mmjsd", "celeba", image_decoder="shift")
