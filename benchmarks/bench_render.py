@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from mmjsd.data import dsprites
+from mmjsd.data import dsprites, dsprites_render
 from mmjsd.data.processed import generator
 
 
@@ -30,13 +30,13 @@ def main() -> None:
     print(f"torch threads: {torch.get_num_threads()}")
 
     start = time.perf_counter()
-    arrays = dsprites.render(args.subset, seed=0)
+    arrays = dsprites_render.render(args.subset, seed=0)
     seconds = time.perf_counter() - start
     print(f"render subset {args.subset}: {seconds:.2f} s, {args.subset / seconds:,.0f} images/s")
 
     if not args.no_full:
         start = time.perf_counter()
-        arrays = dsprites.render(None)
+        arrays = dsprites_render.render(None)
         seconds = time.perf_counter() - start
         n = len(arrays["imgs"])
         print(f"render full grid {n}: {seconds:.2f} s, {n / seconds:,.0f} images/s")

@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import copy
 import json
-from collections import namedtuple
 from pathlib import Path
 
 import torch
 
 from mmjsd import paths
 from mmjsd.config import load_config
+from mmjsd.data.dsprites import LABEL_NAMES, LABEL_SIZES
 from mmjsd.data.text import ALPHABET
+from mmjsd.models import Posterior
 from mmjsd.paper import TABLE1A, TABLE1B
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DSPRITES_LABELS = ["shape", "scale", "orientation", "posX", "posY"]
-DSPRITES_SIZES = [3, 6, 4, 3, 3]
-Posterior = namedtuple("Posterior", "content_mu content_logvar style_mu style_logvar")
+DSPRITES_LABELS = list(LABEL_NAMES)
+DSPRITES_SIZES = list(LABEL_SIZES)
 
 
 def _encode_strings(strings: list[str], length: int, generator: torch.Generator) -> torch.Tensor:

@@ -11,7 +11,7 @@ import yaml
 from PIL import Image
 
 from mmjsd.cli import main
-from mmjsd.data import celeba
+from mmjsd.data import celeba, celeba_faces, download, prepare
 from mmjsd.data.text import decode, strip_padding
 from mmjsd.errors import DataError
 
@@ -30,7 +30,7 @@ def one_line(exc: pytest.ExceptionInfo) -> str:
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory) -> Path:
-    return celeba.synthesize_folder(tmp_path_factory.mktemp("syn") / "celeba", count=24, seed=0)
+    return celeba_faces.synthesize_folder(tmp_path_factory.mktemp("syn") / "celeba", count=24, seed=0)
 
 
 def attrs_row(*names: str) -> np.ndarray:
@@ -91,7 +91,7 @@ def test_read_shared_subset():
         ref = np.asarray(pil.crop((15, 35, 163, 183)).resize((64, 64), Image.BICUBIC)).astype(int)
         ours = folder.images[k].permute(1, 2, 0).numpy().astype(int)
         assert np.abs(ref - ours).max() <= 2
-    splits, note = celeba.choose_splits(folder.partition, 200, 0.1, seed=0)
+    splits, note = prepare.celeba_splits(folder.partition, 200, 0.1, seed=0)
     assert note.startswith("carved") and len(splits["test"]) == 20
 
 
@@ -109,24 +109,24 @@ def test_synthetic_folder_layout(synthetic):
     assert not [p for p in synthetic.parent.iterdir() if p.name.startswith(".")]     # no temp folders left
     folder = celeba.read_folder(synthetic)
     assert folder.synthetic and folder.missing == 0 and len(folder.names) == 24
-    splits, note = celeba.choose_splits(folder.partition, 24, 0.1, seed=0)
+    splits, note = prepare.celeba_splits(folder.partition, 24, 0.1, seed=0)
     assert note.startswith("official partitions") and len(splits["train"]) + len(splits["test"]) == 24
 
 
 def test_synthetic_is_deterministic_and_replaces_atomically(synthetic, tmp_path):
-    again = celeba.synthesize_folder(tmp_path / "celeba", count=24, seed=0)
+    again = celeba_faces.synthesize_folder(tmp_path / "celeba", count=24, seed=0)
     for name in (celeba.ATTR_FILE, celeba.PARTITION_FILE, f"{celeba.IMAGE_DIR}/000007.jpg"):
         assert (again / name).read_bytes() == (synthetic / name).read_bytes()
-    celeba.synthesize_folder(tmp_path / "celeba", count=10, seed=1)              # over an existing one
+    celeba_faces.synthesize_folder(tmp_path / "celeba", count=10, seed=1)              # over an existing one
     assert len(list((tmp_path / "celeba" / celeba.IMAGE_DIR).iterdir())) == 10
     assert [p.name for p in tmp_path.iterdir()] == ["celeba"]
 
 
 def test_synthetic_attribute_frequencies_are_plausible():
-    attrs = celeba.sample_attributes(4000, np.random.default_rng(0))
+    attrs = celeba_faces.sample_attributes(4000, np.random.default_rng(0))
     share = attrs.mean(0)
     assert abs(share[celeba.A["Male"]] - 0.417) < 0.03 and abs(share[celeba.A["Smiling"]] - 0.48) < 0.03
-    hair = attrs[:, [celeba.A[h] for h in celeba.HAIR_COLOURS]]
+    hair = attrs[:, [celeba.A[h] for h in celeba_faces.HAIR_COLOURS]]
     assert hair.sum(1).max() <= 1 and not (hair.any(1) & attrs[:, celeba.A["Bald"]]).any()
     female = ~attrs[:, celeba.A["Male"]]
     assert not attrs[female][:, [celeba.A["Goatee"], celeba.A["Mustache"], celeba.A["Bald"]]].any()
@@ -134,7 +134,7 @@ def test_synthetic_attribute_frequencies_are_plausible():
 
 def test_synthetic_faces_show_the_key_attributes():
     def draw(*names: str) -> np.ndarray:
-        return celeba.render_faces(attrs_row(*names)[None].astype(bool), np.random.default_rng(3))[0].astype(int)
+        return celeba_faces.render_faces(attrs_row(*names)[None].astype(bool), np.random.default_rng(3))[0].astype(int)
 
     base = draw("Young")
     # eyeglasses: dark frame around the eyes (rows ~100-130), nothing else changes much
@@ -199,7 +199,7 @@ def test_torchvision_download_failure_is_a_data_error(tmp_path, monkeypatch, cap
 
     monkeypatch.setattr(torchvision.datasets, "CelebA", offline)
     with pytest.raises(DataError) as exc:
-        celeba.download_torchvision(tmp_path)
+        download.download_torchvision(tmp_path)
     message = one_line(exc)
     assert "source: folder" in message and "source: synthetic" in message
     # A copy downloaded elsewhere: the error names the folder the pipeline expects it in.

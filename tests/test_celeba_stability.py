@@ -19,7 +19,7 @@ import torch
 
 from conftest import REPO, SHARED_CELEBA
 from mmjsd.config import load_config
-from mmjsd.data import celeba
+from mmjsd.data import celeba, celeba_faces, download, prepare
 
 pytestmark = pytest.mark.slow
 STEPS, BATCH, ROWS = 30, 64, 640
@@ -42,7 +42,7 @@ def bench():
 def rows(bench, tmp_path_factory):
     root = SHARED_CELEBA
     if not REAL_ROWS:
-        root = celeba.synthesize_folder(tmp_path_factory.mktemp("faces") / "celeba", count=ROWS, seed=0)
+        root = celeba_faces.synthesize_folder(tmp_path_factory.mktemp("faces") / "celeba", count=ROWS, seed=0)
     return bench.real_rows(root, ROWS)
 
 

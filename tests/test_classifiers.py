@@ -102,7 +102,7 @@ def test_load_roundtrip_and_missing_file(dsprites_data, tmp_path):
     with pytest.raises(DataError, match="train-classifier"):
         load_classifier(tmp_path / "missing.pt")
     (tmp_path / "bad.pt").write_bytes(b"not a torch file")
-    with pytest.raises(DataError, match="cannot be loaded"):
+    with pytest.raises(DataError, match="cannot be read"):
         load_classifier(tmp_path / "bad.pt")
 
 

@@ -97,3 +97,30 @@ def test_check_config_prints_merged_scale(capsys):
     merged = yaml.safe_load(capsys.readouterr().out)
     assert merged["scale"] == "demo" and merged["paths"]["results"] == "results/demo"
     assert load_config(REPO / "config.yaml", "demo") == merged
+
+
+def _properties(node: dict, schema: dict, where: str = ""):
+    """(dotted key, its schema) for every key the schema defines, following $ref into $defs."""
+    if "$ref" in node:
+        target = schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+        yield from _properties(target, schema, where)
+    for branch in node.get("oneOf", []):
+        yield from _properties(branch, schema, where)
+    for key, child in node.get("properties", {}).items():
+        yield f"{where}{key}", child
+        yield from _properties(child, schema, f"{where}{key}.")
+
+
+def test_every_schema_key_says_what_it_means():
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    keys = list(_properties(schema, schema))
+    assert len(keys) > 80
+    assert [key for key, node in keys if not node.get("description")] == []
+
+
+def test_schema_names_the_vocabulary():
+    from mmjsd.vocabulary import DATASETS, MODELS
+
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    assert tuple(schema["properties"]["datasets"]["items"]["enum"]) == DATASETS
+    assert tuple(schema["properties"]["models"]["items"]["enum"]) == MODELS

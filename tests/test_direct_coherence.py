@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from mmjsd import direct_coherence as direct
-from mmjsd.data import dsprites, text
+from mmjsd.data import dsprites, dsprites_render, text
 
 
 def padded(strings, starts):
@@ -26,7 +26,7 @@ def test_malformed_generated_text_matches_nothing():
 
 
 def test_true_texts_of_the_renderer_match_themselves():
-    rendered = dsprites.render(subset=300, seed=1)
+    rendered = dsprites_render.render(subset=300, seed=1)
     codes = dsprites.factor_text_indices(rendered["latents_classes"], torch.Generator().manual_seed(0))
     again = dsprites.factor_text_indices(rendered["latents_classes"], torch.Generator().manual_seed(5))
     matches = direct.field_matches(again, codes, text.ALPHABET)   # other offsets, same content
@@ -34,7 +34,7 @@ def test_true_texts_of_the_renderer_match_themselves():
 
 
 def test_pixel_measures_recover_scale_and_position_of_real_renders():
-    rendered = dsprites.render(subset=600, seed=2)
+    rendered = dsprites_render.render(subset=600, seed=2)
     labels = dsprites.factor_labels(rendered["latents_classes"])
     images = torch.from_numpy(rendered["imgs"]).float().unsqueeze(1)
     summary = direct.summarise(np.zeros((600, 5), dtype=bool), direct.pixel_statistics(images), labels,

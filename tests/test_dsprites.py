@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from mmjsd.cli import main
-from mmjsd.data import dsprites
+from mmjsd.data import download, dsprites, dsprites_render
 from mmjsd.data.text import PAD, strip_padding
 from mmjsd.errors import DataError
 
@@ -56,21 +56,21 @@ def test_row_order_and_latents():
 
 
 def test_render_subset_format_and_seeded_rows():
-    a = dsprites.render(60, seed=1)
+    a = dsprites_render.render(60, seed=1)
     assert a["imgs"].shape == (60, 64, 64) and a["imgs"].dtype == np.uint8
     assert set(np.unique(a["imgs"])) <= {0, 1}
     assert a["latents_classes"].dtype == np.int64 and a["latents_values"].dtype == np.float64
     assert (np.diff(a["rows"]) > 0).all()                       # sorted, no repeats: grid order kept
     assert (a["latents_classes"] @ np.array(dsprites.ROW_STRIDES) == a["rows"]).all()
-    assert np.array_equal(dsprites.render(60, seed=1)["imgs"], a["imgs"])
+    assert np.array_equal(dsprites_render.render(60, seed=1)["imgs"], a["imgs"])
     assert not np.array_equal(dsprites.subset_rows(60, 2), a["rows"])
 
 
 def test_sprite_moves_one_pixel_per_position_step():
-    right = dsprites.render_rows([row(0, 5, 0, x, 15) for x in range(32)])
+    right = dsprites_render.render_rows([row(0, 5, 0, x, 15) for x in range(32)])
     cols = [centroid(img)[1] for img in right["imgs"]]
     assert np.allclose(np.diff(cols), 1.0)
-    down = dsprites.render_rows([row(2, 3, 7, 15, y) for y in range(32)])
+    down = dsprites_render.render_rows([row(2, 3, 7, 15, y) for y in range(32)])
     rows_ = [centroid(img)[0] for img in down["imgs"]]
     assert np.allclose(np.diff(rows_), 1.0)                     # posY increasing = lower in the image
     assert dsprites.posy_points_down(down["imgs"], down["latents_classes"]) is True
@@ -78,7 +78,7 @@ def test_sprite_moves_one_pixel_per_position_step():
 
 def test_every_sprite_stays_inside_the_frame_at_the_corners():
     rows = [row(s, 5, o, x, y) for s in range(3) for o in range(40) for x in (0, 31) for y in (0, 31)]
-    imgs = dsprites.render_rows(rows)["imgs"]
+    imgs = dsprites_render.render_rows(rows)["imgs"]
     assert (imgs.reshape(len(rows), -1).sum(1) > 0).all()
     border = np.concatenate([imgs[:, 0], imgs[:, -1], imgs[:, :, 0], imgs[:, :, -1]], axis=1)
     assert border.sum() == 0
@@ -86,25 +86,25 @@ def test_every_sprite_stays_inside_the_frame_at_the_corners():
 
 def test_area_grows_with_scale_and_shapes_differ():
     for shape in range(3):
-        imgs = dsprites.render_rows([row(shape, s, 3, 16, 16) for s in range(6)])["imgs"]
+        imgs = dsprites_render.render_rows([row(shape, s, 3, 16, 16) for s in range(6)])["imgs"]
         areas = imgs.reshape(6, -1).sum(1)
         assert (np.diff(areas) > 0).all()
         assert areas[-1] / areas[0] == pytest.approx(4.0, rel=0.15)   # area ~ scale^2
-    three = dsprites.render_rows([row(s, 4, 0, 16, 16) for s in range(3)])["imgs"]
+    three = dsprites_render.render_rows([row(s, 4, 0, 16, 16) for s in range(3)])["imgs"]
     for i in range(3):
         for j in range(i + 1, 3):
             assert (three[i] != three[j]).sum() > 20
 
 
 def test_orientation_turns_the_heart_upside_down():
-    upright, flipped = dsprites.render_rows([row(2, 5, 0, 16, 16), row(2, 5, 20, 16, 16)])["imgs"]
+    upright, flipped = dsprites_render.render_rows([row(2, 5, 0, 16, 16), row(2, 5, 20, 16, 16)])["imgs"]
     # upright: wide lobes above the centre row, the narrow tip below; orientation class 20 (~pi)
     # turns it over
     centre = 16 + 16
     assert upright[centre - 6].sum() > 2 * upright[centre + 10].sum()
     assert flipped[centre + 6].sum() > 2 * flipped[centre - 10].sum()
     # counter-clockwise: a quarter turn (class 10) puts the lobes on the left
-    quarter = dsprites.render_rows([row(2, 5, 10, 16, 16)])["imgs"][0]
+    quarter = dsprites_render.render_rows([row(2, 5, 10, 16, 16)])["imgs"][0]
     assert quarter[:, centre - 6].sum() > 2 * quarter[:, centre + 10].sum()
 
 
@@ -134,7 +134,7 @@ def test_exact_texts_for_known_factors():
 
 
 def test_text_padding_is_seeded():
-    classes = dsprites.render(400, seed=0)["latents_classes"]
+    classes = dsprites_render.render(400, seed=0)["latents_classes"]
     a = dsprites.factor_text_indices(classes, torch.Generator().manual_seed(5))
     b = dsprites.factor_text_indices(classes, torch.Generator().manual_seed(5))
     c = dsprites.factor_text_indices(classes, torch.Generator().manual_seed(6))
@@ -146,8 +146,8 @@ def test_text_padding_is_seeded():
 
 # --- npz files ----------------------------------------------------------------------------
 def test_render_npz_roundtrip(tmp_path):
-    arrays = dsprites.render(40, seed=0)
-    path = dsprites.save_render_npz(tmp_path / "r.npz", arrays)
+    arrays = dsprites_render.render(40, seed=0)
+    path = dsprites_render.save_render_npz(tmp_path / "r.npz", arrays)
     loaded = dsprites.load_npz(path)
     assert loaded["source"] == "render"
     for key in dsprites.KEYS:
@@ -156,7 +156,7 @@ def test_render_npz_roundtrip(tmp_path):
 
 
 def test_official_style_npz_is_labelled_official(tmp_path):
-    arrays = dsprites.render(10, seed=0)
+    arrays = dsprites_render.render(10, seed=0)
     metadata = np.array({"description": "dSprites"}, dtype=object)   # pickled, like the real file
     np.savez(tmp_path / "o.npz", imgs=arrays["imgs"], latents_values=arrays["latents_values"],
              latents_classes=arrays["latents_classes"], metadata=metadata)
@@ -167,7 +167,7 @@ def test_bad_npz_files_are_data_errors(tmp_path):
     with pytest.raises(DataError) as exc:
         dsprites.load_npz(tmp_path / "absent.npz")
     assert "dsprites-render" in one_line(exc)
-    good = dsprites.save_render_npz(tmp_path / "good.npz", dsprites.render(30, seed=0))
+    good = dsprites_render.save_render_npz(tmp_path / "good.npz", dsprites_render.render(30, seed=0))
     blob = good.read_bytes()
     (tmp_path / "truncated.npz").write_bytes(blob[: len(blob) // 2])
     (tmp_path / "garbage.npz").write_bytes(b"not a zip at all")
@@ -186,7 +186,7 @@ def test_download_md5_mismatch_leaves_nothing(tmp_path):
     source.write_bytes(b"pretend npz bytes")
     out = tmp_path / "out" / "official.npz"
     with pytest.raises(DataError) as exc:
-        dsprites.download(out, url=source.as_uri())
+        download.download_dsprites(out, url=source.as_uri())
     assert "md5" in one_line(exc)
     assert not out.exists() and list(out.parent.iterdir()) == []
 
@@ -194,7 +194,7 @@ def test_download_md5_mismatch_leaves_nothing(tmp_path):
 def test_download_verifies_and_writes(tmp_path):
     source = tmp_path / "served.npz"
     source.write_bytes(b"x" * 3_000_000)
-    out = dsprites.download(tmp_path / "official.npz", url=source.as_uri(),
+    out = download.download_dsprites(tmp_path / "official.npz", url=source.as_uri(),
                             md5=hashlib.md5(source.read_bytes()).hexdigest())
     assert out.read_bytes() == source.read_bytes()
 
@@ -202,7 +202,7 @@ def test_download_verifies_and_writes(tmp_path):
 def test_download_offline_fails_fast_with_render_fix(tmp_path):
     out = tmp_path / "official.npz"
     with pytest.raises(DataError) as exc:
-        dsprites.download(out, url="http://127.0.0.1:9/dsprites.npz", timeout=5)
+        download.download_dsprites(out, url="http://127.0.0.1:9/dsprites.npz", timeout=5)
     message = one_line(exc)
     assert "data.dsprites.source: render" in message and "mmjsd dsprites-render" in message
     # First where an npz downloaded elsewhere goes (the output path the pipeline expects), then the stand-in.
@@ -219,7 +219,7 @@ def test_download_broken_transfer(tmp_path, monkeypatch):
 
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: Broken())
     with pytest.raises(DataError):
-        dsprites.download(tmp_path / "official.npz")
+        download.download_dsprites(tmp_path / "official.npz")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -159,7 +159,7 @@ def test_a_celeba_folder_is_tracked_by_content_in_both_tools(workdir, repo_env, 
     whose files DVC hashes. The command, and so the job, is the same."""
     import yaml
 
-    from mmjsd.data.celeba import synthesize_folder
+    from mmjsd.data.celeba_faces import synthesize_folder
 
     folder = synthesize_folder(tmp_path / "celeba", count=12, seed=0)
     raw = yaml.safe_load((workdir / "config.yaml").read_text())

@@ -10,10 +10,10 @@ from PIL import Image
 
 from fakes_eval import RandomImageModel, celeba_like_split, small_config
 from mmjsd import files, paths
+from mmjsd.data.text import ALPHABET, PAD, PAD_INDEX, encode_at_seeded_starts
 from mmjsd.errors import DataError
 from mmjsd.figure import (
     draw_figure,
-    encode_texts,
     figure_grid_shape,
     figure_pixel_size,
     figure_texts,
@@ -100,9 +100,10 @@ def test_rows_share_column_styles_and_texts_are_padded(config, test_split):
 
 
 def test_padding_start_is_seeded():
-    a = encode_texts(["smiling"], TEXT_LENGTH, _alphabet(), seed=0)
-    assert torch.equal(a, encode_texts(["smiling"], TEXT_LENGTH, _alphabet(), seed=0))
-    starts = {int((encode_texts(["smiling"], TEXT_LENGTH, _alphabet(), seed=s)[0] != 55).nonzero()[0]) for s in range(5)}
+    a = encode_at_seeded_starts(["smiling"], TEXT_LENGTH, ALPHABET, seed=0)
+    assert torch.equal(a, encode_at_seeded_starts(["smiling"], TEXT_LENGTH, ALPHABET, seed=0))
+    starts = {int((encode_at_seeded_starts(["smiling"], TEXT_LENGTH, ALPHABET, seed=s)[0] != PAD_INDEX).nonzero()[0])
+              for s in range(5)}
     assert len(starts) > 1
 
 
@@ -116,13 +117,10 @@ def test_character_outside_the_alphabet_is_a_data_error(config, test_split):
 
 
 def test_alphabet_pad_index():
-    assert _alphabet()[55] == "*"
-
-
-def _alphabet():
-    from mmjsd.data.text import ALPHABET
-
-    return ALPHABET
+    """The padding the figure's strings get is the alphabet's '*' (whatever its position)."""
+    assert PAD == "*" and ALPHABET[PAD_INDEX] == PAD and ALPHABET.index(PAD) == PAD_INDEX
+    encoded = encode_at_seeded_starts(["male"], TEXT_LENGTH, ALPHABET, seed=0)[0]
+    assert (encoded == PAD_INDEX).sum() == TEXT_LENGTH - len("male")
 
 
 def test_long_title_stays_inside_the_figure():

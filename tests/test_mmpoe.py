@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import model_helpers as h
+from mmjsd import objectives as obj
 
 NAME = "mmpoe"
 
@@ -48,8 +49,36 @@ def test_divergence_counts_the_joint_and_unimodal_kls():
     model = h.make_model(NAME, "dsprites").eval()
     batch = h.make_batch("dsprites")
     out = model.loss(batch)
-    from mmjsd.objectives import gaussian_kl
-
     enc = model.encode(batch)
-    expected = gaussian_kl(*enc["joint"]) + sum(gaussian_kl(enc[m].content_mu, enc[m].content_logvar) for m in model.modalities)
+    expected = obj.gaussian_kl(*enc["joint"]) + sum(obj.gaussian_kl(enc[m].content_mu, enc[m].content_logvar)
+                                                    for m in model.modalities)
     torch.testing.assert_close(out["divergence"], expected.mean())
+
+
+@pytest.mark.parametrize("dataset", h.DATASETS)
+def test_loss_is_the_sum_of_the_joint_and_the_two_unimodal_elbos(dataset, monkeypatch):
+    """L = ELBO(joint) + ELBO(img) + ELBO(text), each rebuilt here from the model's public pieces.
+
+    Sampling is replaced by the mean (z = mu), so each ELBO is one deterministic number:
+    reconstruction from c = mean of PoE(N(0,I), the subset's experts) and the style means, plus
+    the weighted style KLs and the content KL: of the PoE for the joint ELBO, of q_j itself for a
+    unimodal one (the module docstring's form)."""
+    monkeypatch.setattr(obj, "reparameterize", lambda mu, logvar: mu)
+    model = h.make_model(NAME, dataset).eval()
+    batch = h.make_batch(dataset)
+    posteriors = model.encode_unimodal(batch)
+
+    def elbo(subset: tuple[str, ...]) -> torch.Tensor:
+        experts = {m: posteriors[m] for m in subset}
+        mu, logvar = model.joint_posterior(experts)
+        outputs = model.decode(mu, {m: experts[m].style_mu for m in subset})
+        rec = sum(model.rec_weight[m] * -model.log_likelihood(m, outputs[m], batch[m]) for m in subset)
+        kl_style = sum(model.beta_style_modality[m] * obj.gaussian_kl(experts[m].style_mu.float(), experts[m].style_logvar.float())
+                       for m in subset)
+        content = experts[subset[0]] if len(subset) == 1 else None
+        kl_content = (obj.gaussian_kl(mu, logvar) if content is None
+                      else obj.gaussian_kl(content.content_mu.float(), content.content_logvar.float()))
+        return rec + model.beta * (model.beta_content * kl_content + model.beta_style * kl_style)
+
+    expected = elbo(("img", "text")) + elbo(("img",)) + elbo(("text",))
+    torch.testing.assert_close(model.loss(batch)["loss"].detach(), expected.mean().detach(), rtol=1e-5, atol=1e-3)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mmjsd.cli import main
-from mmjsd.data import celeba, dsprites, prepare, processed
+from mmjsd.data import celeba, celeba_faces, dsprites, dsprites_render, prepare, processed
 from mmjsd.data.text import ALPHABET, decode, strip_padding
 from mmjsd.errors import DataError
 
@@ -29,12 +29,12 @@ def one_line(exc: pytest.ExceptionInfo) -> str:
 
 @pytest.fixture(scope="module")
 def render_npz(tmp_path_factory) -> Path:
-    return dsprites.save_render_npz(tmp_path_factory.mktemp("raw") / "render.npz", dsprites.render(400, seed=0))
+    return dsprites_render.save_render_npz(tmp_path_factory.mktemp("raw") / "render.npz", dsprites_render.render(400, seed=0))
 
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory) -> Path:
-    return celeba.synthesize_folder(tmp_path_factory.mktemp("syn") / "celeba", count=30, seed=0)
+    return celeba_faces.synthesize_folder(tmp_path_factory.mktemp("syn") / "celeba", count=30, seed=0)
 
 
 def files_of(folder: Path) -> list[str]:
@@ -85,8 +85,8 @@ def test_prepare_is_byte_identical_per_seed(render_npz, tmp_path):
 def test_full_grid_file_is_cut_to_the_configured_subset(tmp_path, monkeypatch):
     # a stand-in "full grid" of 2048 rows (the real one is 737,280), so the branch runs fast
     monkeypatch.setattr(dsprites, "N_ROWS", 2048)
-    arrays = dsprites.render_rows(np.arange(2048))
-    dsprites.save_render_npz(tmp_path / "grid.npz", arrays)
+    arrays = dsprites_render.render_rows(np.arange(2048))
+    dsprites_render.save_render_npz(tmp_path / "grid.npz", arrays)
     summary = prepare.prepare("dsprites", tmp_path / "grid.npz", tmp_path / "out", dict(DSPRITES_SETTINGS, subset=100))
     assert sum(summary["counts"][k] for k in ("train", "test")) == 100
     assert any("subset of 100" in note for note in summary["notes"])

@@ -13,7 +13,7 @@ import yaml
 
 from mmjsd import files
 from mmjsd.cli import main
-from mmjsd.data import celeba
+from mmjsd.data import celeba, celeba_faces, download, prepare
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config.yaml"
@@ -62,7 +62,7 @@ def test_empty_figure_texts_is_a_config_error(tmp_path, capsys):
 # --- damaged CelebA images --------------------------------------------------------------------
 @pytest.fixture
 def syn(tmp_path) -> Path:
-    return celeba.synthesize_folder(tmp_path / "celeba", count=12, seed=0)
+    return celeba_faces.synthesize_folder(tmp_path / "celeba", count=12, seed=0)
 
 
 def _prepare_celeba(tmp_path, folder):
@@ -330,7 +330,7 @@ def test_snakemake_reruns_prepare_when_the_celeba_folder_content_changes(workdir
     """The user's CelebA folder (`source: folder`): prepare depends on its manifest. In-place edits
     rerun it, new mtimes alone do not, and a zero-byte image stops the run at parse time with every
     processed split kept."""
-    folder = celeba.synthesize_folder(tmp_path / "celeba", count=30, seed=0)
+    folder = celeba_faces.synthesize_folder(tmp_path / "celeba", count=30, seed=0)
     config = yaml.safe_load((workdir / "config.yaml").read_text())
     config["scales"]["ci"]["datasets"] = ["celeba"]
     config["scales"]["ci"]["data"]["celeba"] = {"source": "folder", "root": str(folder)}

@@ -1,7 +1,8 @@
 """mmJSD against mmPoE, cell by cell: the report's verdict section on known numbers."""
 
 from mmjsd import verdict
-from mmjsd.paper import DSPRITES_FACTORS, REPRESENTATIONS, TABLE1A, TABLE1B
+from mmjsd.paper import DSPRITES_FACTORS, TABLE1A, TABLE1B
+from mmjsd.vocabulary import REPRESENTATIONS
 
 
 def dsprites_eval(model: str, shift: float = 0.0, swap_shape_text: bool = False) -> dict:

@@ -1,5 +1,3 @@
 """mmJSD reproduction pipeline: data, models, training, evaluation and reporting."""
 
 __version__ = "0.1.0"
-
-MODALITIES = ("img", "text")

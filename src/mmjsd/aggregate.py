@@ -19,39 +19,26 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import math
 from pathlib import Path
 from typing import Any, Iterable
 
 from mmjsd import files, paths
-from mmjsd.errors import DataError
+from mmjsd.data.dsprites import LABEL_SIZES
 from mmjsd.paper import DSPRITES_FACTORS, MODEL_LABELS, MODEL_ORDER, paper_value
+from mmjsd.vocabulary import DATASETS, DIRECTIONS, REPRESENTATIONS, SOURCE_DESCRIPTIONS
 
 COLUMNS = ("dataset", "table", "model", "modality", "factor", "mean", "std", "n_seeds", "seeds",
            "paper", "diff", "scale", "data_source")
 FLOAT_FORMAT = "%.4f"
-DIRECTIONS = ("img", "text")
-REPRESENTATIONS = ("img", "text", "joint")
 JOINT_ROW_NOTE = (
     "Note on the paper's numbers in 1b: the paper labels its third 1b row \"mmJSD Joint\". mmJSD has no "
     "joint row of its own in that table (its img/text rows come first, then mmPoE's), and by its position "
     "among mmPoE's rows and its values it is mmPoE's joint representation; it is compared with our mmPoE "
     "`joint` row here (src/mmjsd/paper.py)."
 )
-DSPRITES_CHANCE = {"shape": 1 / 3, "scale": 1 / 6, "orientation": 1 / 4, "posX": 1 / 3, "posY": 1 / 3}
+DSPRITES_CHANCE = {factor: 1 / size for factor, size in zip(DSPRITES_FACTORS, LABEL_SIZES)}
 CELEBA_NAMED_ATTRIBUTES = ("Male", "Smiling", "Eyeglasses", "Blond_Hair", "Wavy_Hair", "Heavy_Makeup", "Wearing_Lipstick")
-
-# What each processed-data source means, for every table header and the report.
-SOURCE_DESCRIPTIONS = {
-    "official": "the official data",
-    "render": "PROCEDURAL STAND-IN: our re-rendering on the official dSprites factor grid, not DeepMind's images",
-    "shared-subset": "real CelebA images, a partial copy (held-out split carved from the present images, not the official partition)",
-    "folder": "real CelebA images from a local folder in torchvision's layout",
-    "torchvision": "real CelebA images downloaded by torchvision",
-    "synthetic": "SYNTHETIC STAND-IN: procedural faces, not CelebA",
-}
-
 
 def describe_source(source: str) -> str:
     return f"`{source}` ({SOURCE_DESCRIPTIONS.get(source, 'unknown source')})"
@@ -78,16 +65,9 @@ def read_evaluations(config: dict, dataset: str) -> list[dict]:
     for model in config["models"]:
         for seed in config["seeds"]:
             path = eval_path(config, dataset, model, seed)
-            if not path.is_file():
-                raise DataError(
-                    f"evaluation of run {dataset}/{model}/seed{seed} is missing ({path})",
-                    f"run `snakemake {path} --config scale={config['scale']}` "
-                    f"(or `mmjsd evaluate --scale {config['scale']} --dataset {dataset} --model {model} --seed {seed}`)",
-                )
-            try:
-                record = json.loads(path.read_text())
-            except json.JSONDecodeError:
-                raise DataError(f"{path} is not valid JSON", f"delete it and rerun `mmjsd evaluate` for {dataset}/{model}/seed{seed}") from None
+            fix = (f"run `snakemake {path} --forcerun {path} --config scale={config['scale']}` "
+                   f"(or `mmjsd evaluate --scale {config['scale']} --dataset {dataset} --model {model} --seed {seed}`)")
+            record = files.read_json(path, fix, what=f"evaluation of run {dataset}/{model}/seed{seed}")
             record["_path"] = str(path)
             records.append(record)
     return records
@@ -354,7 +334,7 @@ def render_markdown(config: dict, dsprites_records: list[dict], dsprites_rows: l
 
 def aggregate(config: dict) -> dict[str, str]:
     """The text of every output, keyed by path (nothing written)."""
-    records = {d: read_evaluations(config, d) if d in config["datasets"] else [] for d in ("dsprites", "celeba")}
+    records = {d: read_evaluations(config, d) if d in config["datasets"] else [] for d in DATASETS}
     rows = {d: table_rows(records[d], d) for d in records}
     outputs = {
         str(paths.fill(paths.TABLE1, config)): format_csv(rows["dsprites"]),

@@ -1,7 +1,8 @@
 """Attribute classifiers, one per modality, that score cross-modal generations (Table 1a).
 
 An image classifier (small strided conv net) and a text classifier (1-D conv net over one-hot
-characters) each predict every label of a dataset at once from one shared trunk:
+characters; both in mmjsd.networks.classifier) each predict every label of a dataset at once
+from one shared trunk:
 - dSprites: one categorical head per factor (shape, scale, orientation, posX, posY: 3, 6, 4,
   3, 3 classes, the discretised text factors), cross-entropy loss summed over heads;
 - CelebA: one binary logit per attribute (40), binary cross-entropy.
@@ -12,8 +13,8 @@ images float B x C x 64 x 64 in [0, 1]; text int64 B x L of alphabet indices.
 Training holds the split in memory as tensors (uint8, converted per batch) on the training
 device (a GPU claimed like `mmjsd train` does, else the CPU), draws batches by index from a
 seeded `torch.randperm`, and initialises weights from the seed inside a forked RNG, so on the
-CPU the same seed and thread count give byte-identical weights.
-No public classifier exists for dSprites+text; these networks are ours (see docstrings).
+CPU the same seed and thread count give byte-identical weights. `max_train_samples` trains on a
+seeded subset of that many training rows, kept in split order.
 """
 
 from __future__ import annotations
@@ -25,14 +26,16 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from mmjsd import files, fingerprints, paths, precision, progress
+from mmjsd import files, fingerprints, gpu, paths, precision, progress, runtime
+from mmjsd.data.dsprites import LABEL_NAMES, LABEL_SIZES
+from mmjsd.data.processed import load_checked_split, model_input, sorted_subset
 from mmjsd.errors import DataError
+from mmjsd.networks.classifier import AttributeClassifier
+from mmjsd.summary import classifier_summary
 
 # Known class counts of the discretised dSprites factors (the text's words).
-DSPRITES_CLASS_COUNTS = {"shape": 3, "scale": 6, "orientation": 4, "posX": 3, "posY": 3}
+DSPRITES_CLASS_COUNTS = dict(zip(LABEL_NAMES, LABEL_SIZES))
 # The classifier's own seed: weights and batch order. Fixed (not a config key) so that every
 # run of every model is scored by the same classifier.
 CLASSIFIER_SEED = 0
@@ -59,94 +62,6 @@ def head_sizes(dataset: str, label_names: list[str], *label_tensors: torch.Tenso
     return sizes
 
 
-def _channels(base: int, width: float) -> int:
-    return max(4, int(round(base * width)))
-
-
-class AttributeClassifier(nn.Module):
-    """Shared trunk plus a linear layer whose outputs are split into per-label heads.
-
-    `spec` holds everything needed to rebuild the network (saved beside the state_dict).
-    """
-
-    def __init__(self, spec: dict[str, Any]):
-        super().__init__()
-        self.spec = dict(spec)
-        width = float(spec["width"])
-        c1, c2, c3, c4 = (_channels(b, width) for b in (32, 64, 64, 128))
-        hidden = _channels(128, width)
-        n_out = int(sum(spec["head_sizes"]))
-        if spec["modality"] == "img":
-            # 64 -> 32 -> 16 -> 8 -> 4; flattened, not pooled, so position (posX/posY) survives.
-            self.trunk = nn.Sequential(
-                nn.Conv2d(int(spec["in_channels"]), c1, 4, 2, 1), nn.ReLU(),
-                nn.Conv2d(c1, c2, 4, 2, 1), nn.ReLU(),
-                nn.Conv2d(c2, c3, 4, 2, 1), nn.ReLU(),
-                nn.Conv2d(c3, c4, 4, 2, 1), nn.ReLU(),
-                nn.Flatten(),
-                nn.Linear(c4 * 4 * 4, hidden), nn.ReLU(),
-            )
-        elif spec["modality"] == "text":
-            # Strided 1-D convs (receptive field ~46 characters: whole dSprites phrases, whole
-            # CelebA attribute names), then max over positions because the padding start is random.
-            # Twice the image net's channels: 1-D convs are cheap and learn faster wider.
-            t1, t2, t3, t4 = (_channels(b, width) for b in (64, 128, 128, 256))
-            self.trunk = nn.Sequential(
-                nn.Conv1d(int(spec["alphabet_size"]), t1, 4, 2, 1), nn.ReLU(),
-                nn.Conv1d(t1, t2, 4, 2, 1), nn.ReLU(),
-                nn.Conv1d(t2, t3, 4, 2, 1), nn.ReLU(),
-                nn.Conv1d(t3, t4, 4, 2, 1), nn.ReLU(),
-                nn.AdaptiveMaxPool1d(1), nn.Flatten(),
-                nn.Linear(t4, hidden), nn.ReLU(),
-            )
-        else:
-            raise ValueError(f"unknown modality {spec['modality']!r}")
-        self.out = nn.Linear(hidden, n_out)
-
-    @property
-    def kind(self) -> str:
-        return self.spec["kind"]
-
-    @property
-    def label_names(self) -> list[str]:
-        return list(self.spec["label_names"])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.spec["modality"] == "text":
-            x = F.one_hot(x.long(), int(self.spec["alphabet_size"])).transpose(1, 2).float()
-        return self.out(self.trunk(x)).float()  # losses and scores in float32 under bf16 autocast too
-
-    def split_heads(self, logits: torch.Tensor) -> list[torch.Tensor]:
-        return list(torch.split(logits, list(self.spec["head_sizes"]), dim=1))
-
-    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.kind == "binary":
-            return F.binary_cross_entropy_with_logits(logits, labels.float())
-        heads = self.split_heads(logits)
-        return sum(F.cross_entropy(h, labels[:, i]) for i, h in enumerate(heads)) / len(heads)
-
-    @torch.no_grad()
-    def predict_and_score(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(predicted labels int64 B x F, positive-class probabilities B x F or None).
-
-        Probabilities are returned for binary attributes only (average precision needs them).
-        """
-        logits = self(x)
-        if self.kind == "binary":
-            return (logits > 0).long(), torch.sigmoid(logits)
-        return torch.stack([h.argmax(dim=1) for h in self.split_heads(logits)], dim=1), None
-
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        return self.predict_and_score(x)[0]
-
-
-def model_input(modality: str, raw: torch.Tensor) -> torch.Tensor:
-    """Stored split tensors (uint8) -> the models' input convention."""
-    if modality == "img":
-        return raw.float() / 255.0
-    return raw.long()
-
-
 def build_classifier(dataset: str, modality: str, split: dict, settings: dict, sizes: list[int]) -> AttributeClassifier:
     spec = {
         "format": FORMAT_VERSION,
@@ -169,6 +84,7 @@ def accuracy_per_label(predictions: torch.Tensor, labels: torch.Tensor) -> list[
 
 def average_precision_per_label(scores: torch.Tensor, labels: torch.Tensor) -> list[float | None]:
     """AP per binary attribute; None where the labels hold no positive (AP undefined)."""
+    # imported here: scikit-learn takes seconds to import and only CelebA's scores need it
     from sklearn.metrics import average_precision_score
 
     result: list[float | None] = []
@@ -188,20 +104,14 @@ def majority_accuracy_per_label(labels: torch.Tensor) -> list[float]:
     return result
 
 
-def module_device(module: nn.Module) -> torch.device:
-    """The device a network's parameters live on (inputs are moved there batch by batch); CPU if it has none."""
-    first = next(module.parameters(), None)
-    return first.device if first is not None else torch.device("cpu")
-
-
 @torch.no_grad()
 def predict_in_batches(classifier: AttributeClassifier, modality: str, raw: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Predictions (and scores) for stored split tensors, on the classifier's device; results on the CPU."""
     classifier.eval()
-    device = module_device(classifier)
+    device = runtime.module_device(classifier)
     predictions, scores = [], []
-    for start in range(0, raw.shape[0], batch_size):
-        pred, score = classifier.predict_and_score(model_input(modality, raw[start:start + batch_size].to(device)))
+    for batch in runtime.batches(raw, batch_size):
+        pred, score = classifier.predict_and_score(model_input(modality, batch.to(device)))
         predictions.append(pred.cpu())
         if score is not None:
             scores.append(score.cpu())
@@ -240,10 +150,9 @@ def train_classifier(dataset: str, modality: str, train_split: dict, test_split:
     inputs = _modality_tensor(train_split, modality)
     labels = train_split["labels"].long()
     generator = torch.Generator().manual_seed(seed)
-    cap = settings.get("max_train_samples")
-    if cap is not None and cap < inputs.shape[0]:
-        # A seeded subset, kept in split order, so the cap does not depend on how the split is sorted.
-        keep = torch.randperm(inputs.shape[0], generator=generator)[:cap].sort().values
+    # max_train_samples: a seeded subset, kept in split order (as in training)
+    keep = sorted_subset(inputs.shape[0], settings.get("max_train_samples"), generator)
+    if keep.numel() < inputs.shape[0]:
         inputs, labels = inputs[keep], labels[keep]
     sizes = head_sizes(dataset, list(train_split["label_names"]), labels, test_split["labels"].long())
     with torch.random.fork_rng(devices=[]):
@@ -262,8 +171,7 @@ def train_classifier(dataset: str, modality: str, train_split: dict, test_split:
         order = torch.randperm(n, generator=generator).to(device)
         # Summed on the device in float64 (no host sync per step; the same sum as Python floats).
         total = torch.zeros((), dtype=torch.float64, device=device)
-        for start in range(0, n, batch_size):
-            index = order[start:start + batch_size]
+        for index in runtime.batches(order, batch_size):
             with precision.autocast(device, precision_used):
                 logits = classifier(model_input(modality, inputs[index]))
             loss = classifier.loss(logits, labels[index])
@@ -308,82 +216,45 @@ def save_classifier(path: str | Path, classifier: AttributeClassifier, fingerpri
 def load_classifier(path: str | Path, fix: str | None = None) -> AttributeClassifier:
     """Load a classifier saved by `save_classifier`, in eval mode; its recorded fingerprint (JSON,
     or None) is `classifier.fingerprint`. A file whose contents do not match its checksum is refused."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"classifier {path} not found", "train it: `mmjsd train-classifier --dataset DATASET --modality MODALITY` (or snakemake)")
     fix = fix or "delete it and retrain with `mmjsd train-classifier`"
+    payload = files.torch_load(path, "classifier", fix, missing_fix="train it: `mmjsd train-classifier --dataset "
+                               "DATASET --modality MODALITY` (or snakemake)")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
         classifier = AttributeClassifier(payload["spec"])
         classifier.load_state_dict(payload["state_dict"])
-    except Exception as exc:  # corrupt or foreign file: one clear line instead of a traceback
-        raise DataError(f"classifier {path} cannot be loaded ({type(exc).__name__}: {exc})", fix) from None
-    stored = payload.get("checksum")
-    if stored is not None and stored != files.content_checksum({k: v for k, v in payload.items() if k != "checksum"}):
-        raise DataError(f"classifier {path} is damaged: its contents do not match the checksum stored in it", fix)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:   # a foreign file: one line, no traceback
+        raise DataError(f"classifier {path} does not hold a classifier that matches its spec ({exc.__class__.__name__}: {exc})",
+                        fix) from None
+    files.check_checksum(payload, "classifier", path, fix)
     classifier.fingerprint = payload.get("fingerprint")
     return classifier.eval()
 
 
-def load_processed_split(config: dict, dataset: str, split: str, config_file: str | Path = "config.yaml") -> dict:
-    """Load one processed split, with a one-line error naming the command that makes it; a split
-    that this config's `prepare` did not make from the raw data on disk is refused (fingerprint)."""
-    path = paths.processed(config, dataset, split)
-    if not path.is_file():
-        raise DataError(
-            f"processed split {path} not found",
-            f"build it: `mmjsd prepare --scale {config['scale']} --dataset {dataset} ...` (or `snakemake {path}`)",
-        )
-    from mmjsd.data.processed import load_split
-
-    loaded = load_split(path)
-    fingerprints.check_split(loaded, path, config, dataset, config_file)
-    return loaded
-
-
 def cli_train_classifier(args: argparse.Namespace, config: dict) -> int:
-    from mmjsd.gpu import device_name, select_device
-
-    # Before anything touches CUDA: the claim narrows CUDA_VISIBLE_DEVICES to the GPU it holds.
-    device, claim = select_device(args.device, args.gpu_lock_dir, share=args.gpu_share)  # `claim` holds the GPU lock until we return
-    threads = args.threads or config["train"]["threads"]
-    torch.set_num_threads(int(threads))
+    placement = runtime.place(args, config)   # holds the GPU lock (if any) until the process ends
+    device, threads = placement.device, placement.threads
     dataset, modality = args.dataset, args.modality
-    train_split = load_processed_split(config, dataset, "train", args.config)
-    test_split = load_processed_split(config, dataset, "test", args.config)
+    train_split = load_checked_split(config, dataset, "train", args.config)
+    test_split = load_checked_split(config, dataset, "test", args.config)
     settings = config["classifier"][dataset]
     precision_used = precision.resolve(config, device)
-    where = f" (GPU {claim.index}, share {claim.share:.2f})" if claim is not None else ""
-    progress.log(f"classifier {dataset}/{modality}: device {device}{where}, precision {precision_used}, {threads} CPU threads; "
+    progress.log(f"classifier {dataset}/{modality}: device {device}{placement.where()}, precision {precision_used}, {threads} CPU threads; "
                  f"data {train_split.get('source', 'unknown')}: {train_split['labels'].shape[0]} training and "
                  f"{test_split['labels'].shape[0]} test samples; {settings['epochs']} epochs, batch {settings['batch_size']}")
     classifier, metrics = train_classifier(dataset, modality, train_split, test_split, settings, CLASSIFIER_SEED, device,
                                            precision_used)
     metrics["precision"] = precision_used
-    metrics["threads"] = int(threads)
-    metrics["device"] = device_name(device)
+    metrics["threads"] = threads
+    metrics["device"] = gpu.device_name(device)
     metrics["scale"] = config["scale"]
     metrics["data_notes"] = test_split.get("notes", "")
     metrics["provenance"] = files.provenance(config=config, seed=CLASSIFIER_SEED)
     out = paths.fill(paths.CLASSIFIER, config, dataset=dataset, modality=modality)
     save_classifier(out, classifier, fingerprint=fingerprints.classifier_fingerprint(config, dataset, modality))
-    files.write_json(paths.fill(paths.CLASSIFIER_METRICS, config, dataset=dataset, modality=modality), json_safe(metrics))
-    from mmjsd.summary import classifier_summary
-
+    files.write_json(paths.fill(paths.CLASSIFIER_METRICS, config, dataset=dataset, modality=modality), files.json_safe(metrics))
     files.write_json(paths.fill(paths.CLASSIFIER_SUMMARY, config, dataset=dataset, modality=modality),
-                     json_safe(classifier_summary(metrics)))
+                     files.json_safe(classifier_summary(metrics)))
     accuracy = metrics["test"]["accuracy"]
     summary = ", ".join(f"{k} {v:.3f}" for k, v in accuracy.items()) if len(accuracy) <= 8 else f"mean {np.mean(list(accuracy.values())):.3f} over {len(accuracy)} labels"
     print(f"classifier {dataset}/{modality}: held-out accuracy {summary} -> {out}")
     return 0
-
-
-def json_safe(obj: Any) -> Any:
-    """JSON has no NaN: replace non-finite floats by None, recursively."""
-    if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    return obj

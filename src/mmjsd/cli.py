@@ -11,15 +11,25 @@ Errors in input (missing/corrupt files, bad config, NaN loss) print one line
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 
-from mmjsd.errors import MmjsdError
-
-DATASETS = ("dsprites", "celeba")
-MODELS = ("mmjsd", "mmpoe")
-MODALITIES = ("img", "text")
+from mmjsd import __version__
+from mmjsd.aggregate import cli_aggregate
+from mmjsd.classifiers import cli_train_classifier
+from mmjsd.config import dump_yaml, load_config
+from mmjsd.data.celeba_faces import cli_synthesize as cli_celeba_synthesize
+from mmjsd.data.download import cli_celeba_download, cli_dsprites_download
+from mmjsd.data.dsprites_render import cli_render as cli_dsprites_render
+from mmjsd.data.prepare import cli_prepare
+from mmjsd.dvcgen import cli_dvc_yaml
+from mmjsd.errors import MmjsdError, from_os_error
+from mmjsd.evaluate import cli_evaluate
+from mmjsd.figure import cli_figure
+from mmjsd.gpu import config_share
+from mmjsd.report import cli_report
+from mmjsd.train import cli_train
+from mmjsd.vocabulary import DATASETS, MODALITIES, MODELS
 
 
 def _common(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
@@ -52,9 +62,12 @@ def _device_args(parser: argparse.ArgumentParser) -> None:
                              "(default: config resources.gpu_share.<dataset>, else 1.0)")
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    from mmjsd import __version__
+def check_config(args: argparse.Namespace, config: dict) -> int:
+    sys.stdout.write(dump_yaml(config))
+    return 0
 
+
+def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mmjsd", description=__doc__.split("\n\n")[0],
         epilog="Outputs go under the scale's paths.data and paths.results (config.yaml); "
@@ -63,92 +76,77 @@ def _build_parser() -> argparse.ArgumentParser:
     _common(parser, top_level=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, handler: str, help_text: str) -> argparse.ArgumentParser:
+    def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(handler=handler)
         _common(p)
         return p
 
-    p = add("check-config", "mmjsd.cli:check_config", "validate the config (and scale) and print the merged result to stdout")
+    p = add("check-config", check_config, "validate the config (and scale) and print the merged result to stdout")
 
-    p = add("dsprites-download", "mmjsd.data.dsprites:cli_download",
+    p = add("dsprites-download", cli_dsprites_download,
             "download the official dSprites npz, verify its md5, write it atomically")
     p.add_argument("--out", type=Path, required=True, help="destination .npz")
 
-    p = add("dsprites-render", "mmjsd.data.dsprites:cli_render",
+    p = add("dsprites-render", cli_dsprites_render,
             "render the procedural dSprites stand-in on the official factor grid (labelled 'render')")
     p.add_argument("--out", type=Path, required=True, help="destination .npz (official keys plus 'source')")
 
-    p = add("celeba-download", "mmjsd.data.celeba:cli_download", "download CelebA with torchvision into a folder")
+    p = add("celeba-download", cli_celeba_download, "download CelebA with torchvision into a folder")
     p.add_argument("--root", type=Path, required=True, help="torchvision root (celeba/ is created inside)")
 
-    p = add("celeba-synthesize", "mmjsd.data.celeba:cli_synthesize",
+    p = add("celeba-synthesize", cli_celeba_synthesize,
             "write procedural stand-in faces in CelebA's on-disk layout (labelled 'synthetic')")
     p.add_argument("--out", type=Path, required=True, help="destination folder")
 
-    p = add("prepare", "mmjsd.data.prepare:cli_prepare",
+    p = add("prepare", cli_prepare,
             "build the processed bimodal dataset (images, generated text, labels, splits)")
     p.add_argument("--dataset", required=True, choices=DATASETS, help="which dataset to build")
     p.add_argument("--input", type=Path, required=True, help="raw npz (dsprites) or CelebA folder (celeba)")
     p.add_argument("--out-dir", type=Path, required=True,
                    help="folder for train/test/test_fit/test_eval.pt (the pipeline uses <paths.data>/processed/DATASET)")
 
-    p = add("train", "mmjsd.train:cli_train",
+    p = add("train", cli_train,
             "train one model on one dataset with one seed (resumes from its checkpoint); writes model.pt, "
             "checkpoint.pt, timing.json, metrics.json, curve.csv in <paths.results>/runs/DATASET/MODEL/seedSEED/")
     _run_args(p)
     _device_args(p)
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps in total (for tests; the run stays resumable)")
 
-    p = add("train-classifier", "mmjsd.classifiers:cli_train_classifier",
+    p = add("train-classifier", cli_train_classifier,
             "train the attribute classifier of one modality on the training split; writes "
             "<paths.results>/classifiers/DATASET/MODALITY.pt and .json")
     p.add_argument("--dataset", required=True, choices=DATASETS, help="which processed dataset (data/processed/DATASET/)")
     p.add_argument("--modality", required=True, choices=MODALITIES, help="img or text: which modality the classifier reads")
     _device_args(p)
 
-    p = add("evaluate", "mmjsd.evaluate:cli_evaluate",
+    p = add("evaluate", cli_evaluate,
             "coherence of cross-modal generations and latent-representation classifiers for one run; "
             "writes eval.json beside the run's model.pt")
     _run_args(p)
     _device_args(p)
 
-    p = add("aggregate", "mmjsd.aggregate:cli_aggregate", "collect every run's evaluation into <paths.results>/table1.csv, table1.md, table1_celeba.csv")
-    p = add("figure", "mmjsd.figure:cli_figure", "draw Figure 1: CelebA faces generated from text strings; writes <paths.results>/figure1.png")
-    p = add("report", "mmjsd.report:cli_report", "write <paths.results>/report.md: scale, data sources, seeds, hardware, paper comparison")
+    p = add("aggregate", cli_aggregate, "collect every run's evaluation into <paths.results>/table1.csv, table1.md, table1_celeba.csv")
+    p = add("figure", cli_figure, "draw Figure 1: CelebA faces generated from text strings; writes <paths.results>/figure1.png")
+    p = add("report", cli_report, "write <paths.results>/report.md: scale, data sources, seeds, hardware, paper comparison")
 
-    p = add("dvc-yaml", "mmjsd.dvcgen:cli_dvc_yaml", "generate dvc.yaml for the chosen scale (the same DAG and commands as the Snakefile)")
+    p = add("dvc-yaml", cli_dvc_yaml, "generate dvc.yaml for the chosen scale (the same DAG and commands as the Snakefile)")
     p.add_argument("--out", type=Path, default=None, help="write here (atomically) instead of stdout")
     return parser
-
-
-def check_config(args: argparse.Namespace, config: dict) -> int:
-    from mmjsd.config import dump_yaml
-
-    sys.stdout.write(dump_yaml(config))
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
-        from mmjsd.config import load_config
-
         config = load_config(args.config, args.scale)
         if getattr(args, "gpu_share", "absent") is None:
-            from mmjsd.gpu import config_share
-
             args.gpu_share = config_share(config, args.dataset)
-        module_name, function_name = args.handler.split(":")
-        handler = getattr(importlib.import_module(module_name), function_name)
-        return int(handler(args, config) or 0)
+        return int(args.handler(args, config) or 0)
     except MmjsdError as exc:
         print(f"mmjsd: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:   # a broken environment (disk full, folder not writable, symlink loop)
-        from mmjsd.errors import from_os_error
-
         print(f"mmjsd: error: {from_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

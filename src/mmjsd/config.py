@@ -11,8 +11,10 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import yaml
 
+from mmjsd.data.text import outside_alphabet
 from mmjsd.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -75,8 +77,6 @@ def _schema() -> dict:
 
 
 def _first_error(instance: Any, schema: dict) -> str | None:
-    import jsonschema
-
     validator_cls = jsonschema.validators.validator_for(schema)
     validator = validator_cls(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.path), list(map(str, e.path))))
@@ -125,8 +125,6 @@ def validate_raw(raw: dict) -> None:
 
 def _check_semantics(config: dict) -> None:
     """Rules JSON Schema cannot express."""
-    from mmjsd.data.text import outside_alphabet
-
     for number, text in enumerate(config["eval"]["figure"]["texts"], start=1):
         bad = outside_alphabet(text)
         if bad is not None:

@@ -23,8 +23,7 @@ import numpy as np
 import torch
 
 from mmjsd.data import text as textmod
-
-TEXT_FIELDS = ("shape", "scale", "orientation", "posY", "posX")   # in the text's order
+from mmjsd.data.dsprites import TEXT_FIELDS
 PIXEL_MEASURES = {"scale": "area", "posX": "centroid_x", "posY": "centroid_y"}
 
 
@@ -68,7 +67,7 @@ def pixel_statistics(images: torch.Tensor) -> np.ndarray:
 
 def summarise(matches: np.ndarray, pixels: np.ndarray, labels: np.ndarray, label_names: list[str]) -> dict:
     """The eval.json block: per-field text match rates and pixel rank correlations."""
-    from scipy.stats import spearmanr
+    from scipy.stats import spearmanr   # here, not at the top: slow to import, and only dSprites runs need it
 
     text = {name: float(matches[:, k].mean()) for k, name in enumerate(TEXT_FIELDS)}
     text["all_fields"] = float(matches.all(axis=1).mean())

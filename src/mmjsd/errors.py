@@ -6,6 +6,9 @@ config, text outside the alphabet, a loss that turned NaN); programming errors s
 exceptions with tracebacks.
 """
 
+import errno
+import os
+
 
 class MmjsdError(Exception):
     def __init__(self, problem: str, fix: str):
@@ -42,9 +45,6 @@ class EnvironmentProblem(MmjsdError):
 def from_os_error(exc: OSError) -> MmjsdError:
     """A file-system error as one line naming the path and the fix (the CLI's last resort for
     environment faults: a full disk, a folder that cannot be written, a symlink loop)."""
-    import errno
-    import os
-
     where = exc.filename if exc.filename is not None else "a file"
     where = os.fspath(where) if not isinstance(where, str) else where
     reason = exc.strerror or detail(exc)

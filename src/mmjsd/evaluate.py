@@ -28,8 +28,9 @@ because a split may be stored in factor-grid order. Style and content sampling d
 generation use a torch generator seeded with the run seed. Everything is deterministic on the
 CPU: the same inputs give an identical eval.json.
 
-The small functions (`coherence_accuracy`, `latent_accuracy`, ...) are pure so that tests can
-feed them known inputs.
+The small functions (`select_rows`, `latent_accuracy`, `named_attributes`) are pure so that
+tests can feed them known inputs; coherence is scored with mmjsd.classifiers' per-label
+accuracy and average precision.
 """
 
 from __future__ import annotations
@@ -39,27 +40,22 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from mmjsd import direct_coherence, files, fingerprints, paths, precision, progress
-from mmjsd.classifiers import (
-    accuracy_per_label,
-    average_precision_per_label,
-    json_safe,
-    load_classifier,
-    load_processed_split,
-    model_input,
-    module_device,
-)
+from mmjsd import direct_coherence, files, fingerprints, gpu, paths, precision, progress, runtime
+from mmjsd.classifiers import accuracy_per_label, average_precision_per_label, load_classifier
 from mmjsd.data import celeba
+from mmjsd.data.processed import load_checked_split, model_input, sorted_subset
+from mmjsd.data.text import encode_at_seeded_starts
 from mmjsd.errors import DataError
+from mmjsd.models import load_run_model
+from mmjsd.summary import eval_summary
+from mmjsd.vocabulary import DIRECTIONS, REPRESENTATIONS
 
 EVAL_SUBSET_SEED = 0
-REPRESENTATIONS = ("img", "text", "joint")
-DIRECTIONS = ("img", "text")   # img: images generated from text; text: text generated from images
 LOGISTIC_MAX_ITER = 1000
 CONDITIONING_PADDINGS = 8      # random text starts per figure string
 CONDITIONING_STYLES = 8        # image styles ~ N(0, I) per padded string
@@ -71,21 +67,9 @@ PAIRED_ROWS = 128              # real test rows per attribute in the paired meas
 # --------------------------------------------------------------------------------------------
 
 def select_rows(n_rows: int, cap: int | None, seed: int = EVAL_SUBSET_SEED) -> torch.Tensor:
-    """All row indices, or a seeded draw of `cap` of them kept in ascending order."""
-    if cap is None or cap >= n_rows:
-        return torch.arange(n_rows)
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randperm(n_rows, generator=generator)[:cap].sort().values
-
-
-def coherence_accuracy(predict_fn: Callable[[torch.Tensor], torch.Tensor], generated: torch.Tensor, labels: torch.Tensor) -> list[float]:
-    """Accuracy per label of `predict_fn(generated)` (int64 N x F) against the conditioning labels."""
-    return accuracy_per_label(predict_fn(generated).long(), labels.long())
-
-
-def coherence_average_precision(score_fn: Callable[[torch.Tensor], torch.Tensor], generated: torch.Tensor, labels: torch.Tensor) -> list[float | None]:
-    """Average precision per binary attribute of `score_fn(generated)` (N x F probabilities)."""
-    return average_precision_per_label(score_fn(generated), labels.long())
+    """All row indices, or a seeded draw of `cap` of them kept in ascending order (the same rows
+    for every run: the generator is seeded with `seed`, not the run's seed)."""
+    return sorted_subset(n_rows, cap, torch.Generator().manual_seed(seed))
 
 
 @dataclass(frozen=True)
@@ -101,6 +85,7 @@ def latent_accuracy(fit_z: np.ndarray, fit_y: np.ndarray, eval_z: np.ndarray, ev
     sample. Classes of the evaluation half that the fit batch lacks can never be predicted;
     both cases are written into the note so they show in the output.
     """
+    # imported here: scikit-learn takes seconds to import and only this fit needs it
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
@@ -128,11 +113,6 @@ def latent_accuracy(fit_z: np.ndarray, fit_y: np.ndarray, eval_z: np.ndarray, ev
 # One run
 # --------------------------------------------------------------------------------------------
 
-def _batches(rows: torch.Tensor, batch_size: int):
-    for start in range(0, rows.numel(), batch_size):
-        yield rows[start:start + batch_size]
-
-
 @torch.no_grad()
 def coherence(model, classifiers: dict, test: dict, rows: torch.Tensor, batch_size: int, seed: int) -> dict[str, Any]:
     """Generate across modalities for `rows` of `test` and score the generations.
@@ -143,14 +123,14 @@ def coherence(model, classifiers: dict, test: dict, rows: torch.Tensor, batch_si
     # A CPU generator on every device: the model draws its noise there and moves it, so the
     # generations do not depend on where the model runs beyond floating-point rounding.
     generator = torch.Generator().manual_seed(seed)
-    device = module_device(model)
+    device = runtime.module_device(model)
     predictions = {d: [] for d in DIRECTIONS}
     scores = {d: [] for d in DIRECTIONS}
     direct = test.get("dataset") == "dsprites"
     matches, pixels = [], []
     started, done, total = time.perf_counter(), 0, rows.numel()
     next_report = max(total // 10, 1)
-    for index in _batches(rows, batch_size):
+    for index in runtime.batches(rows, batch_size):
         img = model_input("img", test["images"][index].to(device))
         text = model_input("text", test["text"][index].to(device))
         generated = {
@@ -184,9 +164,9 @@ def coherence(model, classifiers: dict, test: dict, rows: torch.Tensor, batch_si
 @torch.no_grad()
 def content_means(model, split: dict, rows: torch.Tensor, batch_size: int) -> dict[str, np.ndarray]:
     """Content means per representation: unimodal content_mu of img and text, joint mu of both."""
-    device = module_device(model)
+    device = runtime.module_device(model)
     parts = {r: [] for r in REPRESENTATIONS}
-    for index in _batches(rows, batch_size):
+    for index in runtime.batches(rows, batch_size):
         posteriors = model.encode({"img": model_input("img", split["images"][index].to(device)),
                                    "text": model_input("text", split["text"][index].to(device))})
         parts["img"].append(posteriors["img"].content_mu.cpu())
@@ -206,18 +186,16 @@ def named_attributes(texts: list[str], label_names: list[str]) -> dict[str, list
 @torch.no_grad()
 def conditioning_gaps(model, image_classifier, texts: list[str], test: dict, seed: int) -> dict[str, Any]:
     """P(attribute | faces from strings naming it) - P(attribute | faces from the other strings)."""
-    from mmjsd.figure import encode_texts
-
     names = list(test["label_names"])
     attributes = named_attributes(texts, names)
     if not attributes:
         return {}
-    device = module_device(model)
+    device = runtime.module_device(model)
     length, alphabet = int(test["text"].shape[1]), test["alphabet"]
     generator = torch.Generator().manual_seed(seed)
     mean_probability = []   # per string: mean P(attribute) over its faces, F values
     for index, text in enumerate(texts):
-        padded = torch.cat([encode_texts([text], length, alphabet, seed * 1000 + index * CONDITIONING_PADDINGS + k)
+        padded = torch.cat([encode_at_seeded_starts([text], length, alphabet, seed * 1000 + index * CONDITIONING_PADDINGS + k)
                             for k in range(CONDITIONING_PADDINGS)])
         cond = model_input("text", padded.repeat_interleave(CONDITIONING_STYLES, dim=0).to(device))
         faces = model.generate({"text": cond}, "img", generator=generator)
@@ -237,14 +215,12 @@ def conditioning_gaps(model, image_classifier, texts: list[str], test: dict, see
 def paired_conditioning(model, image_classifier, texts: list[str], test_eval: dict, seed: int) -> dict[str, Any]:
     """For each attribute the figure strings name: P(attribute) on faces generated from real test
     rows' texts with the attribute on, minus the same rows with it off (module docstring, (c))."""
-    from mmjsd.figure import encode_texts
-
     names = list(test_eval["label_names"])
     attributes = list(named_attributes(texts, names))
     rows = test_eval["labels"][:PAIRED_ROWS].numpy() > 0
     if not attributes or len(rows) == 0:
         return {}
-    device = module_device(model)
+    device = runtime.module_device(model)
     length, alphabet = int(test_eval["text"].shape[1]), test_eval["alphabet"]
     generator = torch.Generator().manual_seed(seed)
     paired = {}
@@ -255,7 +231,7 @@ def paired_conditioning(model, image_classifier, texts: list[str], test_eval: di
             switched = rows.copy()
             switched[:, column] = state
             strings = [celeba.attribute_string(row, length) for row in switched]
-            cond = model_input("text", encode_texts(strings, length, alphabet, seed).to(device))  # same seeded draw of starts
+            cond = model_input("text", encode_at_seeded_starts(strings, length, alphabet, seed).to(device))  # same seeded draw of starts
             _, scores = image_classifier.predict_and_score(model.generate({"text": cond}, "img", generator=generator))
             probability.append(scores[:, column].float().cpu())
         difference = probability[0] - probability[1]
@@ -332,21 +308,6 @@ def check_compatible(classifiers: dict, test: dict) -> None:
 # Files
 # --------------------------------------------------------------------------------------------
 
-def load_run_model(config: dict, dataset: str, model_name: str, seed: int):
-    path = paths.run_file(paths.RUN_MODEL, config, dataset, model_name, seed)
-    if not path.is_file():
-        raise DataError(
-            f"trained model {path} not found",
-            f"train it: `mmjsd train --scale {config['scale']} --dataset {dataset} --model {model_name} --seed {seed}` (or `snakemake {path}`)",
-        )
-    from mmjsd.models import load_model
-
-    model = load_model(path, map_location="cpu", expect={"model": model_name, "dataset": dataset},
-                       fix=f"retrain it: `snakemake {path} --forcerun {path} --config scale={config['scale']}`")
-    model.eval()
-    return model, path
-
-
 def load_checked_classifier(config: dict, dataset: str, modality: str, path: Path, config_file: str | Path = "config.yaml"):
     """The classifier of `modality`, refused when damaged or when it was trained on other splits,
     under other settings or by other code than this run would use (mmjsd.fingerprints)."""
@@ -358,23 +319,15 @@ def load_checked_classifier(config: dict, dataset: str, modality: str, path: Pat
 
 def read_classifier_metrics(config: dict, dataset: str, modality: str) -> tuple[dict, Path]:
     path = paths.fill(paths.CLASSIFIER_METRICS, config, dataset=dataset, modality=modality)
-    if not path.is_file():
-        raise DataError(f"classifier metrics {path} not found",
-                        f"train the classifier: `mmjsd train-classifier --scale {config['scale']} --dataset {dataset} --modality {modality}`")
-    import json
-
-    return json.loads(path.read_text()), path
+    fix = f"train the classifier: `mmjsd train-classifier --scale {config['scale']} --dataset {dataset} --modality {modality}`"
+    return files.read_json(path, fix, what="classifier metrics"), path
 
 
 def cli_evaluate(args: argparse.Namespace, config: dict) -> int:
-    from mmjsd.gpu import device_name, select_device
-
-    # Before anything touches CUDA: the claim narrows CUDA_VISIBLE_DEVICES to the GPU it holds.
-    device, claim = select_device(args.device, args.gpu_lock_dir, share=args.gpu_share)  # `claim` holds the GPU lock until we return
-    threads = args.threads or config["train"]["threads"]
-    torch.set_num_threads(int(threads))
+    placement = runtime.place(args, config)   # holds the GPU lock (if any) until the process ends
+    device, threads = placement.device, placement.threads
     dataset, model_name, seed = args.dataset, args.model, args.seed
-    splits = {name: load_processed_split(config, dataset, name, args.config) for name in ("test", "test_fit", "test_eval")}
+    splits = {name: load_checked_split(config, dataset, name, args.config) for name in ("test", "test_fit", "test_eval")}
     classifier_paths = {m: paths.fill(paths.CLASSIFIER, config, dataset=dataset, modality=m) for m in DIRECTIONS}
     classifiers = {m: load_checked_classifier(config, dataset, m, p, args.config) for m, p in classifier_paths.items()}
     classifier_metrics = {m: read_classifier_metrics(config, dataset, m) for m in DIRECTIONS}
@@ -384,8 +337,7 @@ def cli_evaluate(args: argparse.Namespace, config: dict) -> int:
         classifier.to(device)
 
     precision_used = precision.resolve(config, device)
-    where = f" (GPU {claim.index}, share {claim.share:.2f})" if claim is not None else ""
-    progress.log(f"evaluate {dataset}/{model_name}/seed{seed}: device {device}{where}, precision {precision_used}, "
+    progress.log(f"evaluate {dataset}/{model_name}/seed{seed}: device {device}{placement.where()}, precision {precision_used}, "
                  f"{threads} CPU threads; data {splits['test'].get('source', 'unknown')}: "
                  + ", ".join(f"{name} {split['labels'].shape[0]}" for name, split in splits.items())
                  + f" samples (coherence on at most {config['eval']['max_test_samples'] or 'all'})")
@@ -410,16 +362,14 @@ def cli_evaluate(args: argparse.Namespace, config: dict) -> int:
         "model_spec": _plain(getattr(model, "spec", {})),
         # what made these numbers: the bytes of every file read, the config keys, the code
         "fingerprint": fingerprints.eval_fingerprint(config, dataset, model_name, seed),
-        "threads": int(threads),
-        "device": device_name(device),
+        "threads": threads,
+        "device": gpu.device_name(device),
         "precision": precision_used,
         "provenance": files.provenance(config=config, seed=seed),
     }
     out = paths.run_file(paths.RUN_EVAL, config, dataset, model_name, seed)
-    files.write_json(out, json_safe(record))
-    from mmjsd.summary import eval_summary
-
-    files.write_json(paths.run_file(paths.RUN_EVAL_SUMMARY, config, dataset, model_name, seed), json_safe(eval_summary(record)))
+    files.write_json(out, files.json_safe(record))
+    files.write_json(paths.run_file(paths.RUN_EVAL_SUMMARY, config, dataset, model_name, seed), files.json_safe(eval_summary(record)))
     progress.log(f"evaluation took {progress.clock(time.perf_counter() - started)}")
     summary = ", ".join(f"{n} img {v['img']:.3f} text {v['text']:.3f}" for n, v in list(computed["coherence"].items())[:5])
     print(f"{dataset}/{model_name}/seed{seed}: coherence {summary} -> {out}")

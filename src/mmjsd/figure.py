@@ -25,12 +25,14 @@ import numpy as np
 import torch
 
 from mmjsd import files, paths, verdict
-from mmjsd.aggregate import SOURCE_DESCRIPTIONS
-from mmjsd.classifiers import load_processed_split
+from mmjsd.data.processed import load_checked_split
+from mmjsd.data.text import decode, encode_at_seeded_starts, strip_padding
 from mmjsd.errors import DataError
+from mmjsd.models import load_run_model
 from mmjsd.paper import MODEL_LABELS
+from mmjsd.vocabulary import MODELS, SOURCE_DESCRIPTIONS
 
-PANEL_ORDER = ("mmjsd", "mmpoe")   # the brief's order: mmJSD left, mmPoE right
+PANEL_ORDER = MODELS              # the brief's order: mmJSD left, mmPoE right
 DPI = 100
 CELL_PX = 64                       # one generated face per 64 x 64 pixels, shown 1:1
 LABEL_PX = 330                     # room for the row texts left of the first panel
@@ -55,33 +57,12 @@ def figure_pixel_size(rows: int, cols: int, n_panels: int) -> tuple[int, int]:
     return width, height
 
 
-def encode_texts(texts: list[str], length: int, alphabet: str, seed: int) -> torch.Tensor:
-    """Each string '*'-padded to `length` at a seeded random start -> uint8 N x length."""
-    from mmjsd.data.text import encode, pad_text, random_pad_starts
-
-    too_long = [t for t in texts if len(t) > length]
-    if too_long:
-        raise DataError(f"figure text {too_long[0]!r} has {len(too_long[0])} characters, more than the text length {length}",
-                        "shorten it in config.yaml eval.figure.texts")
-    from mmjsd.data.text import outside_alphabet
-
-    for text in texts:   # positions in the user's string, not in the padded one
-        bad = outside_alphabet(text, alphabet)
-        if bad is not None:
-            raise DataError(f"figure text {text!r}: character {bad[1]!r} at position {bad[0]} is not in the text alphabet",
-                            "change it in config.yaml eval.figure.texts (lower-case letters, digits, space, punctuation)")
-    starts = random_pad_starts([len(t) for t in texts], length, torch.Generator().manual_seed(seed))
-    return encode([pad_text(t, length, int(s)) for t, s in zip(texts, starts)], alphabet=alphabet, length=length)
-
-
 def figure_texts(config: dict, test: dict) -> tuple[list[str], torch.Tensor]:
     """(row labels, encoded rows uint8 R x L): configured strings, then real test texts."""
-    from mmjsd.data.text import decode, strip_padding
-
     figure = config["eval"]["figure"]
     configured = list(figure["texts"])
     length, alphabet = int(test["text"].shape[1]), test["alphabet"]
-    encoded = [encode_texts(configured, length, alphabet, int(figure["seed"]))] if configured else []
+    encoded = [encode_at_seeded_starts(configured, length, alphabet, int(figure["seed"]))] if configured else []
     n_real = min(int(figure["real_test_texts"]), int(test["text"].shape[0]))
     real = test["text"][:n_real]
     labels = configured + [f"[test] {t}" for t in strip_padding(decode(real, alphabet))]
@@ -117,7 +98,7 @@ def render_figure(panels: dict[str, torch.Tensor], row_labels: list[str], title:
                   captions: dict[str, str] | None = None) -> bytes:
     """PNG bytes of the panels (name -> faces rows x cols x C x 64 x 64) with row texts at the left;
     `captions` (name -> text) go under the panel names."""
-    import matplotlib
+    import matplotlib   # here, not at the top: slow to import, and only the figure step draws
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
@@ -173,8 +154,6 @@ def draw_figure(config: dict, models: dict[str, object], test: dict, evaluations
 
 
 def cli_figure(args: argparse.Namespace, config: dict) -> int:
-    from mmjsd.evaluate import load_run_model
-
     if "celeba" not in config["datasets"]:
         raise DataError(f"Figure 1 needs CelebA, which scale {config['scale']!r} does not include",
                         "add celeba to `datasets` for this scale, or do not ask for the figure")
@@ -184,7 +163,7 @@ def cli_figure(args: argparse.Namespace, config: dict) -> int:
     evaluations = {name: files.read_json(paths.run_file(paths.RUN_EVAL, config, "celeba", name, seed),
                                          f"evaluate it: `mmjsd evaluate --scale {config['scale']} --dataset celeba "
                                          f"--model {name} --seed {seed}`") for name in names}
-    test = load_processed_split(config, "celeba", "test", getattr(args, "config", "config.yaml"))
+    test = load_checked_split(config, "celeba", "test", getattr(args, "config", "config.yaml"))
     png = draw_figure(config, models, test, evaluations)
     out = paths.fill(paths.FIGURE1, config)
     files.write_bytes(out, png)

@@ -1,22 +1,33 @@
-"""Atomic file writes and provenance records.
+"""Files: atomic writes, the one JSON and torch reader, provenance records and fingerprints.
 
-Every output goes to a temporary file in the destination folder and is `os.replace`d into
-place, so a killed job leaves either the old file or the new one, never half of one.
+Every output goes to a temporary file (or folder) in the destination folder and is
+`os.replace`d into place, so a killed job leaves either the old file or the new one, never half
+of one. Every JSON and torch file is read through `read_json` / `torch_load`, which turn a
+missing or unreadable file into the project's one-line error.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import io
 import json
+import math
 import os
 import platform
 import re
+import shutil
 import subprocess
 import tempfile
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
+
+import torch
+
+from mmjsd.errors import DataError, MmjsdError, detail
 
 PROVENANCE_PACKAGES = ("torch", "torchvision", "numpy", "pandas", "scikit-learn", "mmjsd")
 
@@ -47,9 +58,6 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         # torch's zip writer reports a failed write (a full disk) as a RuntimeError
         if "write" not in str(exc).lower():
             raise
-        import errno
-        import shutil
-
         free = shutil.disk_usage(path.parent).free
         code = errno.ENOSPC if free < 1 << 20 else errno.EIO
         raise OSError(code, f"writing failed ({' '.join(str(exc).split())}; {free} bytes free there)", str(path)) from None
@@ -74,8 +82,6 @@ def sweep_temporaries(folder: str | os.PathLike) -> list[Path]:
     """Delete the temporary files of writers that are gone: this host's whose process has ended,
     another host's older than a day (a shared file system; its pids mean nothing here).
     Returns what it removed."""
-    import time
-
     removed = []
     try:
         entries = list(os.scandir(folder))
@@ -97,8 +103,6 @@ def sweep_temporaries(folder: str | os.PathLike) -> list[Path]:
                 continue
             if stale:
                 if entry.is_dir(follow_symlinks=False):
-                    import shutil
-
                     shutil.rmtree(entry.path)
                 else:
                     os.unlink(entry.path)
@@ -124,6 +128,31 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder next to `path`; if the block succeeds, it replaces `path` (an
+    existing folder is moved aside first and removed after). The folder analogue of
+    `atomic_path`: a killed writer leaves the old folder or the new one, and its temporary
+    folder is swept by the next write into the same parent."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sweep_temporaries(path.parent)      # what a killed earlier call left behind
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())    # mkdtemp makes 0700; the result is an ordinary folder
+    try:
+        yield tmp
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=temp_prefix(path.name), suffix=".old", dir=path.parent))
+            os.replace(path, old / "previous")
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -153,27 +182,63 @@ def write_text_if_changed(path: str | os.PathLike, text: str) -> bool:
     return True
 
 
-def read_json(path: str | os.PathLike, fix: str) -> Any:
-    """A JSON file's content; missing or invalid -> DataError naming `fix`."""
-    from mmjsd.errors import DataError
-
+def read_json(path: str | os.PathLike, fix: str, what: str = "") -> Any:
+    """A JSON file's content; missing or invalid -> DataError naming `fix` (`what`, e.g.
+    "classifier metrics", starts the message)."""
     path = Path(path)
+    name = f"{what} {path}" if what else str(path)
     if not path.is_file():
-        raise DataError(f"{path} not found", fix)
+        raise DataError(f"{name} not found", fix)
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path} is not valid JSON ({exc})", fix) from None
+        raise DataError(f"{name} is not valid JSON ({exc})", fix) from None
+
+
+def torch_load(path: str | os.PathLike, what: str, fix: str, missing_fix: str | None = None,
+               weights_only: bool = True, error: type[MmjsdError] = DataError) -> Any:
+    """The object in a torch file, on the CPU. Missing -> `error` "<what> <path> not found"
+    (fix `missing_fix`, default `fix`); unreadable -> `error` "<what> <path> cannot be read (...)".
+    `weights_only=False` only for the project's own checkpoints (they hold optimiser state)."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} {path} not found", missing_fix or fix)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a truncated, damaged or foreign file
+        raise error(f"{what} {path} cannot be read ({detail(exc)})", fix) from None
+
+
+def check_checksum(blob: dict, what: str, path: str | os.PathLike, fix: str, keys: tuple[str, ...] | None = None,
+                   required: bool = False, error: type[MmjsdError] = DataError) -> None:
+    """`error` unless `blob["checksum"]` is the content_checksum of its other entries (of `keys`
+    when given): torch.load does not notice damage inside a tensor's bytes. Files written before
+    checksums were kept have none; they pass unless `required`."""
+    stored = blob.get("checksum")
+    if stored is None and not required:
+        return
+    content = {k: blob.get(k) for k in keys} if keys is not None else {k: v for k, v in blob.items() if k != "checksum"}
+    if stored != content_checksum(content):
+        raise error(f"{what} {path} is damaged: its contents do not match the checksum stored in it", fix)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
+def json_safe(obj: Any) -> Any:
+    """JSON has no NaN: replace non-finite floats by None, recursively (tuples become lists)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
 def torch_save(path: str | os.PathLike, obj: Any) -> None:
     """torch.save through a buffer: identical objects give identical bytes, written atomically."""
-    import torch
-
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     write_bytes(path, buffer.getvalue())
@@ -235,13 +300,9 @@ def content_checksum(obj: Any) -> str:
     """sha256 over the content of nested dicts/lists/tuples of tensors and plain values, in key
     order: a tensor's dtype, shape and bytes; anything else its repr. Damage inside a saved
     tensor's data (which torch.load does not notice) changes it."""
-    import hashlib
-
     digest = hashlib.sha256()
 
     def walk(node: Any) -> None:
-        import torch
-
         if isinstance(node, torch.Tensor):
             t = node.detach().cpu().contiguous()
             digest.update(f"T{t.dtype}{tuple(t.shape)}".encode())
@@ -266,8 +327,6 @@ def content_checksum(obj: Any) -> str:
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
     """sha256 of a file's bytes (read in 4 MiB chunks: ~2 s for the 2.7 GB paper dSprites split)."""
-    import hashlib
-
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
@@ -278,19 +337,20 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
 # The source files whose content shapes each artifact (relative to src/mmjsd). A change to one of
 # them changes the artifact's code fingerprint: a stale checkpoint is then not resumed.
 CODE_FILES = {
-    "prepare": ("data/prepare.py", "data/processed.py", "data/dsprites.py", "data/celeba.py", "data/text.py"),
-    "train": ("train.py", "optim.py", "objectives.py", "precision.py", "models/*.py", "networks/*.py"),
-    "classifier": ("classifiers.py", "precision.py"),
+    "prepare": ("data/prepare.py", "data/processed.py", "data/dsprites.py", "data/dsprites_render.py", "data/celeba.py",
+                "data/celeba_faces.py", "data/text.py", "vocabulary.py"),
+    "train": ("train.py", "runtime.py", "data/processed.py", "optim.py", "objectives.py", "precision.py", "models/*.py",
+              "networks/*.py"),
+    "classifier": ("classifiers.py", "runtime.py", "data/processed.py", "networks/classifier.py", "networks/common.py",
+                   "networks/dsprites.py", "precision.py"),
     # evaluation generates with the model's code and scores with the classifier's
-    "evaluate": ("evaluate.py", "classifiers.py", "direct_coherence.py", "figure.py", "precision.py", "data/text.py",
-                 "models/*.py", "networks/*.py"),
+    "evaluate": ("evaluate.py", "classifiers.py", "runtime.py", "data/processed.py", "direct_coherence.py", "figure.py",
+                 "precision.py", "data/text.py", "models/*.py", "networks/*.py"),
 }
 
 
 def code_digest(step: str) -> str:
     """sha256 (16 hex digits) of the source files that shape `step`'s outputs, in name order."""
-    import hashlib
-
     root = Path(__file__).resolve().parent
     digest = hashlib.sha256()
     for pattern in CODE_FILES[step]:
@@ -307,8 +367,6 @@ def rotate_logs(folder: str | os.PathLike, keep: int = 3) -> list[Path]:
     reruns the job, so the previous run's log survives as `<name>.log.1`. Copies, not moves, so
     the logs of jobs that do not rerun stay where they were. Returns the logs copied.
     """
-    import shutil
-
     folder = Path(folder)
     if not folder.is_dir():
         return []

@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from mmjsd import paths as P
+from mmjsd.data.manifest import manifest_sha256
 from mmjsd.dvcgen import step_settings
 from mmjsd.errors import DataError
 from mmjsd.files import code_digest, file_sha256
+from mmjsd.vocabulary import MODALITIES
 
 FORMAT = 1
 
@@ -46,8 +48,6 @@ def content_sha256(path: str | os.PathLike) -> str:
     classifiers name the same splits), or of a CelebA folder's manifest."""
     path = Path(path)
     if path.is_dir():
-        from mmjsd.data.manifest import manifest_sha256
-
         return "manifest:" + manifest_sha256(path)
     stat = path.stat()
     return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
@@ -141,7 +141,7 @@ def eval_fingerprint(config: dict, dataset: str, model: str, seed: int) -> dict:
     return {"format": FORMAT, "made_by": "evaluate",
             "model_sha256": content_sha256(model_path),
             "classifiers_sha256": {m: content_sha256(P.fill(P.CLASSIFIER, config, dataset=dataset, modality=m))
-                                   for m in ("img", "text")},
+                                   for m in MODALITIES},
             "splits_sha256": {name: content_sha256(P.processed(config, dataset, name))
                               for name in ("test", "test_fit", "test_eval")},
             "settings": step_settings(config, "evaluate"),

@@ -28,6 +28,7 @@ import fcntl
 import itertools
 import math
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from mmjsd.errors import TrainingError
+from mmjsd.errors import TrainingError, detail
 
 LOCK_DIR_ENV = "MMJSD_GPU_LOCK_DIR"
 UNITS_PER_GPU = 100     # a share is held in whole hundredths of a device
@@ -211,7 +212,7 @@ def select_device(requested: str, lock_dir: Path | None = None, share: float | N
 
 def _cuda_problem() -> str | None:
     """None when CUDA can run on the claimed device, else why not (no driver, a CPU-only torch)."""
-    import torch
+    import torch   # here, not at the top: the Snakefile imports this module to count GPUs, without torch
 
     try:
         if not torch.cuda.is_available():
@@ -219,8 +220,6 @@ def _cuda_problem() -> str | None:
                     f"{torch.__version__})")
         torch.cuda.init()
     except (RuntimeError, AssertionError) as exc:
-        from mmjsd.errors import detail
-
         return detail(exc)
     return None
 
@@ -249,8 +248,6 @@ def cpu_model() -> str:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    import platform
-
     return platform.processor() or platform.machine()
 
 
@@ -269,7 +266,7 @@ def gpu_names() -> list[str]:
 def device_name(device: str) -> str:
     """What metrics files record as the device: 'cuda:<GPU name>' or 'cpu:<processor> (<n> cores)'."""
     if device == "cuda":
-        import torch
+        import torch   # here: see _cuda_problem
 
         return f"cuda:{torch.cuda.get_device_name(0)}"
     return f"cpu:{cpu_model()} ({os.cpu_count()} cores)"

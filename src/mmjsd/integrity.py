@@ -19,6 +19,7 @@ from pathlib import Path
 from mmjsd import paths as P
 from mmjsd.errors import DataError, detail
 from mmjsd.fingerprints import rebuild_command
+from mmjsd.vocabulary import MODALITIES
 
 
 def zip_damage(path: str | os.PathLike) -> str | None:
@@ -41,7 +42,7 @@ def torch_outputs(config: dict) -> list[Path]:
     """Every torch file the pipeline writes for this scale: processed splits, models, classifiers."""
     out = [P.processed(config, d, s) for d in config["datasets"] for s in P.SPLITS]
     out += [P.run_file(P.RUN_MODEL, config, d, m, s) for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
-    out += [P.fill(P.CLASSIFIER, config, dataset=d, modality=mod) for d in config["datasets"] for mod in ("img", "text")]
+    out += [P.fill(P.CLASSIFIER, config, dataset=d, modality=mod) for d in config["datasets"] for mod in MODALITIES]
     return out
 
 

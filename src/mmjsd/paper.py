@@ -9,11 +9,11 @@ joint representation, and it is stored as such here.
 
 from __future__ import annotations
 
-DSPRITES_FACTORS = ("shape", "scale", "orientation", "posX", "posY")
+from mmjsd.data.dsprites import LABEL_NAMES
+
+DSPRITES_FACTORS = tuple(LABEL_NAMES)           # Table 1's columns: the dSprites label names
 MODEL_ORDER = ("mmpoe", "mmjsd")               # the paper's row order
 MODEL_LABELS = {"mmpoe": "mmPoE", "mmjsd": "mmJSD"}
-COHERENCE_DIRECTIONS = ("img", "text")          # img: generated from text; text: generated from images
-REPRESENTATIONS = ("img", "text", "joint")
 
 # TABLE1A[model][factor][direction]
 TABLE1A: dict[str, dict[str, dict[str, float]]] = {

@@ -11,17 +11,18 @@ Reads only files earlier steps wrote (eval.json, metrics.json, classifier metric
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 from pathlib import Path
 from typing import Any
 
 from mmjsd import files, paths, verdict
-from mmjsd.aggregate import SOURCE_DESCRIPTIONS, factor_order, describe_scale
+from mmjsd.aggregate import describe_scale, factor_order
 from mmjsd.errors import DataError
+from mmjsd.gpu import cpu_model, gpu_names
 from mmjsd.paper import MODEL_LABELS
-
-STAND_IN_SOURCES = ("render", "synthetic")
-MODALITIES = ("img", "text")
+from mmjsd.progress import clock
+from mmjsd.vocabulary import MODALITIES, SOURCE_DESCRIPTIONS, STAND_IN_SOURCES
 
 
 def collect(config: dict) -> dict[str, Any]:
@@ -55,10 +56,6 @@ def collect(config: dict) -> dict[str, Any]:
     figure_path = paths.fill(paths.FIGURE1, config)
     if "celeba" in config["datasets"] and not figure_path.is_file():
         raise DataError(f"{figure_path} not found", f"run `mmjsd figure --scale {scale}` (or `snakemake {figure_path} --config scale={scale}`)")
-    import datetime
-
-    from mmjsd.gpu import cpu_model, gpu_names
-
     # The pipeline's first outputs are the processed splits: their times bound its start from above.
     split_times = [paths.processed(config, d, s).stat().st_mtime for d in config["datasets"] for s in paths.SPLITS
                    if paths.processed(config, d, s).is_file()]
@@ -149,10 +146,6 @@ def runs_section(config: dict, data: dict) -> list[str]:
 def hardware_section(data: dict) -> list[str]:
     def listed(records) -> str:
         return ", ".join(f"`{d}`" for d in sorted({str(r.get("device", "unknown")) for r in records}))
-
-    import datetime
-
-    from mmjsd.progress import clock
 
     total = sum(float(r["metrics"].get("wall_time_s") or 0.0) for r in data["runs"])
     machine = data.get("machine") or {}

@@ -1,7 +1,10 @@
 """Train one model (mmJSD or mmPoE) on one dataset with one seed.
 
-Read top to bottom: load the processed training split into memory as tensors, build the model,
-restore the last checkpoint if there is one, then loop over epochs drawing batches by index.
+Read top to bottom: `Trainer` loads the processed training split into memory as tensors (all of
+it, or with `train.<dataset>.max_train_samples` a subset drawn with the run's seed and kept in
+split order, as the classifiers do), builds the model, restores the last checkpoint if there is
+one (`restore`), then `train_run` loops over epochs (`train_epoch`, `end_epoch`) drawing batches
+by index.
 
 Guarantees
 - Deterministic on the CPU: the same seed and config give the same checkpoint bytes. Model
@@ -24,6 +27,7 @@ Guarantees
 from __future__ import annotations
 
 import csv
+import datetime
 import hashlib
 import io
 import json
@@ -36,10 +40,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
-from mmjsd import files, optim, paths, precision
+from mmjsd import files, gpu, optim, paths, precision, runtime
+from mmjsd.data.processed import load_checked_split, model_input, sorted_subset
+from mmjsd.errors import DataError, TrainingError
+from mmjsd.models import build_model, model_spec, save_model
 from mmjsd.progress import clock as _clock, log
-from mmjsd.errors import TrainingError, detail
+from mmjsd.summary import train_summary
 
 LOSS_TERMS = ("loss", "rec_img", "rec_text", "kl_style_img", "kl_style_text", "divergence")
 CHECKPOINT_FORMAT = 2        # 2: run key with data hash and code digest, content checksum
@@ -87,10 +95,12 @@ class InMemoryData:
     binary: bool
 
     @classmethod
-    def from_split(cls, split: dict, device: str, max_samples: int | None) -> "InMemoryData":
+    def from_split(cls, split: dict, device: str, max_samples: int | None, seed: int) -> "InMemoryData":
+        """The split's rows, or (`max_samples`) a subset of them drawn with `seed`, kept in split order."""
         images, text = split["images"], split["text"]
-        if max_samples is not None:
-            images, text = images[:max_samples], text[:max_samples]
+        keep = sorted_subset(text.shape[0], max_samples, torch.Generator().manual_seed(seed))
+        if keep.numel() < text.shape[0]:
+            images, text = images[keep], text[keep]
         image_shape = tuple(images.shape[1:])
         # dSprites pixels are exactly 0 or 255: pack them; anything else stays uint8.
         binary = split.get("dataset") == "dsprites"
@@ -104,8 +114,8 @@ class InMemoryData:
         if self.binary:
             img = unpack_binary_images(self.images[idx], self.image_shape)
         else:
-            img = self.images[idx].float().div_(255.0)
-        return {"img": img, "text": self.text[idx].long()}
+            img = model_input("img", self.images[idx])
+        return {"img": img, "text": model_input("text", self.text[idx])}
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -168,15 +178,13 @@ def load_checkpoint(path: Path, run_key: dict) -> dict | None:
     if not path.exists():
         return None
     fix = f"delete {path} and run again: the run trains from scratch"
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # a truncated file from a killed writer cannot exist (atomic), but a copied one can
-        raise TrainingError(f"checkpoint {path} is unreadable ({detail(exc)})", fix) from None
+    # a truncated file from a killed writer cannot exist (atomic), but a copied one can;
+    # weights_only=False: our own file, holding the optimiser's state
+    state = files.torch_load(path, "checkpoint", fix, weights_only=False, error=TrainingError)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         print(f"note: {path} has an older format (no fingerprint); training from scratch", file=sys.stderr)
         return None
-    if state.get("checksum") != files.content_checksum({k: state.get(k) for k in CHECKSUMMED}):
-        raise TrainingError(f"checkpoint {path} is damaged: its contents do not match the checksum stored in it", fix)
+    files.check_checksum(state, "checkpoint", path, fix, keys=CHECKSUMMED, required=True, error=TrainingError)
     if state.get("run") != run_key:
         # The config, the data or the training code changed since it was written: its state
         # cannot continue this run (a stale checkpoint is never resumed).
@@ -207,11 +215,11 @@ def _run_digest(run_key: dict) -> str:
 def load_timing(path: Path, run_key: dict) -> Timing:
     """The totals of earlier calls of this same run; zero when absent, unreadable or another run's."""
     try:
-        record = json.loads(path.read_text())
+        record = files.read_json(path, "")
         if record.get("run") == _run_digest(run_key):
             return Timing(float(record["wall_time_s"]), int(record["samples"]), str(record.get("started_at", "")),
                           str(record.get("finished_at", "")))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (DataError, OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     return Timing()
 
@@ -222,8 +230,6 @@ def save_timing(path: Path, run_key: dict, timing: Timing) -> None:
 
 
 def utc_now() -> str:
-    import datetime
-
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -264,97 +270,108 @@ class RunResult:
     run_key: dict = field(default_factory=dict)   # settings, data hash, code digest: the model's fingerprint
 
 
-def train_run(config: dict, dataset: str, model_name: str, seed: int, device: str = "cpu",
-              max_steps: int | None = None, stop: StopFlag | None = None,
-              progress: bool | None = None, config_file: str | os.PathLike = "config.yaml") -> RunResult:
-    """Train (or resume) one run; writes checkpoint, and on completion model, metrics and curve.
-    A training split made under other data settings, from other raw data or by other data code
-    is refused (mmjsd.fingerprints; `config_file` goes into the fix's snakemake command)."""
-    from mmjsd.data.processed import load_split
-    from mmjsd.fingerprints import check_split
-    from mmjsd.models import build_model, model_spec
+class Trainer:
+    """One run, read top to bottom: `__init__` loads the data and builds the model, `restore`
+    continues from the checkpoint, `train_epoch` runs (the rest of) one epoch, `end_epoch` writes
+    the curve and the periodic checkpoint; `train_run` drives them."""
 
-    settings = config["train"][dataset]
-    run = dict(dataset=dataset, model=model_name, seed=seed)
-    checkpoint_path = paths.run_file(paths.RUN_CHECKPOINT, config, **run)
-    timing_path = paths.run_file(paths.RUN_TIMING, config, **run)
-    split_path = paths.processed(config, dataset, "train")
-    split = load_split(split_path)
-    check_split(split, split_path, config, dataset, config_file)
-    data = InMemoryData.from_split(split, device, settings.get("max_train_samples"))
+    def __init__(self, config: dict, dataset: str, model_name: str, seed: int, device: str,
+                 max_steps: int | None, stop: StopFlag | None, progress: bool | None,
+                 config_file: str | os.PathLike) -> None:
+        self.config, self.dataset, self.model_name, self.seed, self.device = config, dataset, model_name, seed, device
+        self.max_steps, self.stop = max_steps, stop
+        self.settings = settings = config["train"][dataset]
+        self.run = dict(dataset=dataset, model=model_name, seed=seed)
+        self.checkpoint_path = paths.run_file(paths.RUN_CHECKPOINT, config, **self.run)
+        self.timing_path = paths.run_file(paths.RUN_TIMING, config, **self.run)
+        split_path = paths.processed(config, dataset, "train")
+        self.split = load_checked_split(config, dataset, "train", config_file)
+        self.data = InMemoryData.from_split(self.split, device, settings.get("max_train_samples"), seed)
 
-    torch.manual_seed(seed)
-    if device == "cpu":
-        torch.use_deterministic_algorithms(True)
-    spec = model_spec(config, model_name, dataset, img_channels=data.image_shape[0],
-                      text_len=data.text.shape[1], alphabet_size=len(split["alphabet"]))
-    model = build_model(spec).to(device)
-    optimizer = optim.make_optimizer(model, config, dataset)
-    used_precision = precision.resolve(config, device)
-    # The checkpoint is only valid for the same run under the same settings that shape training.
-    run_key = {**run, "spec": spec, "train": settings, "adam_betas": config["train"]["adam_betas"],
-               "data_source": split["source"], "n_train": len(data), "precision": used_precision,
-               # the bytes it trains on and the code that trains (issue 15: stale checkpoints)
-               "data_sha256": files.file_sha256(split_path), "code": files.code_digest("train")}
+        torch.manual_seed(seed)
+        if device == "cpu":
+            torch.use_deterministic_algorithms(True)
+        spec = model_spec(config, model_name, dataset, img_channels=self.data.image_shape[0],
+                          text_len=self.data.text.shape[1], alphabet_size=len(self.split["alphabet"]))
+        self.model = build_model(spec).to(device)
+        self.optimizer = optim.make_optimizer(self.model, config, dataset)
+        self.precision = precision.resolve(config, device)
+        # The checkpoint is only valid for the same run under the same settings that shape training.
+        self.run_key = {**self.run, "spec": spec, "train": settings, "adam_betas": config["train"]["adam_betas"],
+                        "data_source": self.split["source"], "n_train": len(self.data), "precision": self.precision,
+                        # the bytes it trains on and the code that trains (issue 15: stale checkpoints)
+                        "data_sha256": files.file_sha256(split_path), "code": files.code_digest("train")}
+        self.batch_size = settings["batch_size"]
+        self.n_batches = runtime.n_batches(len(self.data), self.batch_size)
+        self.show_progress = sys.stderr.isatty() if progress is None else progress
+        self.position = Position()
+        self.prior = Timing()
+        self.saved_step: int | None = None     # step of the last checkpoint on disk
+        self.started, self.samples_done = time.perf_counter(), 0
 
-    position = Position()
-    state = load_checkpoint(checkpoint_path, run_key)
-    saved_step = [json.loads(state["position"])["step"] if state is not None else None]   # last checkpoint on disk
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        set_rng_state(state["rng"], device)
-        position = Position(**json.loads(state["position"]))
-    prior = load_timing(timing_path, run_key) if state is not None else Timing()
-    prior.started_at = prior.started_at or utc_now()
-    n_params = sum(p.numel() for p in model.parameters())
-    log(f"train {dataset}/{model_name}/seed{seed}: device {device}, precision {used_precision}, "
-        f"{torch.get_num_threads()} CPU threads; data {split['source']}: {len(data)} training samples, "
-        f"batch {settings['batch_size']}, {math.ceil(len(data) / settings['batch_size'])} batches/epoch, "
-        f"{settings['epochs']} epochs; model {n_params:,} parameters")
-    if state is not None:
-        log(f"resuming from epoch {position.epoch + 1} batch {position.batch} (step {position.step}); "
-            f"{_clock(prior.wall_time_s)} trained before")
+    # -- restore ---------------------------------------------------------------------------------
+    def restore(self) -> None:
+        """Continue from this run's checkpoint when there is one (model, optimiser, RNGs, position,
+        the time of earlier calls), and log what is trained."""
+        state = load_checkpoint(self.checkpoint_path, self.run_key)
+        if state is not None:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            set_rng_state(state["rng"], self.device)
+            self.position = Position(**json.loads(state["position"]))
+            self.saved_step = self.position.step
+            self.prior = load_timing(self.timing_path, self.run_key)
+        self.prior.started_at = self.prior.started_at or utc_now()
+        settings, data = self.settings, self.data
+        n_params = sum(p.numel() for p in self.model.parameters())
+        log(f"train {self.dataset}/{self.model_name}/seed{self.seed}: device {self.device}, precision {self.precision}, "
+            f"{torch.get_num_threads()} CPU threads; data {self.split['source']}: {len(data)} training samples, "
+            f"batch {settings['batch_size']}, {math.ceil(len(data) / settings['batch_size'])} batches/epoch, "
+            f"{settings['epochs']} epochs; model {n_params:,} parameters")
+        if state is not None:
+            log(f"resuming from epoch {self.position.epoch + 1} batch {self.position.batch} (step {self.position.step}); "
+                f"{_clock(self.prior.wall_time_s)} trained before")
+        self.started = time.perf_counter()
 
-    batch_size = settings["batch_size"]
-    n_batches = math.ceil(len(data) / batch_size)
-    show_progress = sys.stderr.isatty() if progress is None else progress
-    started, samples_done = time.perf_counter(), 0
-    total_samples = len(data) * settings["epochs"]
+    # -- bookkeeping -------------------------------------------------------------------------------
+    def timing(self) -> Timing:
+        return Timing(self.prior.wall_time_s + time.perf_counter() - self.started, self.prior.samples + self.samples_done,
+                      self.prior.started_at)
 
-    def timing() -> Timing:
-        return Timing(prior.wall_time_s + time.perf_counter() - started, prior.samples + samples_done, prior.started_at)
-
-    def checkpoint() -> None:
+    def checkpoint(self) -> None:
         # The small files first, the checkpoint last: right after a checkpoint appears the run is
         # back in training, not in the middle of another write.
-        save_timing(timing_path, run_key, timing())
-        save_checkpoint(checkpoint_path, model, optimizer, position, device, run_key)
-        saved_step[0] = position.step
+        save_timing(self.timing_path, self.run_key, self.timing())
+        save_checkpoint(self.checkpoint_path, self.model, self.optimizer, self.position, self.device, self.run_key)
+        self.saved_step = self.position.step
 
-    def result(finished: bool) -> RunResult:
-        total = timing() if samples_done else prior   # a call that trained nothing adds nothing
-        if samples_done:
-            save_timing(timing_path, run_key, total)
-        return RunResult(finished, position, total.samples / max(total.wall_time_s, 1e-9), total.wall_time_s,
-                         samples_done > 0, total.started_at, model, split, len(data), used_precision, run_key)
+    def result(self, finished: bool) -> RunResult:
+        total = self.timing() if self.samples_done else self.prior   # a call that trained nothing adds nothing
+        if self.samples_done:
+            save_timing(self.timing_path, self.run_key, total)
+        return RunResult(finished, self.position, total.samples / max(total.wall_time_s, 1e-9), total.wall_time_s,
+                         self.samples_done > 0, total.started_at, self.model, self.split, len(self.data), self.precision,
+                         self.run_key)
 
-    model.train()
-    while position.epoch < settings["epochs"]:
-        order = epoch_order(len(data), seed, position.epoch)
-        bar = _progress_bar(n_batches, position, settings["epochs"], show_progress)
+    # -- one epoch ---------------------------------------------------------------------------------
+    def train_epoch(self) -> bool:
+        """Train from the current position to the end of its epoch; True when paused on the way
+        (--max-steps or a signal: the checkpoint is then written)."""
+        position, device, dataset = self.position, self.device, self.dataset
+        order = epoch_order(len(self.data), self.seed, position.epoch)
+        bar = _progress_bar(self.n_batches, position, self.settings["epochs"], self.show_progress)
         # Running sums stay on the device: no host sync per step.
         sums = {k: torch.tensor(position.sums.get(k, 0.0), dtype=torch.float64, device=device) for k in LOSS_TERMS}
         first_bad = torch.full((), -1, dtype=torch.int64, device=device)   # step where a term first went NaN/inf
-        while position.batch < n_batches:
-            idx = order[position.batch * batch_size:(position.batch + 1) * batch_size].to(device)
-            batch = data.batch(idx)
-            with precision.autocast(device, used_precision):
-                terms = model.loss(batch)
-            optim.set_learning_rate(optimizer, config, dataset, position.step)
-            optimizer.zero_grad(set_to_none=True)
+        while position.batch < self.n_batches:
+            idx = runtime.nth_batch(order, position.batch, self.batch_size).to(device)
+            batch = self.data.batch(idx)
+            with precision.autocast(device, self.precision):
+                terms = self.model.loss(batch)
+            optim.set_learning_rate(self.optimizer, self.config, dataset, position.step)
+            self.optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
-            optimizer.step()
+            self.optimizer.step()
             for k in LOSS_TERMS:
                 sums[k] += terms[k].detach().double() * len(idx)
             finite = torch.stack([terms[k].detach().float() for k in LOSS_TERMS]).isfinite()
@@ -362,43 +379,63 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
             position.batch += 1
             position.step += 1
             position.count += len(idx)
-            samples_done += len(idx)
+            self.samples_done += len(idx)
             if bar is not None:
                 bar.update(1)
                 if position.batch % 20 == 0:
                     bar.set_postfix(loss=f"{sums['loss'].item() / position.count:.2f}",
-                                    sps=f"{samples_done / (time.perf_counter() - started):.0f}")
-            pause = (max_steps is not None and position.step >= max_steps) or (stop is not None and stop.signal)
-            if (device != "cuda" or pause or position.batch == n_batches or position.step % NAN_CHECK_EVERY_CUDA == 0) \
+                                    sps=f"{self.samples_done / (time.perf_counter() - self.started):.0f}")
+            pause = (self.max_steps is not None and position.step >= self.max_steps) or (self.stop is not None and self.stop.signal)
+            if (device != "cuda" or pause or position.batch == self.n_batches or position.step % NAN_CHECK_EVERY_CUDA == 0) \
                     and int(first_bad) >= 0:
-                _not_finite(terms, int(first_bad), position, dataset, model_name, seed, checkpoint_path, saved_step[0])
-            if pause or position.batch == n_batches:
-                position.sums = _finite_sums(sums, position, dataset, model_name, seed, checkpoint_path)
+                _not_finite(terms, int(first_bad), position, dataset, self.model_name, self.seed, self.checkpoint_path,
+                            self.saved_step)
+            if pause or position.batch == self.n_batches:
+                position.sums = _finite_sums(sums)
             if pause:
-                checkpoint()
+                self.checkpoint()
                 if bar is not None:
                     bar.close()
-                return result(False)
+                return True
         if bar is not None:
             bar.close()
+        return False
+
+    def end_epoch(self) -> None:
+        """Close the finished epoch: its curve row, the live curve.csv, the periodic checkpoint, a log line."""
+        position, settings = self.position, self.settings
         position.curve.append({"epoch": position.epoch + 1, "step": position.step,
                                **{k: position.sums[k] / position.count for k in LOSS_TERMS}})
         position.epoch += 1
         position.batch, position.sums, position.count = 0, {}, 0
         # Live: the curve so far (dvc plots / a plotting user see the run grow) and one log line.
-        write_curve(paths.run_file(paths.RUN_CURVE, config, **run), position.curve)
-        if position.epoch % config["train"]["checkpoint_every_epochs"] == 0 or position.epoch == settings["epochs"]:
-            checkpoint()
-        elapsed = time.perf_counter() - started
-        rate = samples_done / max(elapsed, 1e-9)
-        remaining = total_samples - position.epoch * len(data)
+        write_curve(paths.run_file(paths.RUN_CURVE, self.config, **self.run), position.curve)
+        if position.epoch % self.config["train"]["checkpoint_every_epochs"] == 0 or position.epoch == settings["epochs"]:
+            self.checkpoint()
+        elapsed = time.perf_counter() - self.started
+        rate = self.samples_done / max(elapsed, 1e-9)
+        remaining = len(self.data) * settings["epochs"] - position.epoch * len(self.data)
         row = position.curve[-1]
         log(f"epoch {position.epoch}/{settings['epochs']} step {position.step}: "
             + " ".join(f"{k} {row[k]:.4g}" for k in LOSS_TERMS)
-            + f" | {rate:.0f} samples/s | elapsed {_clock(prior.wall_time_s + elapsed)}"
+            + f" | {rate:.0f} samples/s | elapsed {_clock(self.prior.wall_time_s + elapsed)}"
             + f" | ETA {_clock(remaining / max(rate, 1e-9))}")
 
-    return result(True)
+
+def train_run(config: dict, dataset: str, model_name: str, seed: int, device: str = "cpu",
+              max_steps: int | None = None, stop: StopFlag | None = None,
+              progress: bool | None = None, config_file: str | os.PathLike = "config.yaml") -> RunResult:
+    """Train (or resume) one run; writes checkpoint, and on completion model, metrics and curve.
+    A training split made under other data settings, from other raw data or by other data code
+    is refused (mmjsd.fingerprints; `config_file` goes into the fix's snakemake command)."""
+    trainer = Trainer(config, dataset, model_name, seed, device, max_steps, stop, progress, config_file)
+    trainer.restore()
+    trainer.model.train()
+    while trainer.position.epoch < trainer.settings["epochs"]:
+        if trainer.train_epoch():
+            return trainer.result(False)
+        trainer.end_epoch()
+    return trainer.result(True)
 
 
 def _not_finite(terms: dict, step: int, position: Position, dataset: str, model_name: str, seed: int,
@@ -427,7 +464,7 @@ def _not_finite(terms: dict, step: int, position: Position, dataset: str, model_
         f"{position.epoch + 1}; {kept}", fix)
 
 
-def _finite_sums(sums: dict, position: Position, dataset: str, model_name: str, seed: int, checkpoint_path: Path) -> dict:
+def _finite_sums(sums: dict) -> dict:
     """Bring the running sums to the host (every step's terms were checked finite already)."""
     return {k: v.item() for k, v in sums.items()}
 
@@ -435,8 +472,6 @@ def _finite_sums(sums: dict, position: Position, dataset: str, model_name: str, 
 def _progress_bar(n_batches: int, position: Position, epochs: int, enabled: bool):
     if not enabled:
         return None
-    from tqdm import tqdm
-
     return tqdm(total=n_batches, initial=position.batch, desc=f"epoch {position.epoch + 1}/{epochs}",
                 unit="batch", leave=False, dynamic_ncols=True)
 
@@ -451,16 +486,13 @@ def write_curve(path: Path, curve: list[dict]) -> None:
 
 
 def cli_train(args, config: dict) -> int:
-    from mmjsd.gpu import select_device
-
     dataset, model_name, seed = args.dataset, args.model, args.seed
     if dataset not in config["datasets"] or model_name not in config["models"]:
         print(f"note: {dataset}/{model_name} is not in this scale's datasets/models; training it anyway", file=sys.stderr)
-    device, claim = select_device(args.device, args.gpu_lock_dir, share=args.gpu_share)
+    placement = runtime.place(args, config)
+    device, claim, threads = placement.device, placement.claim, placement.threads
     if claim is not None:
         log(f"claimed GPU {claim.index} (share {claim.share:.2f} of the device, lock {claim.lock_path})")
-    threads = args.threads or int(os.environ.get("SNAKEMAKE_THREADS", 0) or config["train"]["threads"])
-    torch.set_num_threads(threads)
     stop = StopFlag()
     stop.install()
     result = train_run(config, dataset, model_name, seed, device=device, max_steps=args.max_steps, stop=stop,
@@ -486,9 +518,6 @@ def cli_train(args, config: dict) -> int:
 
 def finish_run(config, dataset, model_name, seed, result: RunResult, device, threads) -> None:
     """Write the final model, the curve and the metrics (metrics last: it marks the run done)."""
-    from mmjsd.gpu import device_name
-    from mmjsd.models import save_model
-
     run = dict(dataset=dataset, model=model_name, seed=seed)
     save_model(paths.run_file(paths.RUN_MODEL, config, **run), result.model, fingerprint=result.run_key)
     split = result.split
@@ -506,13 +535,11 @@ def finish_run(config, dataset, model_name, seed, result: RunResult, device, thr
         "wall_time_s": round(result.wall_time_s, 2),
         "started_at": result.started_at,     # UTC; metrics.json may differ between runs, model.pt may not
         "finished_at": utc_now(),
-        "device": device_name(device),
+        "device": gpu.device_name(device),
         "precision": result.precision,
         "threads": threads,
         "provenance": files.provenance(config=config, seed=seed),
     }
-    from mmjsd.summary import train_summary
-
     files.write_json(paths.run_file(paths.RUN_SUMMARY, config, **run), train_summary(metrics))
     files.write_json(paths.run_file(paths.RUN_METRICS, config, **run), metrics)
     print(f"{dataset}/{model_name}/seed{seed}: {result.position.epoch} epochs, final loss {final['loss']:.3f}, "

@@ -16,10 +16,10 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from mmjsd.aggregate import summarise
-from mmjsd.paper import DSPRITES_FACTORS, REPRESENTATIONS, paper_value
+from mmjsd.paper import DSPRITES_FACTORS, paper_value
+from mmjsd.vocabulary import DIRECTIONS, MODELS, REPRESENTATIONS
 
 TIE = 0.02            # differences below this are ties (seed noise at demo scale exceeds it)
-MODELS = ("mmjsd", "mmpoe")
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -60,7 +60,7 @@ def dsprites_lines(runs: list[dict]) -> list[str]:
              f"Means over seeds; '=' means within {TIE} of each other.", "",
              "| table | cell | mmJSD | mmPoE | this run | paper | direction |", "|---|---|---|---|---|---|---|"]
     held = total = 0
-    cells = [("1a", f, d) for f in DSPRITES_FACTORS for d in ("img", "text")] + \
+    cells = [("1a", f, d) for f in DSPRITES_FACTORS for d in DIRECTIONS] + \
             [("1b", f, r) for r in REPRESENTATIONS for f in DSPRITES_FACTORS]
     for table, factor, part in cells:
         if table == "1a":
@@ -139,10 +139,10 @@ def celeba_lines(runs: list[dict]) -> list[str]:
         lines += ["### CelebA coherence (average precision), attribute by attribute", "",
                   "The paper reports mmJSD above mmPoE; '=' within " f"{TIE}.", "",
                   "| attribute | img: mmJSD | img: mmPoE | img | text: mmJSD | text: mmPoE | text |", "|---|---|---|---|---|---|---|"]
-        counts = {d: [0, 0] for d in ("img", "text")}
+        counts = {d: [0, 0] for d in DIRECTIONS}
         for name in names:
             row = [name]
-            for d in ("img", "text"):
+            for d in DIRECTIONS:
                 ours = {m: _mean(a[name][d] for a in ap[m]) for m in MODELS}
                 result = verdict(order(ours["mmjsd"], ours["mmpoe"]), ">")
                 counts[d][0] += result == "holds"
@@ -151,7 +151,7 @@ def celeba_lines(runs: list[dict]) -> list[str]:
             lines.append("| " + " | ".join(row) + " |")
         lines += ["", "mmJSD above mmPoE in " + "; ".join(
             f"{counts[d][0]} of {counts[d][1]} attributes ({'images from text' if d == 'img' else 'text from images'})"
-            for d in ("img", "text")) + ".", ""]
+            for d in DIRECTIONS) + ".", ""]
     return lines
 
 

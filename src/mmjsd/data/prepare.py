@@ -25,15 +25,9 @@ from mmjsd.data.text import ALPHABET
 from mmjsd.dvcgen import step_settings
 from mmjsd.errors import DataError
 from mmjsd.fingerprints import content_sha256, split_fingerprint
+from mmjsd.paths import celeba_source
+from mmjsd.vocabulary import SOURCE_DESCRIPTIONS
 
-SOURCE_NOTES = {
-    "official": "official DeepMind dSprites images",
-    "render": "STAND-IN: procedurally rendered dSprites on the official factor grid (mmjsd dsprites-render), not DeepMind's images",
-    "folder": "CelebA images from a complete local copy of the release",
-    "shared-subset": "CelebA images from a partial local copy of the release (listed images missing)",
-    "torchvision": "CelebA images downloaded by torchvision",
-    "synthetic": "STAND-IN: procedural synthetic faces in CelebA's format (mmjsd celeba-synthesize), not CelebA",
-}
 
 
 def _split_dicts(dataset: str, images: torch.Tensor, text: torch.Tensor, labels: torch.Tensor,
@@ -58,7 +52,7 @@ def prepare_dsprites(input_path: Path, settings: dict) -> tuple[dict[str, dict[s
         raise DataError(f"{input_path} has source {source!r}, expected 'official' or 'render'",
                         "re-create it with `mmjsd dsprites-download` or `mmjsd dsprites-render`")
     imgs, classes = arrays["imgs"], arrays["latents_classes"]
-    notes = [SOURCE_NOTES[source]]
+    notes = [SOURCE_DESCRIPTIONS[source]]
     subset = settings.get("subset")
     if len(imgs) == dsprites.N_ROWS and subset is not None and subset < len(imgs):
         # a full grid on disk: draw the configured subset here, the same rows render() draws
@@ -92,16 +86,38 @@ def _celeba_source(folder: celeba.CelebAFolder, configured: str | None) -> str:
     return "shared-subset" if folder.missing else "folder"
 
 
+def celeba_splits(partition: np.ndarray | None, n: int, test_fraction: float, seed: int) -> tuple[dict[str, torch.Tensor], str]:
+    """Index tensors for train/test/test_fit/test_eval and a sentence saying how they were made.
+
+    The authors trained on partition 0 and evaluated on partition 1 ("valid"); we do the same
+    when both occur among the loaded images (partition 2 is then left unused). Otherwise (e.g.
+    the shared subset, all of which is partition 0) a seeded held-out share `test_fraction` of
+    the loaded images is carved out, and the note says so."""
+
+    if partition is not None and (partition == 0).sum() >= 1 and (partition == 1).sum() >= 2:
+        train = torch.from_numpy(np.flatnonzero(partition == 0))
+        test = torch.from_numpy(np.flatnonzero(partition == 1))
+        fit, evaluation = processed.test_halves(test, seed)
+        unused = int((partition >= 2).sum() + (partition < 0).sum())
+        note = (f"official partitions: train = partition 0 ({len(train)}), test = partition 1 'valid' ({len(test)}), "
+                f"as the authors evaluated" + (f"; {unused} images of partition 2 (or none) unused" if unused else ""))
+        return {"train": train, "test": test, "test_fit": fit, "test_eval": evaluation}, note
+    splits = processed.split_indices(n, test_fraction, seed)
+    note = (f"carved split: the official valid partition is absent among the loaded images, so a seeded "
+            f"(seed {seed}) held-out {test_fraction:g} of them ({len(splits['test'])}) is the test split")
+    return splits, note
+
+
 def prepare_celeba(input_path: Path, settings: dict) -> tuple[dict[str, dict[str, Any]], list[str], str]:
     seed = int(settings["seed"])
     folder = celeba.read_folder(input_path, settings.get("max_images"))
     source = _celeba_source(folder, settings.get("source"))
-    notes = [SOURCE_NOTES[source]]
+    notes = [SOURCE_DESCRIPTIONS[source]]
     if settings.get("source") == "synthetic" and source != "synthetic":
         notes.append(f"configured source 'synthetic' but {input_path} is not a synthetic folder; labelled by what it holds")
     notes += folder.notes
     text = celeba.attribute_text_indices(folder.attributes, processed.generator(seed, "text"), celeba.TEXT_LENGTH)
-    indices, split_note = celeba.choose_splits(folder.partition, len(folder.names), float(settings["test_fraction"]), seed)
+    indices, split_note = celeba_splits(folder.partition, len(folder.names), float(settings["test_fraction"]), seed)
     notes.append(split_note)
     note = "; ".join(notes)
     return (_split_dicts("celeba", folder.images, text, folder.attributes, celeba.ATTRIBUTE_NAMES, source, seed, note, indices),
@@ -155,8 +171,6 @@ def summary_paragraph(summary: dict[str, Any]) -> str:
 def cli_prepare(args: argparse.Namespace, config: dict) -> int:
     settings = dict(config["data"][args.dataset])
     if args.dataset == "celeba":
-        from mmjsd.paths import celeba_source
-
         settings["source"] = celeba_source(config)
     summary = prepare(args.dataset, args.input, args.out_dir, settings, step_settings(config, "prepare", args.dataset))
     print(summary_paragraph(summary))

@@ -8,7 +8,7 @@ Each file holds a dict:
 
 | key          | type                                   | meaning |
 |--------------|----------------------------------------|---------|
-| images       | uint8 N x C x 64 x 64                  | C = 1 (dSprites) or 3 (CelebA). Full 0..255 range for both datasets: dSprites pixels are 0 or 255. Every consumer uses `images.float() / 255`. |
+| images       | uint8 N x C x 64 x 64                  | C = 1 (dSprites) or 3 (CelebA). Full 0..255 range for both datasets: dSprites pixels are 0 or 255. Every consumer uses `model_input` (`images.float() / 255`). |
 | text         | uint8 N x L                            | indices into `alphabet`, '*'-padded at a random start fixed per sample (L = 64 dSprites, 256 CelebA) |
 | alphabet     | str                                    | mmjsd.data.text.ALPHABET (71 symbols) |
 | labels       | int64 N x F                            | class index per factor/attribute |
@@ -20,6 +20,10 @@ Each file holds a dict:
 | fingerprint  | str (JSON), optional                   | what made it: raw input sha256, the config keys `prepare` reads, the data code's digest (mmjsd.fingerprints; consumers refuse a mismatch) |
 
 Rows keep the order of the raw data within each split (dSprites grid order, CelebA file order).
+
+Every pipeline step loads a split with `load_checked_split` (missing or stale -> one line naming
+the command that rebuilds it), feeds it to the networks through `model_input` (images / 255,
+text as int64), and draws row subsets with `sorted_subset` (seeded, kept in split order).
 """
 
 from __future__ import annotations
@@ -32,16 +36,12 @@ from typing import Any
 
 import torch
 
-from mmjsd.errors import DataError, detail
-from mmjsd.files import atomic_path, torch_save
+from mmjsd import fingerprints, paths
+from mmjsd.errors import DataError
+from mmjsd.files import atomic_path, torch_load, torch_save
+from mmjsd.paths import SPLITS
+from mmjsd.vocabulary import DATASETS, SOURCES
 
-SPLITS = ("train", "test", "test_fit", "test_eval")
-DATASETS = ("dsprites", "celeba")
-# official: DeepMind's dSprites npz; render: our procedural dSprites stand-in; folder: a complete
-# CelebA release in a folder; shared-subset: a CelebA folder missing some listed images;
-# torchvision: CelebA downloaded by torchvision; synthetic: procedural CelebA-format faces.
-SOURCES = ("official", "render", "folder", "shared-subset", "torchvision", "synthetic")
-STAND_IN_SOURCES = ("render", "synthetic")
 KEYS = ("images", "text", "alphabet", "labels", "label_names", "source", "seed", "dataset", "notes")
 # Optional in the contract (hand-made splits in tests lack it); the pipeline's consumers require it.
 OPTIONAL_KEYS = ("fingerprint",)
@@ -162,9 +162,9 @@ def save_splits(out_dir: str | os.PathLike, splits: dict[str, dict[str, Any]]) -
     out_dir = Path(out_dir)
     for name, split in splits.items():
         validate_split(split, f"{out_dir / (name + '.pt')}")
-    paths = [out_dir / f"{name}.pt" for name in splits]
+    written = [out_dir / f"{name}.pt" for name in splits]
     with contextlib.ExitStack() as stack:
-        for path, split in zip(paths, splits.values()):
+        for path, split in zip(written, splits.values()):
             tmp = stack.enter_context(atomic_path(path))
             # through a file object: torch.save(obj, PATH) names the zip's inner folder after
             # the (random) temporary file name, so the bytes would differ from run to run
@@ -172,7 +172,7 @@ def save_splits(out_dir: str | os.PathLike, splits: dict[str, dict[str, Any]]) -
                 torch.save(canonical(split), fh)
                 fh.flush()
                 os.fsync(fh.fileno())
-    return paths
+    return written
 
 
 def load_split(path: str | os.PathLike) -> dict[str, Any]:
@@ -181,13 +181,42 @@ def load_split(path: str | os.PathLike) -> dict[str, Any]:
     Missing file -> DataError whose fix names `snakemake` / `mmjsd prepare`; unreadable file or
     wrong keys/dtypes/shapes -> DataError.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"processed data {path} not found", PREPARE_FIX)
-    try:
-        split = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated/corrupt zips
-        raise DataError(f"processed data {path} cannot be read ({detail(exc)})",
-                        "delete it and rebuild: " + PREPARE_FIX) from None
+    split = torch_load(path, "processed data", "delete it and rebuild: " + PREPARE_FIX, missing_fix=PREPARE_FIX)
     validate_split(split, str(path))
     return split
+
+
+def load_checked_split(config: dict, dataset: str, split: str, config_file: str | os.PathLike = "config.yaml") -> dict:
+    """The one way a pipeline step loads a processed split: missing -> a one-line error naming the
+    command that makes it; a split that this config's `prepare` did not make from the raw data on
+    disk is refused (mmjsd.fingerprints)."""
+    path = paths.processed(config, dataset, split)
+    if not path.is_file():
+        raise DataError(
+            f"processed split {path} not found",
+            f"build it: `mmjsd prepare --scale {config['scale']} --dataset {dataset} ...` (or `snakemake {path}`)",
+        )
+    loaded = load_split(path)
+    fingerprints.check_split(loaded, path, config, dataset, config_file)
+    return loaded
+
+
+# --------------------------------------------------------------------------------------------
+# Using a split: the models' input convention and seeded row subsets
+# --------------------------------------------------------------------------------------------
+
+def model_input(modality: str, raw: torch.Tensor) -> torch.Tensor:
+    """Stored split tensors (uint8) -> the models' input convention: images float in [0, 1]
+    (`images / 255`), text int64 alphabet indices."""
+    if modality == "img":
+        return raw.float() / 255.0
+    return raw.long()
+
+
+def sorted_subset(n: int, cap: int | None, generator: torch.Generator) -> torch.Tensor:
+    """Row indices 0..n-1 (cap None or >= n; the generator is then not drawn from), or a draw of
+    `cap` of them from `generator`, kept in ascending (split) order: a split may be stored in
+    factor-grid order, so its first rows are not a sample of it."""
+    if cap is None or cap >= n:
+        return torch.arange(n)
+    return torch.randperm(n, generator=generator)[:cap].sort().values

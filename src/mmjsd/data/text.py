@@ -216,3 +216,20 @@ def strip_padding(texts: str | Sequence[str], pad: str = PAD) -> str | list[str]
     if isinstance(texts, str):
         return texts.strip(pad)
     return [t.strip(pad) for t in texts]
+
+
+def encode_at_seeded_starts(texts: list[str], length: int, alphabet: str, seed: int) -> torch.Tensor:
+    """Strings written by a user (config `eval.figure.texts`), each '*'-padded to `length` at a
+    seeded random start -> uint8 N x length. Too long, or a character outside the alphabet ->
+    DataError naming the string and the position in it."""
+    too_long = [t for t in texts if len(t) > length]
+    if too_long:
+        raise DataError(f"figure text {too_long[0]!r} has {len(too_long[0])} characters, more than the text length {length}",
+                        "shorten it in config.yaml eval.figure.texts")
+    for text in texts:   # positions in the user's string, not in the padded one
+        bad = outside_alphabet(text, alphabet)
+        if bad is not None:
+            raise DataError(f"figure text {text!r}: character {bad[1]!r} at position {bad[0]} is not in the text alphabet",
+                            "change it in config.yaml eval.figure.texts (lower-case letters, digits, space, punctuation)")
+    starts = random_pad_starts([len(t) for t in texts], length, torch.Generator().manual_seed(seed))
+    return encode([pad_text(t, length, int(s)) for t, s in zip(texts, starts)], alphabet=alphabet, length=length)

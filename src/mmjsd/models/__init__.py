@@ -4,28 +4,28 @@
     model = build_model(spec)
     out = model.loss({"img": img, "text": text}); out["loss"].backward()
     save_model("model.pt", model); model = load_model("model.pt")
+    model, path = load_run_model(config, "celeba", "mmjsd", seed=0)   # a pipeline run's model.pt
 """
 
 from __future__ import annotations
 
 import copy
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
 
+from mmjsd import paths
 from mmjsd.errors import DataError, detail
-from mmjsd.files import torch_save
-from mmjsd.models.base import MODALITIES, MultimodalVAE, Posterior
+from mmjsd.files import check_checksum, content_checksum, torch_load, torch_save
+from mmjsd.models.base import MultimodalVAE, Posterior
 from mmjsd.models.mmjsd import MMJSD
 from mmjsd.models.mmpoe import MMPoE
 
 MODELS: dict[str, type[MultimodalVAE]] = {"mmjsd": MMJSD, "mmpoe": MMPoE}
 SPEC_KEYS = ("model", "dataset", "settings", "img_channels", "text_len", "alphabet_size")
 
-__all__ = ["MODELS", "MODALITIES", "MMJSD", "MMPoE", "MultimodalVAE", "Posterior",
-           "model_spec", "build_model", "save_model", "load_model"]
+__all__ = ["MODELS", "MMJSD", "MMPoE", "MultimodalVAE", "Posterior",
+           "model_spec", "build_model", "save_model", "load_model", "load_run_model"]
 
 
 def model_spec(config: dict, model_name: str, dataset: str, img_channels: int, text_len: int,
@@ -59,8 +59,6 @@ def save_model(path: str | Path, model: MultimodalVAE, fingerprint: dict | None 
     """Write {"spec", "state_dict", "fingerprint", "checksum"} atomically (same weights -> same
     bytes). `fingerprint`: what made it (train's run key: settings, data hash, code digest);
     `checksum`: over spec, weights and fingerprint, checked by load_model."""
-    from mmjsd.files import content_checksum
-
     blob = {"spec": model.spec, "state_dict": model.state_dict(), "fingerprint": fingerprint or {}}
     blob["checksum"] = content_checksum(blob)
     torch_save(path, blob)
@@ -73,19 +71,10 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu", expec
     DataError naming the fix."""
     path = Path(path)
     fix = fix or f"re-run the training step that writes {path} (delete the file first if it is damaged)"
-    if not path.is_file():
-        raise DataError(f"model file {path} not found", fix)
-    try:
-        blob = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
-        raise DataError(f"model file {path} is not a readable checkpoint ({type(exc).__name__})", fix) from None
+    blob = torch_load(path, "model file", fix)
     if not isinstance(blob, dict) or "spec" not in blob or "state_dict" not in blob:
         raise DataError(f"model file {path} does not hold a model (expected keys 'spec' and 'state_dict')", fix)
-    from mmjsd.files import content_checksum
-
-    stored = blob.get("checksum")
-    if stored is not None and stored != content_checksum({k: v for k, v in blob.items() if k != "checksum"}):
-        raise DataError(f"model file {path} is damaged: its contents do not match the checksum stored in it", fix)
+    check_checksum(blob, "model file", path, fix)
     spec = blob["spec"] if isinstance(blob["spec"], dict) else {}
     for key, wanted in (expect or {}).items():
         if spec.get(key) != wanted:
@@ -97,3 +86,18 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu", expec
     except (ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise DataError(f"model file {path} does not match its spec: {detail(exc)}", fix) from None
     return model.to(map_location)
+
+
+def load_run_model(config: dict, dataset: str, model_name: str, seed: int) -> tuple[MultimodalVAE, Path]:
+    """(the model of one pipeline run, in eval mode on the CPU, and its path); missing or of
+    another model/dataset -> DataError naming the command that (re)trains it."""
+    path = paths.run_file(paths.RUN_MODEL, config, dataset, model_name, seed)
+    if not path.is_file():
+        raise DataError(
+            f"trained model {path} not found",
+            f"train it: `mmjsd train --scale {config['scale']} --dataset {dataset} --model {model_name} --seed {seed}` (or `snakemake {path}`)",
+        )
+    model = load_model(path, map_location="cpu", expect={"model": model_name, "dataset": dataset},
+                       fix=f"retrain it: `snakemake {path} --forcerun {path} --config scale={config['scale']}`")
+    model.eval()
+    return model, path

@@ -27,9 +27,10 @@ from mmjsd import objectives as obj
 from mmjsd.data.text import align_left
 from mmjsd.networks import celeba as celeba_networks
 from mmjsd.networks import dsprites as dsprites_networks
+from mmjsd.networks.common import make_networks
+from mmjsd.vocabulary import MODALITIES
 
 NETWORKS = {"dsprites": dsprites_networks, "celeba": celeba_networks}
-MODALITIES = ("img", "text")
 
 
 def per_modality(value, kind: type) -> dict:
@@ -73,9 +74,8 @@ class MultimodalVAE(nn.Module):
         # posterior can reach a variance above e^L (docs/MODELS.md, deviation 12). None: unbounded.
         bound = s.get("logvar_bound")
         self.logvar_bound = None if bound is None else float(bound)
-        networks = NETWORKS[self.spec["dataset"]]
-        self.encoders, self.decoders = networks.make_networks(
-            img_channels=int(self.spec["img_channels"]), text_len=int(self.spec["text_len"]),
+        self.encoders, self.decoders = make_networks(
+            NETWORKS[self.spec["dataset"]], img_channels=int(self.spec["img_channels"]), text_len=int(self.spec["text_len"]),
             alphabet_size=int(self.spec["alphabet_size"]), content_dim=self.content_dim,
             style_dims=self.style_dims, widths=per_modality(s["width"], float), text_decoder=s.get("text_decoder", "conv"),
             image_decoder=s.get("image_decoder", "conv"),

@@ -31,6 +31,8 @@ from torch import Tensor
 
 from mmjsd.networks.common import LatentHeads, scaled
 
+DATASET = "celeba"
+
 TEXT_LEN = 256
 IMG_SIZE = 64
 A_SHORTCUT, B_RESIDUAL = 2.0, 0.3
@@ -145,22 +147,9 @@ class TextDecoder(nn.Module):
         return self.generator(h).transpose(1, 2)  # B x L x A logits
 
 
-def make_networks(img_channels: int, text_len: int, alphabet_size: int, content_dim: int,
-                  style_dims: dict[str, int], widths: dict[str, float],
-                  text_decoder: str = "conv", image_decoder: str = "conv") -> tuple[nn.ModuleDict, nn.ModuleDict]:
-    """(encoders, decoders), each a ModuleDict keyed by modality ('img', 'text'); `widths`: the
-    channel multiplier of each modality's encoder and decoder."""
-    # "aligned" changes only the text likelihood (models/base.py), not the authors' decoder.
-    if text_decoder not in ("conv", "aligned"):
-        raise ValueError(f"the CelebA networks are the authors'; text_decoder {text_decoder!r} is dSprites only")
-    if image_decoder != "conv":
-        raise ValueError(f"the CelebA networks are the authors'; image_decoder {image_decoder!r} is dSprites only")
-    encoders = nn.ModuleDict({
-        "img": ImageEncoder(img_channels, content_dim, style_dims["img"], widths["img"]),
-        "text": TextEncoder(text_len, alphabet_size, content_dim, style_dims["text"], widths["text"]),
-    })
-    decoders = nn.ModuleDict({
-        "img": ImageDecoder(img_channels, content_dim, style_dims["img"], widths["img"]),
-        "text": TextDecoder(text_len, alphabet_size, content_dim, style_dims["text"], widths["text"]),
-    })
-    return encoders, decoders
+# "aligned" changes only the text likelihood (models/base.py), not the authors' decoder;
+# "offset" is a dSprites decoder.
+TEXT_DECODERS = {"conv": TextDecoder, "aligned": TextDecoder}
+# "shift" and "pose" are dSprites image decoders.
+IMAGE_DECODERS = {"conv": ImageDecoder}
+DECODER_NOTE = "the CelebA networks are the authors'; the other decoders are dSprites only"

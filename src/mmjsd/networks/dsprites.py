@@ -38,7 +38,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmjsd.data.text import PAD_INDEX
-from mmjsd.networks.common import LatentHeads, scaled
+from mmjsd.networks.common import LatentHeads, conv_stack, scaled
+
+DATASET = "dsprites"
 
 IMG_CHANNELS = (32, 32, 64, 64)
 TEXT_CHANNELS = (64, 128, 128, 256)
@@ -49,10 +51,7 @@ class ImageEncoder(nn.Module):
     def __init__(self, img_channels: int, content_dim: int, style_dim: int, width: float = 1.0):
         super().__init__()
         chans = [img_channels] + [scaled(c, width) for c in IMG_CHANNELS]
-        layers: list[nn.Module] = []
-        for c_in, c_out in zip(chans[:-1], chans[1:]):
-            layers += [nn.Conv2d(c_in, c_out, kernel_size=4, stride=2, padding=1), nn.ReLU()]
-        self.conv = nn.Sequential(*layers)  # 64 -> 4
+        self.conv = nn.Sequential(*conv_stack(2, chans))  # 64 -> 4
         hidden = scaled(HIDDEN, width)
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(chans[-1] * 4 * 4, hidden), nn.ReLU())
         self.heads = LatentHeads(hidden, content_dim, style_dim)
@@ -90,10 +89,7 @@ class TextEncoder(nn.Module):
             raise ValueError(f"the dSprites text network needs a length divisible by 16, got {text_len}")
         self.alphabet_size = alphabet_size
         chans = [alphabet_size] + [scaled(c, width) for c in TEXT_CHANNELS]
-        layers: list[nn.Module] = []
-        for c_in, c_out in zip(chans[:-1], chans[1:]):
-            layers += [nn.Conv1d(c_in, c_out, kernel_size=4, stride=2, padding=1), nn.ReLU()]
-        self.conv = nn.Sequential(*layers)  # L -> L / 16
+        self.conv = nn.Sequential(*conv_stack(1, chans))  # L -> L / 16
         hidden = scaled(HIDDEN, width)
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(chans[-1] * (text_len // 16), hidden), nn.ReLU())
         self.heads = LatentHeads(hidden, content_dim, style_dim)
@@ -227,25 +223,4 @@ IMAGE_DECODERS = {"conv": ImageDecoder, "shift": _shift_decoder, "pose": _pose_d
 
 # "aligned": the plain decoder, scored against the left-aligned text (models/base.py)
 TEXT_DECODERS = {"conv": TextDecoder, "offset": OffsetTextDecoder, "aligned": TextDecoder}
-
-
-def make_networks(img_channels: int, text_len: int, alphabet_size: int, content_dim: int,
-                  style_dims: dict[str, int], widths: dict[str, float],
-                  text_decoder: str = "conv", image_decoder: str = "conv") -> tuple[nn.ModuleDict, nn.ModuleDict]:
-    """(encoders, decoders), each a ModuleDict keyed by modality ('img', 'text'); `widths`: the
-    channel multiplier of each modality's encoder and decoder."""
-    if img_channels < 1:
-        raise ValueError(f"img_channels must be positive, got {img_channels}")
-    if text_decoder not in TEXT_DECODERS:
-        raise ValueError(f"unknown text_decoder {text_decoder!r} (known: {', '.join(TEXT_DECODERS)})")
-    if image_decoder not in IMAGE_DECODERS:
-        raise ValueError(f"unknown image_decoder {image_decoder!r} (known: {', '.join(IMAGE_DECODERS)})")
-    encoders = nn.ModuleDict({
-        "img": ImageEncoder(img_channels, content_dim, style_dims["img"], widths["img"]),
-        "text": TextEncoder(text_len, alphabet_size, content_dim, style_dims["text"], widths["text"]),
-    })
-    decoders = nn.ModuleDict({
-        "img": IMAGE_DECODERS[image_decoder](img_channels, content_dim, style_dims["img"], widths["img"]),
-        "text": TEXT_DECODERS[text_decoder](text_len, alphabet_size, content_dim, style_dims["text"], widths["text"]),
-    })
-    return encoders, decoders
+DECODER_NOTE = ""
