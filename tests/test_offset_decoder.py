@@ -72,5 +72,5 @@ def test_aligned_text_likelihood_ignores_the_start_offset():
     early, late = (text.encode([("*" * s + words).ljust(L, "*")], length=L).long() for s in (0, 12))
     output = torch.randn(1, L, A)
     assert torch.equal(model.log_likelihood("text", output, early), model.log_likelihood("text", output, late))
-    plain = h.make_model("mmjsd", "dsprites", style_dim={"img": 0, "text": 0})
+    plain = h.make_model("mmjsd", "dsprites", text_decoder="conv", style_dim={"img": 0, "text": 0})
     assert not torch.equal(plain.log_likelihood("text", output, early), plain.log_likelihood("text", output, late))
