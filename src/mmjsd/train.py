@@ -225,7 +225,9 @@ def load_timing(path: Path, run_key: dict) -> Timing:
 
 
 def save_timing(path: Path, run_key: dict, timing: Timing) -> None:
-    files.write_json(path, {"run": _run_digest(run_key), "wall_time_s": round(timing.wall_time_s, 3),
+    # Unrounded: metrics.json rounds to 2 decimals, and a metrics file rebuilt from this one must
+    # give the same number (rounding twice, 3 then 2 decimals, can differ by 0.01).
+    files.write_json(path, {"run": _run_digest(run_key), "wall_time_s": timing.wall_time_s,
                             "samples": timing.samples, "started_at": timing.started_at, "finished_at": utc_now()})
 
 
