@@ -32,6 +32,8 @@ style tensors are empty (B, 0). Each decoder takes z = concat(style, content).
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -210,16 +212,9 @@ class PoseImageDecoder(nn.Module):
             return F.grid_sample(logits.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def _shift_decoder(img_channels: int, content_dim: int, style_dim: int, width: float = 1.0) -> PoseImageDecoder:
-    return PoseImageDecoder(img_channels, content_dim, style_dim, width, rotate=False)
-
-
-def _pose_decoder(img_channels: int, content_dim: int, style_dim: int, width: float = 1.0) -> PoseImageDecoder:
-    return PoseImageDecoder(img_channels, content_dim, style_dim, width, rotate=True)
-
-
 # shift: the image style translates the sprite; pose: it translates and turns it
-IMAGE_DECODERS = {"conv": ImageDecoder, "shift": _shift_decoder, "pose": _pose_decoder}
+IMAGE_DECODERS = {"conv": ImageDecoder, "shift": partial(PoseImageDecoder, rotate=False),
+                  "pose": partial(PoseImageDecoder, rotate=True)}
 
 # "aligned": the plain decoder, scored against the left-aligned text (models/base.py)
 TEXT_DECODERS = {"conv": TextDecoder, "offset": OffsetTextDecoder, "aligned": TextDecoder}
