@@ -12,12 +12,18 @@
 #    `mmjsd train` jobs started together for one epoch each. With one GPU the second must wait
 #    for the first's lock (src/mmjsd/gpu.py); the logs show the order. Then the classifiers and
 #    the evaluation of both runs on the GPU.
+# 5. (PARTS=paper, not in the default) dSprites at the paper's settings (config.yaml's top level:
+#    width 1.0, batch 256, lr 0.001, pose image decoder, aligned text) on the full rendered grid,
+#    EPOCHS epochs per model. Both models train at the same time on the one GPU (each claims the
+#    config's 0.25 share), the classifiers train beside them, each model is evaluated as soon as
+#    it and the classifiers are done, then Table 1. Results without weights go to
+#    OUT/paper_results.tgz, the two model.pt files to OUT/paper_model_MODEL.pt.
 # The device machine has torch but not every pinned package: PYTHONPATH may point at extra
 # wheels installed beforehand (jsonschema for config validation).
 set -uo pipefail
 OUT=${1:?usage: gpu_session.sh OUT_DIR}
 PARTS=${PARTS:-tests,bench,cli}   # which of the steps below to run
-EPOCHS=${EPOCHS:-1}               # training epochs per model in step 4
+EPOCHS=${EPOCHS:-1}               # training epochs per model in steps 4 and 5
 want() { [[ ",$PARTS," == *",$1,"* ]]; }
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
@@ -41,6 +47,52 @@ if want bench; then
   $PY benchmarks/bench_train.py --scale paper --device cuda --bf16 --steps 30 --warmup 5
   log "bench_train demo scale"
   $PY benchmarks/bench_train.py --scale demo --device cuda --bf16 --steps 30 --warmup 5
+fi
+
+if want paper; then
+  log "dSprites at paper settings, full rendered grid, $EPOCHS epochs per model, trained together"
+  PAPER=$(mktemp -d)
+  $PY - "$PAPER/config.yaml" "$EPOCHS" <<'EOF'
+import sys, yaml
+raw = yaml.safe_load(open("config.yaml"))
+raw["scales"]["gpupaper"] = {
+    "seeds": [0], "datasets": ["dsprites"],
+    "paths": {"data": "data", "results": "results"},
+    "data": {"dsprites": {"source": "render"}},       # the device has no network: the stand-in grid
+    "train": {"dsprites": {"epochs": int(sys.argv[2])}},
+    "classifier": {"dsprites": {"epochs": 1}},        # 1 epoch of the full grid: >= 0.998 held out
+}
+yaml.safe_dump(raw, open(sys.argv[1], "w"))
+EOF
+  (
+    cd "$PAPER" || exit 1
+    M="$PY -m mmjsd --config config.yaml --scale gpupaper"
+    export MMJSD_GPU_LOCK_DIR="$PAPER/locks"
+    time $M dsprites-render --out data/raw/dsprites/render.npz
+    time $M prepare --dataset dsprites --input data/raw/dsprites/render.npz --out-dir data/processed/dsprites
+    for modality in img text; do
+      $M train-classifier --dataset dsprites --modality $modality --threads 4 > "classifier_$modality.log" 2>&1 &
+    done
+    for model in mmjsd mmpoe; do
+      (
+        echo "start $(date +%T)"
+        $M train --dataset dsprites --model $model --seed 0 --threads 4
+        echo "trained $(date +%T) rc=$?"
+        for _ in $(seq 300); do   # the classifiers train beside the models; wait for both
+          [ -f results/classifiers/dsprites/img_summary.json ] && [ -f results/classifiers/dsprites/text_summary.json ] && break
+          sleep 2
+        done
+        $M evaluate --dataset dsprites --model $model --seed 0 --threads 4
+        echo "evaluated $(date +%T) rc=$?"
+      ) > "run_$model.log" 2>&1 &
+    done
+    wait
+    for f in classifier_img classifier_text run_mmjsd run_mmpoe; do echo "--- $f"; grep -v "ETA" "$f.log" | tail -20; done
+    $M aggregate
+    cat results/table1.md
+    tar czf "$OUT/paper_results.tgz" --exclude='*.pt' results ./*.log config.yaml
+    for model in mmjsd mmpoe; do cp "results/runs/dsprites/$model/seed0/model.pt" "$OUT/paper_model_$model.pt"; done
+  )
 fi
 
 want cli || { log "done"; exit 0; }
