@@ -52,11 +52,13 @@ fi
 if want paper; then
   log "dSprites at paper settings, full rendered grid, $EPOCHS epochs per model, trained together"
   PAPER=$(mktemp -d)
+  export MODELS=${MODELS:-mmjsd mmpoe}
   $PY - "$PAPER/config.yaml" "$EPOCHS" <<'EOF'
-import sys, yaml
+import json, os, sys, yaml
 raw = yaml.safe_load(open("config.yaml"))
 raw["scales"]["gpupaper"] = {
-    "seeds": [0], "datasets": ["dsprites"],
+    "seeds": [0], "datasets": ["dsprites"], "models": os.environ["MODELS"].split(),
+    "model": {"dsprites": json.loads(os.environ.get("DSPRITES_MODEL") or "{}")},  # e.g. {"image_decoder": "conv"}
     "paths": {"data": "data", "results": "results"},
     "data": {"dsprites": {"source": "render"}},       # the device has no network: the stand-in grid
     "train": {"dsprites": {"epochs": int(sys.argv[2])}},
@@ -73,7 +75,7 @@ EOF
     for modality in img text; do
       $M train-classifier --dataset dsprites --modality $modality --threads 4 > "classifier_$modality.log" 2>&1 &
     done
-    for model in mmjsd mmpoe; do
+    for model in $MODELS; do
       (
         echo "start $(date +%T)"
         $M train --dataset dsprites --model $model --seed 0 --threads 4
@@ -87,11 +89,11 @@ EOF
       ) > "run_$model.log" 2>&1 &
     done
     wait
-    for f in classifier_img classifier_text run_mmjsd run_mmpoe; do echo "--- $f"; grep -v "ETA" "$f.log" | tail -20; done
+    for f in classifier_img classifier_text $(printf 'run_%s ' $MODELS); do echo "--- $f"; grep -v "ETA" "$f.log" | tail -20; done
     $M aggregate
     cat results/table1.md
     tar czf "$OUT/paper_results.tgz" --exclude='*.pt' results ./*.log config.yaml
-    for model in mmjsd mmpoe; do cp "results/runs/dsprites/$model/seed0/model.pt" "$OUT/paper_model_$model.pt"; done
+    for model in $MODELS; do cp "results/runs/dsprites/$model/seed0/model.pt" "$OUT/paper_model_$model.pt"; done
   )
 fi
 
