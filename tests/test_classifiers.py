@@ -139,3 +139,36 @@ def test_cli_writes_classifier_and_metrics_with_provenance(tmp_path, monkeypatch
     log = capsys.readouterr().err.splitlines()
     assert log[0].startswith("classifier dsprites/img: device cpu") and "96 training and 40 test samples" in log[0]
     assert log[1].startswith("epoch 1/1: loss ") and "samples/s" in log[1] and "ETA 0:00:00" in log[1]
+
+
+def test_epochs_per_modality_train_each_classifier_its_own_passes(tmp_path):
+    """`classifier.<dataset>.epochs: {img, text}`: each classifier makes its own number of passes
+    (the CelebA text classifier needs more than the image one), recorded in its metrics."""
+    from mmjsd.classifiers import cli_train_classifier, modality_settings
+    from mmjsd.config import validate
+    from mmjsd.data.processed import save_split
+
+    config = small_config(tmp_path)
+    config["classifier"]["dsprites"] = dict(FAST, epochs={"img": 1, "text": 2})
+    validate(config)
+    assert modality_settings(config["classifier"]["dsprites"], "text")["epochs"] == 2
+    assert modality_settings(dict(FAST, epochs=3), "img")["epochs"] == 3
+    for split, (n, seed) in {"train": (96, 0), "test": (40, 1)}.items():
+        data = dsprites_like_split(n, seed, text_length=64)
+        save_split(paths.processed(config, "dsprites", split), {**data, "source": "render", "fingerprint": made_here(config)})
+    for modality, passes in (("img", 1), ("text", 2)):
+        args = cli._build_parser().parse_args(["train-classifier", "--dataset", "dsprites", "--modality", modality,
+                                               "--threads", "1", "--device", "cpu"])
+        assert cli_train_classifier(args, config) == 0
+        metrics = json.loads(paths.fill(paths.CLASSIFIER_METRICS, config, dataset="dsprites", modality=modality).read_text())
+        assert len(metrics["train_loss_per_epoch"]) == passes and metrics["settings"]["epochs"] == passes
+
+
+def test_epochs_per_modality_must_name_both(tmp_path):
+    from mmjsd.config import validate
+    from mmjsd.errors import ConfigError
+
+    config = small_config(tmp_path)
+    config["classifier"]["dsprites"] = dict(FAST, epochs={"img": 1})
+    with pytest.raises(ConfigError):
+        validate(config)

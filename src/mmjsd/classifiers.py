@@ -31,6 +31,7 @@ from mmjsd import files, fingerprints, gpu, paths, precision, progress, runtime
 from mmjsd.data.dsprites import LABEL_NAMES, LABEL_SIZES
 from mmjsd.data.processed import load_checked_split, model_input, sorted_subset
 from mmjsd.errors import DataError
+from mmjsd.models.base import per_modality
 from mmjsd.networks.classifier import AttributeClassifier
 from mmjsd.summary import classifier_summary
 
@@ -230,13 +231,19 @@ def load_classifier(path: str | Path, fix: str | None = None) -> AttributeClassi
     return classifier.eval()
 
 
+def modality_settings(settings: dict, modality: str) -> dict:
+    """One modality's classifier settings: `epochs` is one number for both modalities or {img, text}
+    (a CelebA text classifier needs more passes than the image one before it reads the words)."""
+    return {**settings, "epochs": per_modality(settings["epochs"], int)[modality]}
+
+
 def cli_train_classifier(args: argparse.Namespace, config: dict) -> int:
     placement = runtime.place(args, config)   # holds the GPU lock (if any) until the process ends
     device, threads = placement.device, placement.threads
     dataset, modality = args.dataset, args.modality
     train_split = load_checked_split(config, dataset, "train", args.config)
     test_split = load_checked_split(config, dataset, "test", args.config)
-    settings = config["classifier"][dataset]
+    settings = modality_settings(config["classifier"][dataset], modality)
     precision_used = precision.resolve(config, device)
     progress.log(f"classifier {dataset}/{modality}: device {device}{placement.where()}, precision {precision_used}, {threads} CPU threads; "
                  f"data {train_split.get('source', 'unknown')}: {train_split['labels'].shape[0]} training and "
