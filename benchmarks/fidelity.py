@@ -115,7 +115,7 @@ def main() -> None:
     classifiers.mkdir(parents=True, exist_ok=True)
     link = exp_dir / "results" / "classifiers" / args.dataset
     link.parent.mkdir(parents=True, exist_ok=True)
-    if not link.is_symlink():
+    if not link.is_symlink() and not link.exists():   # a folder put there by hand is used as it is
         link.symlink_to(classifiers)
     for modality in ("img", "text"):
         if not (classifiers / f"{modality}.json").is_file():
