@@ -18,6 +18,7 @@ from mmjsd.data.celeba import check_folder as check_celeba_folder
 from mmjsd.data.manifest import refresh_manifest as refresh_celeba_manifest
 from mmjsd.data.dsprites import verify_official
 from mmjsd.errors import ConfigError, MmjsdError
+from mmjsd.schedule import train_priority
 
 
 configfile: "config.yaml"

@@ -14,9 +14,9 @@ rule train:
         cli=MMJSD,
         settings=lambda wildcards: settings("train", wildcards),
     threads: CFG["train"]["threads"]
-    # The longest jobs first: started last, one training job ran alone for minutes at the end
-    # of the demo while the other core idled.
-    priority: 10
+    # The longest jobs first (src/mmjsd/schedule.py): started last, one training job ran alone
+    # for minutes at the end while the other cores idled.
+    priority: lambda wildcards: train_priority(CFG, wildcards.dataset, wildcards.model)
     resources:
         runtime=CFG["resources"]["train"]["runtime_min"],
         mem_mb=CFG["resources"]["train"]["mem_mb"],

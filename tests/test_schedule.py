@@ -1,0 +1,48 @@
+"""Training jobs start longest first: the estimate behind the priorities, and the DAG that uses them."""
+
+import re
+import subprocess
+
+from conftest import BIN
+
+from mmjsd.config import load_config
+from mmjsd.schedule import train_priority, training_cost, training_rows
+
+
+def _priorities(config):
+    return {(d, m): train_priority(config, d, m) for d in config["datasets"] for m in config["models"]}
+
+
+def test_costliest_training_job_gets_the_highest_priority():
+    config = load_config("config.yaml", "repro")
+    config["train"]["dsprites"]["epochs"] = 12
+    priorities = _priorities(config)
+    assert sorted(priorities.values()) == [10, 11, 12, 13]
+    # the fourth repro run's longest job (dSprites mmPoE, 35 min) first, its shortest last
+    assert max(priorities, key=priorities.get) == ("dsprites", "mmpoe")
+    assert min(priorities, key=priorities.get) == ("celeba", "mmjsd")
+    assert training_rows(config, "dsprites") == 108_000 and training_rows(config, "celeba") == 18_000
+
+
+def test_more_epochs_move_a_job_up():
+    config = load_config("config.yaml", "demo")
+    before = train_priority(config, "dsprites", "mmjsd")
+    config["train"]["dsprites"]["epochs"] = 100
+    assert train_priority(config, "dsprites", "mmjsd") > before
+    assert training_cost(config, "dsprites", "mmpoe") > training_cost(config, "dsprites", "mmjsd")
+
+
+def test_max_train_samples_caps_the_estimate():
+    config = load_config("config.yaml", "demo")
+    config["train"]["celeba"]["max_train_samples"] = 100
+    assert training_rows(config, "celeba") == 100
+
+
+def test_the_train_rule_takes_these_priorities(workdir, repo_env):
+    result = subprocess.run([str(BIN / "snakemake"), "-n", "all", "--config", "scale=demo"], cwd=workdir, env=repo_env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    blocks = result.stdout.split("rule ")
+    train = {tuple(re.search(r"dataset=(\w+), model=(\w+)", b).groups()): int(re.search(r"priority: (\d+)", b).group(1))
+             for b in blocks if b.startswith("train:")}
+    assert train == _priorities(load_config("config.yaml", "demo"))
