@@ -2,7 +2,7 @@
 
 With few cores, a long job that starts late sets the DAG's wall time: the fourth repro run
 (2026-11-26) started dSprites mmPoE, its longest job (35 min), 22 minutes in, after two shorter
-ones, and took 61 minutes where the jobs' own times fit in about 47. `train_priority` ranks
+ones, and took 57 min 44 s; its jobs' own times, longest first on 2 cores, add up to about 45. `train_priority` ranks
 the configured training jobs by an estimate of their cost and gives the rule `train` that rank
 as its priority (10 and up, above every other rule's 0, so training still goes first).
 """
