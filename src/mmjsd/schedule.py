@@ -2,15 +2,15 @@
 
 With few cores, a long job that starts late sets the DAG's wall time: the fourth repro run
 (2026-11-26) started dSprites mmPoE, its longest job (35 min), 22 minutes in, after two shorter
-ones, and took 57 min 44 s; its jobs' own times, longest first on 2 cores, add up to about 45. `train_priority` ranks
-the configured training jobs by an estimate of their cost and gives the rule `train` that rank
-as its priority (10 and up, above every other rule's 0, so training still goes first).
+ones, and took 57 min 44 s; its jobs' own times, longest first on 2 cores, add up to about 45.
+`train_priority` ranks the configured training jobs by an estimate of their cost and gives the
+rule `train` that rank as its priority (10 and up, above every other rule's 0, so training
+still goes first).
 """
 
 from __future__ import annotations
 
 from mmjsd.data.dsprites import N_ROWS as DSPRITES_ROWS
-from mmjsd.vocabulary import DATASETS, MODELS
 
 CELEBA_ROWS = 202_599
 
@@ -44,6 +44,6 @@ def training_cost(config: dict, dataset: str, model: str) -> float:
 
 def train_priority(config: dict, dataset: str, model: str) -> int:
     """10 for the cheapest configured training job, 11 for the next, ...: the costliest starts first."""
-    jobs = sorted(((d, m) for d in config["datasets"] if d in DATASETS for m in config["models"] if m in MODELS),
+    jobs = sorted(((d, m) for d in config["datasets"] for m in config["models"]),
                   key=lambda job: (training_cost(config, *job), job))
     return 10 + jobs.index((dataset, model))
