@@ -16,6 +16,7 @@ def _priorities(config):
 def test_costliest_training_job_gets_the_highest_priority():
     config = load_config("config.yaml", "repro")
     config["train"]["dsprites"]["epochs"] = 12
+    config["data"]["celeba"]["source"] = "folder"   # as here, with the shared subset ('auto' finds it)
     priorities = _priorities(config)
     assert sorted(priorities.values()) == [10, 11, 12, 13]
     # the fourth repro run's longest job (dSprites mmPoE, 35 min) first, its shortest last
@@ -32,17 +33,24 @@ def test_more_epochs_move_a_job_up():
     assert training_cost(config, "dsprites", "mmpoe") > training_cost(config, "dsprites", "mmjsd")
 
 
+def test_synthetic_faces_are_counted_as_generated():
+    config = load_config("config.yaml", "repro")
+    config["data"]["celeba"]["source"] = "synthetic"
+    assert training_rows(config, "celeba") == int(config["data"]["celeba"]["synthetic_count"] * 0.9)
+
+
 def test_max_train_samples_caps_the_estimate():
     config = load_config("config.yaml", "demo")
     config["train"]["celeba"]["max_train_samples"] = 100
     assert training_rows(config, "celeba") == 100
 
 
-def test_the_train_rule_takes_these_priorities(workdir, repo_env):
+def test_the_train_rule_takes_these_priorities(workdir, repo_env, monkeypatch):
     result = subprocess.run([str(BIN / "snakemake"), "-n", "all", "--config", "scale=demo"], cwd=workdir, env=repo_env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     blocks = result.stdout.split("rule ")
     train = {tuple(re.search(r"dataset=(\w+), model=(\w+)", b).groups()): int(re.search(r"priority: (\d+)", b).group(1))
              for b in blocks if b.startswith("train:")}
+    monkeypatch.chdir(workdir)   # where Snakemake ran: CelebA's 'auto' source resolves from there
     assert train == _priorities(load_config("config.yaml", "demo"))

@@ -11,6 +11,7 @@ still goes first).
 from __future__ import annotations
 
 from mmjsd.data.dsprites import N_ROWS as DSPRITES_ROWS
+from mmjsd.paths import celeba_source
 
 CELEBA_ROWS = 202_599
 
@@ -24,11 +25,12 @@ SECONDS_PER_SAMPLE = {("dsprites", "mmjsd"): 0.99e-3, ("dsprites", "mmpoe"): 1.6
 
 def training_rows(config: dict, dataset: str) -> int:
     """Rows one epoch of `dataset` trains on: the configured subset, image cap or synthetic count
-    (else the whole dataset), less the test split, capped by train.<dataset>.max_train_samples."""
+    (CelebA's `auto` resolved as `prepare` resolves it), else the whole dataset; less the test
+    split, capped by train.<dataset>.max_train_samples."""
     data = config["data"][dataset]
     if dataset == "dsprites":
         total = data.get("subset") or DSPRITES_ROWS
-    elif data.get("source") == "synthetic":
+    elif celeba_source(config) == "synthetic":
         total = int(data["synthetic_count"])
     else:
         total = data.get("max_images") or CELEBA_ROWS
