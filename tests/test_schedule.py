@@ -25,11 +25,13 @@ def test_costliest_training_job_gets_the_highest_priority():
     assert training_rows(config, "dsprites") == 108_000 and training_rows(config, "celeba") == 18_000
 
 
-def test_more_epochs_move_a_job_up():
+def test_more_epochs_move_a_dataset_up():
+    """Epochs raise both of a dataset's jobs above the other dataset's, whichever CelebA source
+    this machine resolves ('auto': the shared subset here, synthetic faces on CI)."""
     config = load_config("config.yaml", "demo")
-    before = train_priority(config, "dsprites", "mmjsd")
     config["train"]["dsprites"]["epochs"] = 100
-    assert train_priority(config, "dsprites", "mmjsd") > before
+    priorities = _priorities(config)
+    assert {priorities[("dsprites", "mmjsd")], priorities[("dsprites", "mmpoe")]} == {12, 13}
     assert training_cost(config, "dsprites", "mmpoe") > training_cost(config, "dsprites", "mmjsd")
 
 
