@@ -118,7 +118,7 @@ def main() -> None:
     if not link.is_symlink() and not link.exists():   # a folder put there by hand is used as it is
         link.symlink_to(classifiers)
     for modality in ("img", "text"):
-        if not (classifiers / f"{modality}.json").is_file():
+        if not (link / f"{modality}.json").is_file():
             run([*cli, "train-classifier", "--dataset", args.dataset, "--modality", modality,
                  "--device", "cpu", "--threads", str(args.threads)], log)
 
