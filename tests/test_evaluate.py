@@ -278,3 +278,20 @@ def test_paired_conditioning_switches_one_attribute_in_real_rows():
     assert result["gaps"]["Male"] == {"with": 1.0, "without": 0.0, "gap": 1.0, "rows_rising": 1.0}
     for name in ("Smiling", "Eyeglasses"):
         assert result["gaps"][name]["gap"] == 0.0 and result["gaps"][name]["rows_rising"] == 0.0
+
+
+def test_described_conditioning_reads_real_texts_at_several_paddings():
+    """Faces bright exactly when the text says 'male', from four real texts re-padded at seeded
+    starts: Male gap 1 (two texts name it); Smiling gap 0 (one male text and one other on each side)."""
+    from mmjsd.data.celeba import ATTRIBUTE_NAMES
+    from mmjsd.data.text import encode_at_seeded_starts
+    from mmjsd.evaluate import DESCRIBED_PADDINGS, described_conditioning
+
+    texts = ["male, smiling", "smiling", "male", "wavy hair"]
+    test_eval = {"text": encode_at_seeded_starts(texts, 256, ALPHABET, seed=5), "alphabet": ALPHABET,
+                 "label_names": list(ATTRIBUTE_NAMES)}
+    result = described_conditioning(BrightWhenMale(), Brightness(len(ATTRIBUTE_NAMES)), test_eval, batch_size=3, seed=0)
+    assert result["texts"] == 4 and result["faces_per_text"] == DESCRIBED_PADDINGS
+    assert set(result["gaps"]) == {"Male", "Smiling", "Wavy_Hair"}
+    assert result["gaps"]["Male"] == {"with": 1.0, "without": 0.0, "gap": 1.0, "texts_with": 2, "texts_without": 2}
+    assert result["gaps"]["Smiling"]["gap"] == 0.0 and abs(result["gaps"]["Wavy_Hair"]["gap"] + 2 / 3) < 1e-6

@@ -99,6 +99,23 @@ def test_rows_share_column_styles_and_texts_are_padded(config, test_split):
     assert torch.equal(faces[0], faces[1]) and not torch.equal(faces[0, 0], faces[0, 1])
 
 
+def test_real_test_rows_take_turns_over_male_and_smiling():
+    """Rows come in turn from (male, smiling), (male), (smiling), (neither), first unused row of each;
+    a combination that runs out is skipped; labels say what each text says of the two."""
+    from mmjsd.figure import balanced_test_rows
+
+    male_smiling = torch.tensor([[1, 1], [0, 0], [0, 0], [1, 0], [0, 1], [1, 1], [0, 0], [1, 0]])
+    split = {"text": encode_at_seeded_starts(["text"] * 8, TEXT_LENGTH, ALPHABET, seed=0), "alphabet": ALPHABET,
+             "labels": torch.cat([torch.zeros(8, 1, dtype=torch.long), male_smiling], dim=1),
+             "label_names": ["Eyeglasses", "Male", "Smiling"]}
+    assert balanced_test_rows(split, 4) == [0, 3, 4, 1]
+    assert balanced_test_rows(split, 8) == [0, 3, 4, 1, 5, 7, 2, 6]   # no second "smiling" row: skipped
+    config = {"eval": {"figure": {"seed": 0, "texts": [], "real_test_texts": 4}}}
+    labels, _ = figure_texts(config, split)
+    assert labels == ["[test: male, smiling] text", "[test: male, not smiling] text",
+                      "[test: not male, smiling] text", "[test: not male, not smiling] text"]
+
+
 def test_padding_start_is_seeded():
     a = encode_at_seeded_starts(["smiling"], TEXT_LENGTH, ALPHABET, seed=0)
     assert torch.equal(a, encode_at_seeded_starts(["smiling"], TEXT_LENGTH, ALPHABET, seed=0))

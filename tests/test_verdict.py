@@ -60,4 +60,17 @@ def test_paired_conditioning_in_the_report_and_caption():
     text = "\n".join(verdict.section(runs))
     assert "texts of 128 real test rows" in text
     assert "| Male | +0.300 | 0.900 | -0.100 | 0.900 | holds |" in text
-    assert verdict.conditioning_caption(runs[0]["eval"]) == "Male +0.10 (in context +0.30)"
+    assert verdict.conditioning_caption(runs[0]["eval"]) == "Male +0.10"   # in context: the report only
+
+
+def test_described_conditioning_in_the_report_and_caption():
+    def celeba_eval(described_male, string_male):
+        return {"conditioning": {"gaps": {"Male": {"gap": string_male}, "Smiling": {"gap": 0.0}}, "faces_per_string": 64},
+                "conditioning_described": {"texts": 512, "faces_per_text": 2,
+                                           "gaps": {"Male": {"gap": described_male}, "Smiling": {"gap": 0.4}}}}
+    runs = runs_of({"mmjsd": [celeba_eval(0.5, 0.05)], "mmpoe": [celeba_eval(0.2, 0.3)]}, dataset="celeba")
+    text = "\n".join(verdict.section(runs))
+    described_table, strings_table = text.split("Short strings:")
+    assert "first 512 real texts" in described_table and "| Male | +0.500 | +0.200 | holds |" in described_table
+    assert "| Male | +0.050 | +0.300 | does not hold |" in strings_table
+    assert verdict.conditioning_caption(runs[0]["eval"]) == "real texts Male +0.50, Smiling +0.40; short strings +0.05, +0.00"

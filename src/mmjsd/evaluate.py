@@ -14,6 +14,13 @@
     faces generated from the strings that name it, minus the same on faces generated from the
     strings that do not. Each string is padded at CONDITIONING_PADDINGS seeded starts and
     decoded with CONDITIONING_STYLES seeded image styles.
+    Described (`conditioning_described`), the authors' protocol: their conditional figures
+    generate from real test texts (testing/test_functions_celeba.py, generate_conditional_fig).
+    So the same gap is measured on the first DESCRIBED_ROWS real texts of `test_eval`, each
+    re-padded at DESCRIBED_PADDINGS seeded starts: P(attribute) on faces generated from the texts
+    that name it, minus the texts that do not, for every attribute some but not all name. A real
+    text names every attribute of its face, so this gap counts the words that go with an
+    attribute too (lipstick with not-male); the paired measure below isolates the word.
     Paired, in context (`conditioning_paired`): the figure strings are short, unlike the
     training texts, which list every attribute of a face. So the same attributes are also
     measured on real test rows: the first PAIRED_ROWS rows of `test_eval`, each written as its
@@ -49,7 +56,7 @@ from mmjsd import direct_coherence, files, fingerprints, gpu, paths, precision, 
 from mmjsd.classifiers import accuracy_per_label, average_precision_per_label, load_classifier
 from mmjsd.data import celeba
 from mmjsd.data.processed import load_checked_split, model_input, sorted_subset
-from mmjsd.data.text import encode_at_seeded_starts
+from mmjsd.data.text import decode, encode_at_seeded_starts, strip_padding
 from mmjsd.errors import DataError
 from mmjsd.models import load_run_model
 from mmjsd.summary import eval_summary
@@ -60,6 +67,8 @@ LOGISTIC_MAX_ITER = 1000
 CONDITIONING_PADDINGS = 8      # random text starts per figure string
 CONDITIONING_STYLES = 8        # image styles ~ N(0, I) per padded string
 PAIRED_ROWS = 128              # real test rows per attribute in the paired measure
+DESCRIBED_ROWS = 512           # real test texts in the described measure
+DESCRIBED_PADDINGS = 2         # seeded starts per real text
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,6 +221,36 @@ def conditioning_gaps(model, image_classifier, texts: list[str], test: dict, see
 
 
 @torch.no_grad()
+def described_conditioning(model, image_classifier, test_eval: dict, batch_size: int, seed: int) -> dict[str, Any]:
+    """P(attribute | faces from real test texts naming it) - P(attribute | the other texts), for
+    every attribute some but not all of the texts name (module docstring, (c))."""
+    names = list(test_eval["label_names"])
+    length, alphabet = int(test_eval["text"].shape[1]), test_eval["alphabet"]
+    texts = strip_padding(decode(test_eval["text"][:DESCRIBED_ROWS], alphabet))
+    attributes = named_attributes(texts, names)
+    if not attributes:
+        return {}
+    device = runtime.module_device(model)
+    generator = torch.Generator().manual_seed(seed)
+    probability = []    # per padding: texts x F
+    for padding in range(DESCRIBED_PADDINGS):
+        padded = encode_at_seeded_starts(texts, length, alphabet, seed * 1000 + padding)
+        scores = []
+        for index in runtime.batches(torch.arange(len(texts)), batch_size):
+            faces = model.generate({"text": model_input("text", padded[index].to(device))}, "img", generator=generator)
+            scores.append(image_classifier.predict_and_score(faces)[1].float().cpu())
+        probability.append(torch.cat(scores))
+    table = torch.stack(probability).mean(dim=0)     # texts x F, mean over paddings
+    gaps = {}
+    for name, has in attributes.items():
+        column, mask = names.index(name), torch.tensor(has)
+        with_it, without = table[mask, column].mean().item(), table[~mask, column].mean().item()
+        gaps[name] = {"with": with_it, "without": without, "gap": with_it - without,
+                      "texts_with": int(mask.sum()), "texts_without": int((~mask).sum())}
+    return {"gaps": gaps, "texts": len(texts), "faces_per_text": DESCRIBED_PADDINGS}
+
+
+@torch.no_grad()
 def paired_conditioning(model, image_classifier, texts: list[str], test_eval: dict, seed: int) -> dict[str, Any]:
     """For each attribute the figure strings name: P(attribute) on faces generated from real test
     rows' texts with the attribute on, minus the same rows with it off (module docstring, (c))."""
@@ -287,6 +326,9 @@ def evaluate_run(model, classifiers: dict, test: dict, test_fit: dict, test_eval
         conditioning = conditioning_gaps(model, classifiers["img"], figure_texts, test, seed)
         if conditioning:
             result["conditioning"] = conditioning
+        described = described_conditioning(model, classifiers["img"], test_eval, batch_size, seed)
+        if described:
+            result["conditioning_described"] = described
         paired = paired_conditioning(model, classifiers["img"], figure_texts, test_eval, seed)
         if paired:
             result["conditioning_paired"] = paired

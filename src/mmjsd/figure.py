@@ -1,7 +1,11 @@
 """Figure 1: CelebA faces generated from text strings, one panel per model, side by side.
 
 Rows: the strings of `eval.figure.texts`, then `eval.figure.real_test_texts` texts of real
-test images (first rows of the CelebA `test` split, conditioned on exactly as stored).
+test images (rows of the CelebA `test` split, conditioned on exactly as stored), as the authors'
+conditional figures do. They are taken in turn from the combinations of Figure 1's attributes
+(verdict.CAPTION_ATTRIBUTES: male and smiling, male, smiling, neither), the first unused row of
+each in split order, so the eye can compare rows whose text says "male" with rows whose does not;
+each row label starts with what its text says of those attributes.
 Columns: `eval.figure.samples_per_row` faces per string. The content is the text posterior's
 mean (the models' `generate`); the image style is drawn from N(0, I) by a generator reseeded
 with `eval.figure.seed` for every row and model, so column j uses the same style draw in every
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import textwrap
 
 import numpy as np
@@ -35,13 +40,13 @@ from mmjsd.vocabulary import MODELS, SOURCE_DESCRIPTIONS
 PANEL_ORDER = MODELS              # the brief's order: mmJSD left, mmPoE right
 DPI = 100
 CELL_PX = 64                       # one generated face per 64 x 64 pixels, shown 1:1
-LABEL_PX = 330                     # room for the row texts left of the first panel
+LABEL_PX = 400                     # room for the row texts left of the first panel
 GAP_PX = 24                        # between panels
 TITLE_PX = 60
 PANEL_TITLE_PX = 26
 MARGIN_PX = 8
 TITLE_PX_PER_CHAR = 8
-LABEL_CHARS = 52                   # longer row texts are cut with '...'
+LABEL_CHARS = 64                   # longer row texts are cut with '...'
 
 
 def figure_grid_shape(config: dict) -> tuple[int, int]:
@@ -57,15 +62,47 @@ def figure_pixel_size(rows: int, cols: int, n_panels: int) -> tuple[int, int]:
     return width, height
 
 
+def balanced_test_rows(test: dict, n: int) -> list[int]:
+    """`n` row indices of `test`, taken in turn from each combination of the caption attributes
+    (all present first, none last; the first unused row of each, in split order). A combination
+    with no rows left is skipped; without those attributes, the first `n` rows."""
+    names = list(test.get("label_names", []))
+    attributes = [names.index(a) for a in verdict.CAPTION_ATTRIBUTES if a in names]
+    if not attributes or "labels" not in test:
+        return list(range(min(n, int(test["text"].shape[0]))))
+    present = (test["labels"][:, attributes] > 0).numpy()
+    combinations = list(itertools.product([True, False], repeat=len(attributes)))
+    queues = {c: iter(np.flatnonzero((present == np.array(c)).all(axis=1)).tolist()) for c in combinations}
+    rows: list[int] = []
+    while len(rows) < n and queues:
+        for combination in combinations:
+            if combination in queues and len(rows) < n:
+                row = next(queues[combination], None)
+                if row is None:
+                    del queues[combination]
+                else:
+                    rows.append(row)
+    return rows
+
+
+def said_attributes(test: dict, row: int) -> str:
+    """'male, not smiling': what the text of `test` row `row` says of the caption attributes."""
+    names = list(test.get("label_names", []))
+    said = [("" if test["labels"][row, names.index(a)] > 0 else "not ") + a.replace("_", " ").lower()
+            for a in verdict.CAPTION_ATTRIBUTES if a in names and "labels" in test]
+    return ", ".join(said)
+
+
 def figure_texts(config: dict, test: dict) -> tuple[list[str], torch.Tensor]:
     """(row labels, encoded rows uint8 R x L): configured strings, then real test texts."""
     figure = config["eval"]["figure"]
     configured = list(figure["texts"])
     length, alphabet = int(test["text"].shape[1]), test["alphabet"]
     encoded = [encode_at_seeded_starts(configured, length, alphabet, int(figure["seed"]))] if configured else []
-    n_real = min(int(figure["real_test_texts"]), int(test["text"].shape[0]))
-    real = test["text"][:n_real]
-    labels = configured + [f"[test] {t}" for t in strip_padding(decode(real, alphabet))]
+    rows = balanced_test_rows(test, int(figure["real_test_texts"]))
+    real = test["text"][rows]
+    said = [said_attributes(test, row) for row in rows]
+    labels = configured + [(f"[test: {s}] " if s else "[test] ") + text for s, text in zip(said, strip_padding(decode(real, alphabet)))]
     encoded.append(real.to(torch.uint8))
     return labels, torch.cat(encoded)
 

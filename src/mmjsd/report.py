@@ -219,7 +219,8 @@ def figure_section(config: dict, data: dict) -> list[str]:
         "",
         f"`{data['figure_path']}`: CelebA faces generated from text by the seed-{figure['seed']} runs "
         f"(mmJSD left, mmPoE right), {figure['samples_per_row']} samples per row, styles drawn from N(0, I). "
-        f"Rows: {', '.join(repr(t) for t in figure['texts'])}, then {figure['real_test_texts']} texts of real test images.",
+        f"Rows: {', '.join(repr(t) for t in figure['texts'])}, then {figure['real_test_texts']} texts of real test images "
+        "(in turn male and smiling, male, smiling, neither; the row label says which).",
         "",
     ]
 
