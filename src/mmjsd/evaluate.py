@@ -192,6 +192,18 @@ def named_attributes(texts: list[str], label_names: list[str]) -> dict[str, list
             if 0 < sum(name in n for n in named) < len(texts)}
 
 
+def gaps_by_naming(table: torch.Tensor, names: list[str], attributes: dict[str, list[bool]], unit: str) -> dict[str, dict]:
+    """Per attribute: mean P(attribute) over the rows of `table` (texts x F probabilities) whose
+    text names it, the same over the others, their difference, and how many `unit` are in each."""
+    gaps = {}
+    for name, has in attributes.items():
+        column, mask = names.index(name), torch.tensor(has)
+        with_it, without = table[mask, column].mean().item(), table[~mask, column].mean().item()
+        gaps[name] = {"with": with_it, "without": without, "gap": with_it - without,
+                      f"{unit}_with": int(mask.sum()), f"{unit}_without": int((~mask).sum())}
+    return gaps
+
+
 @torch.no_grad()
 def conditioning_gaps(model, image_classifier, texts: list[str], test: dict, seed: int) -> dict[str, Any]:
     """P(attribute | faces from strings naming it) - P(attribute | faces from the other strings)."""
@@ -210,13 +222,7 @@ def conditioning_gaps(model, image_classifier, texts: list[str], test: dict, see
         faces = model.generate({"text": cond}, "img", generator=generator)
         _, scores = image_classifier.predict_and_score(faces)
         mean_probability.append(scores.float().mean(dim=0).cpu())
-    table = torch.stack(mean_probability)      # strings x F
-    gaps = {}
-    for name, has in attributes.items():
-        column, mask = names.index(name), torch.tensor(has)
-        with_it, without = table[mask, column].mean().item(), table[~mask, column].mean().item()
-        gaps[name] = {"with": with_it, "without": without, "gap": with_it - without,
-                      "strings_with": int(mask.sum()), "strings_without": int((~mask).sum())}
+    gaps = gaps_by_naming(torch.stack(mean_probability), names, attributes, "strings")
     return {"gaps": gaps, "faces_per_string": CONDITIONING_PADDINGS * CONDITIONING_STYLES, "texts": list(texts)}
 
 
@@ -241,13 +247,7 @@ def described_conditioning(model, image_classifier, test_eval: dict, batch_size:
             scores.append(image_classifier.predict_and_score(faces)[1].float().cpu())
         probability.append(torch.cat(scores))
     table = torch.stack(probability).mean(dim=0)     # texts x F, mean over paddings
-    gaps = {}
-    for name, has in attributes.items():
-        column, mask = names.index(name), torch.tensor(has)
-        with_it, without = table[mask, column].mean().item(), table[~mask, column].mean().item()
-        gaps[name] = {"with": with_it, "without": without, "gap": with_it - without,
-                      "texts_with": int(mask.sum()), "texts_without": int((~mask).sum())}
-    return {"gaps": gaps, "texts": len(texts), "faces_per_text": DESCRIBED_PADDINGS}
+    return {"gaps": gaps_by_naming(table, names, attributes, "texts"), "texts": len(texts), "faces_per_text": DESCRIBED_PADDINGS}
 
 
 @torch.no_grad()
