@@ -116,6 +116,16 @@ def test_real_test_rows_take_turns_over_male_and_smiling():
                       "[test: not male, smiling] text", "[test: not male, not smiling] text"]
 
 
+def test_title_says_when_a_row_cannot_vary():
+    """With no image style every face of a row is the same: the title says so (the report reuses image_style_dim)."""
+    from mmjsd.figure import figure_title
+
+    config = {"scale": "demo", "eval": {"figure": {"seed": 0}}, "model": {"celeba": {"style_dim": {"img": 0, "text": 4}}}}
+    assert "no image style at this scale, so a row's faces are equal" in figure_title(config, "synthetic")
+    config["model"]["celeba"]["style_dim"] = 32
+    assert "styles ~ N(0, I)" in figure_title(config, "synthetic")
+
+
 def test_padding_start_is_seeded():
     a = encode_at_seeded_starts(["smiling"], TEXT_LENGTH, ALPHABET, seed=0)
     assert torch.equal(a, encode_at_seeded_starts(["smiling"], TEXT_LENGTH, ALPHABET, seed=0))
@@ -146,7 +156,7 @@ def test_long_title_stays_inside_the_figure():
 
     from mmjsd.figure import TITLE_PX, figure_title, render_figure
 
-    config = {"scale": "demo", "eval": {"figure": {"seed": 0}}}
+    config = {"scale": "demo", "eval": {"figure": {"seed": 0}}, "model": {"celeba": {"style_dim": 32}}}
     title = figure_title(config, "shared-subset") + " " + "a long note about the data source, " * 6
     faces = torch.zeros(10, 10, 3, 64, 64)
     png = render_figure({"mmJSD": faces, "mmPoE": faces}, ["male"] * 10, title)

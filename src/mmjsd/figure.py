@@ -34,6 +34,7 @@ from mmjsd.data.processed import load_checked_split
 from mmjsd.data.text import decode, encode_at_seeded_starts, strip_padding
 from mmjsd.errors import DataError
 from mmjsd.models import load_run_model
+from mmjsd.models.base import per_modality
 from mmjsd.paper import MODEL_LABELS
 from mmjsd.vocabulary import MODELS, SOURCE_DESCRIPTIONS
 
@@ -170,10 +171,16 @@ def render_figure(panels: dict[str, torch.Tensor], row_labels: list[str], title:
     return buffer.getvalue()
 
 
+def image_style_dim(config: dict) -> int:
+    """The CelebA image style's size at this scale (0: nothing varies along a row)."""
+    return per_modality(config["model"]["celeba"]["style_dim"], int)["img"]
+
+
 def figure_title(config: dict, source: str) -> str:
     scale = config["scale"]
     scale_text = "paper scale" if scale == "paper" else f"{scale.upper()} SCALE (not the paper's training budget)"
-    return (f"Figure 1 (CelebA): faces generated from text, styles ~ N(0, I). {scale_text}; "
+    styles = "styles ~ N(0, I)" if image_style_dim(config) else "no image style at this scale, so a row's faces are equal"
+    return (f"Figure 1 (CelebA): faces generated from text, {styles}. {scale_text}; "
             f"data: {source} ({SOURCE_DESCRIPTIONS.get(source, 'unknown source')}); model seed {config['eval']['figure']['seed']}")
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from mmjsd import files, paths, verdict
 from mmjsd.aggregate import describe_scale, factor_order
 from mmjsd.errors import DataError
+from mmjsd.figure import image_style_dim
 from mmjsd.gpu import cpu_model, gpu_names
 from mmjsd.paper import MODEL_LABELS
 from mmjsd.progress import clock
@@ -212,13 +213,14 @@ def figure_section(config: dict, data: dict) -> list[str]:
     figure = config["eval"]["figure"]
     report_dir = Path(paths.fill(paths.REPORT, config)).parent
     relative = os.path.relpath(data["figure_path"], report_dir)
+    styles = "image styles drawn from N(0, I)" if image_style_dim(config) else "no image style at this scale, so a row's faces are equal"
     return [
         "## Figure 1",
         "",
         f"![Figure 1]({relative})",
         "",
         f"`{data['figure_path']}`: CelebA faces generated from text by the seed-{figure['seed']} runs "
-        f"(mmJSD left, mmPoE right), {figure['samples_per_row']} samples per row, styles drawn from N(0, I). "
+        f"(mmJSD left, mmPoE right), {figure['samples_per_row']} samples per row, {styles}. "
         f"Rows: {', '.join(repr(t) for t in figure['texts'])}, then {figure['real_test_texts']} texts of real test images "
         "(in turn male and smiling, male, smiling, neither; the row label says which).",
         "",
