@@ -171,6 +171,9 @@ def render_figure(panels: dict[str, torch.Tensor], row_labels: list[str], title:
     return buffer.getvalue()
 
 
+NO_IMAGE_STYLE = "no image style at this scale, so a row's faces are equal"   # title and report caption
+
+
 def image_style_dim(config: dict) -> int:
     """The CelebA image style's size at this scale (0: nothing varies along a row)."""
     return per_modality(config["model"]["celeba"]["style_dim"], int)["img"]
@@ -179,7 +182,7 @@ def image_style_dim(config: dict) -> int:
 def figure_title(config: dict, source: str) -> str:
     scale = config["scale"]
     scale_text = "paper scale" if scale == "paper" else f"{scale.upper()} SCALE (not the paper's training budget)"
-    styles = "styles ~ N(0, I)" if image_style_dim(config) else "no image style at this scale, so a row's faces are equal"
+    styles = "styles ~ N(0, I)" if image_style_dim(config) else NO_IMAGE_STYLE
     return (f"Figure 1 (CelebA): faces generated from text, {styles}. {scale_text}; "
             f"data: {source} ({SOURCE_DESCRIPTIONS.get(source, 'unknown source')}); model seed {config['eval']['figure']['seed']}")
 

@@ -19,7 +19,7 @@ from typing import Any
 from mmjsd import files, paths, verdict
 from mmjsd.aggregate import describe_scale, factor_order
 from mmjsd.errors import DataError
-from mmjsd.figure import image_style_dim
+from mmjsd.figure import NO_IMAGE_STYLE, image_style_dim
 from mmjsd.gpu import cpu_model, gpu_names
 from mmjsd.paper import MODEL_LABELS
 from mmjsd.progress import clock
@@ -213,7 +213,7 @@ def figure_section(config: dict, data: dict) -> list[str]:
     figure = config["eval"]["figure"]
     report_dir = Path(paths.fill(paths.REPORT, config)).parent
     relative = os.path.relpath(data["figure_path"], report_dir)
-    styles = "image styles drawn from N(0, I)" if image_style_dim(config) else "no image style at this scale, so a row's faces are equal"
+    styles = "image styles drawn from N(0, I)" if image_style_dim(config) else NO_IMAGE_STYLE
     return [
         "## Figure 1",
         "",

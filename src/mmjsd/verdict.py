@@ -100,6 +100,17 @@ def direct_lines(evals: dict[str, list[dict]]) -> list[str]:
     return lines + [""]
 
 
+def _gap_rows(attributes: list[str], gaps: dict[str, list[dict]]) -> list[str]:
+    """One table row per attribute: each model's gap (mean over its seeds' {attribute: {"gap"}}
+    records) and whether mmJSD is above mmPoE; then a blank line."""
+    lines = []
+    for a in attributes:
+        ours = {m: _mean(g[a]["gap"] for g in gaps[m] if a in g) for m in MODELS}
+        lines.append(f"| {a} | {_fmt(ours['mmjsd'], True)} | {_fmt(ours['mmpoe'], True)} | "
+                     f"{verdict(order(ours['mmjsd'], ours['mmpoe']), '>')} |")
+    return lines + [""]
+
+
 def celeba_lines(runs: list[dict]) -> list[str]:
     evals = _by_model(runs, "celeba")
     if not all(evals[m] for m in MODELS):
@@ -118,11 +129,7 @@ def celeba_lines(runs: list[dict]) -> list[str]:
                   "of its face, so this gap also counts the words that go with the attribute (lipstick with not male); "
                   "the in-context table below isolates the word.", "",
                   "| attribute | mmJSD gap | mmPoE gap | mmJSD above mmPoE? |", "|---|---|---|---|"]
-        for a in attributes:
-            ours = {m: _mean(d["gaps"][a]["gap"] for d in described[m] if a in d["gaps"]) for m in MODELS}
-            lines.append(f"| {a} | {_fmt(ours['mmjsd'], True)} | {_fmt(ours['mmpoe'], True)} | "
-                         f"{verdict(order(ours['mmjsd'], ours['mmpoe']), '>')} |")
-        lines.append("")
+        lines += _gap_rows(attributes, {m: [d["gaps"] for d in described[m]] for m in MODELS})
     if all(gaps.values()):
         attributes = list(gaps["mmjsd"][0])
         per_string = evals["mmjsd"][0]["conditioning"]["faces_per_string"]
@@ -132,11 +139,7 @@ def celeba_lines(runs: list[dict]) -> list[str]:
                   "strings are shorter than any training text, and short texts read as male to the models "
                   "(docs/FIDELITY.md).", "",
                   "| attribute | mmJSD gap | mmPoE gap | mmJSD above mmPoE? |", "|---|---|---|---|"]
-        for a in attributes:
-            ours = {m: _mean(g[a]["gap"] for g in gaps[m] if a in g) for m in MODELS}
-            lines.append(f"| {a} | {_fmt(ours['mmjsd'], True)} | {_fmt(ours['mmpoe'], True)} | "
-                         f"{verdict(order(ours['mmjsd'], ours['mmpoe']), '>')} |")
-        lines.append("")
+        lines += _gap_rows(attributes, gaps)
     paired = {m: [e["conditioning_paired"] for e in evals[m] if "conditioning_paired" in e] for m in MODELS}
     if all(paired.values()):
         attributes = list(paired["mmjsd"][0]["gaps"])
