@@ -14,19 +14,25 @@
 #    the evaluation of both runs on the GPU.
 # 5. (PARTS=paper, not in the default) dSprites at the paper's settings (config.yaml's top level:
 #    width 1.0, batch 256, lr 0.001, pose image decoder, aligned text) on the full rendered grid,
-#    EPOCHS epochs per model. Both models train at the same time on the one GPU (each claims the
-#    config's 0.25 share), the classifiers train beside them, each model is evaluated as soon as
-#    it and the classifiers are done, then Table 1. Results without weights go to
-#    OUT/paper_results.tgz, the two model.pt files to OUT/paper_model_MODEL.pt.
+#    EPOCHS epochs per model (default: the config's 30). Both models train at the same time on
+#    the one GPU (each claims the config's 0.25 share), the classifiers beside them. A run can
+#    pause (MAX_STEPS, TRAIN_DEADLINE_S) and resume in a later call (RESUME_DIR): see the step.
+#    Finished runs are evaluated by `mmjsd evaluate` and aggregated into Table 1; paused ones by
+#    benchmarks/diagnostics/evaluate_checkpoint.py. Results without weights go to
+#    OUT/paper_results.tgz; a finished model to OUT/paper_model_MODEL.pt, a paused checkpoint
+#    in 15 MiB pieces to OUT/checkpoint_MODEL.pt.partNN (its timing.json is in the tgz).
 # The device machine has torch but not every pinned package: PYTHONPATH may point at extra
 # wheels installed beforehand (jsonschema for config validation).
 set -uo pipefail
 OUT=${1:?usage: gpu_session.sh OUT_DIR}
 PARTS=${PARTS:-tests,bench,cli}   # which of the steps below to run
-EPOCHS=${EPOCHS:-1}               # training epochs per model in steps 4 and 5
+EPOCHS=${EPOCHS:-}                # training epochs per model in steps 4 (default 1) and 5 (default: the config's)
 want() { [[ ",$PARTS," == *",$1,"* ]]; }
 mkdir -p "$OUT"
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+# SRC: the package source to run (default src/). A run resumed in a later session needs the code
+# that wrote its checkpoint (the run key holds a digest of the training code), e.g. a copy made by
+# `git archive COMMIT src workflow/schemas | tar x -C gpu_resume/code` and SRC=gpu_resume/code/src.
+export PYTHONPATH="$(realpath "${SRC:-src}")${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
 log() { echo "=== $(date +%T) $*"; }
 
@@ -50,58 +56,99 @@ if want bench; then
 fi
 
 if want paper; then
-  log "dSprites at paper settings, full rendered grid, $EPOCHS epochs per model, trained together"
+  # EPOCHS unset: the config's own epochs (30, the paper run). MAX_STEPS pauses both models at the
+  # same optimiser step (a resumable checkpoint: equal budgets); TRAIN_DEADLINE_S sends SIGTERM
+  # after that many seconds of training (the checkpoint is saved at the next step) so the call
+  # ends inside the device's time. RESUME_DIR holds the pieces of earlier calls' checkpoints
+  # (checkpoint_MODEL.pt.part*, and timing_MODEL.json from
+  # paper_results.tgz's results/runs/dsprites/MODEL/seed0/timing.json), so one run can span several sessions.
+  # SUBSET keeps that many grid rows (a CPU dry run of this step).
+  log "dSprites at paper settings, full rendered grid, epochs ${EPOCHS:-from config}, trained together"
   PAPER=$(mktemp -d)
   export MODELS=${MODELS:-mmjsd mmpoe}
-  $PY - "$PAPER/config.yaml" "$EPOCHS" <<'EOF'
+  $PY - "$PAPER/config.yaml" "${EPOCHS:-}" "${SUBSET:-}" <<'EOF'
 import json, os, sys, yaml
 raw = yaml.safe_load(open("config.yaml"))
-raw["scales"]["gpupaper"] = {
+overlay = {
     "seeds": [0], "datasets": ["dsprites"], "models": os.environ["MODELS"].split(),
     "model": {"dsprites": json.loads(os.environ.get("DSPRITES_MODEL") or "{}")},  # e.g. {"image_decoder": "conv"}
     "paths": {"data": "data", "results": "results"},
     "data": {"dsprites": {"source": "render"}},       # the device has no network: the stand-in grid
-    "train": {"dsprites": {"epochs": int(sys.argv[2])}},
     "classifier": {"dsprites": {"epochs": 1}},        # 1 epoch of the full grid: >= 0.998 held out
 }
+if sys.argv[2]:
+    overlay["train"] = {"dsprites": {"epochs": int(sys.argv[2])}}
+if sys.argv[3]:
+    overlay["data"]["dsprites"]["subset"] = int(sys.argv[3])
+raw["scales"]["gpupaper"] = overlay
 yaml.safe_dump(raw, open(sys.argv[1], "w"))
 EOF
+  REPO=$PWD
   (
     cd "$PAPER" || exit 1
     M="$PY -m mmjsd --config config.yaml --scale gpupaper"
     export MMJSD_GPU_LOCK_DIR="$PAPER/locks"
     time $M dsprites-render --out data/raw/dsprites/render.npz
     time $M prepare --dataset dsprites --input data/raw/dsprites/render.npz --out-dir data/processed/dsprites
+    for model in $MODELS; do
+      run_dir=results/runs/dsprites/$model/seed0
+      if [ -n "${RESUME_DIR:-}" ] && compgen -G "$REPO/$RESUME_DIR/checkpoint_$model.pt.part*" > /dev/null; then
+        mkdir -p "$run_dir"
+        cat "$REPO/$RESUME_DIR/checkpoint_$model.pt.part"* > "$run_dir/checkpoint.pt"
+        cp "$REPO/$RESUME_DIR/timing_$model.json" "$run_dir/timing.json" 2>/dev/null
+        echo "resuming $model from $(sha256sum "$run_dir/checkpoint.pt")"
+      fi
+    done
     for modality in img text; do
       $M train-classifier --dataset dsprites --modality $modality --threads 4 > "classifier_$modality.log" 2>&1 &
     done
+    declare -A trainer
     for model in $MODELS; do
-      (
-        echo "start $(date +%T)"
-        $M train --dataset dsprites --model $model --seed 0 --threads 4
-        echo "trained $(date +%T) rc=$?"
-        for _ in $(seq 300); do   # the classifiers train beside the models; wait for both
-          [ -f results/classifiers/dsprites/img_summary.json ] && [ -f results/classifiers/dsprites/text_summary.json ] && break
-          sleep 2
-        done
-        $M evaluate --dataset dsprites --model $model --seed 0 --threads 4
-        echo "evaluated $(date +%T) rc=$?"
-      ) > "run_$model.log" 2>&1 &
+      ( echo "start $(date +%T)"; exec $M train --dataset dsprites --model $model --seed 0 --threads 4 ${MAX_STEPS:+--max-steps $MAX_STEPS} ) > "train_$model.log" 2>&1 &
+      trainer[$model]=$!
     done
-    wait
-    for f in classifier_img classifier_text $(printf 'run_%s ' $MODELS); do echo "--- $f"; grep -v "ETA" "$f.log" | tail -20; done
-    $M aggregate
-    cat results/table1.md
+    deadline=$((SECONDS + ${TRAIN_DEADLINE_S:-1000000}))
+    while (( SECONDS < deadline )); do
+      alive=0; for pid in "${trainer[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+      (( alive )) || break
+      sleep 2
+    done
+    for model in $MODELS; do
+      # the subshell exec'd into python, so its pid is the trainer's: SIGTERM -> checkpoint, exit
+      kill -0 "${trainer[$model]}" 2>/dev/null && { echo "deadline: SIGTERM to $model"; kill -TERM "${trainer[$model]}"; }
+    done
+    for model in $MODELS; do wait "${trainer[$model]}"; echo "$model trained, rc=$? $(date +%T)"; done
+    # the weights first: they come back even if what follows runs out of time
+    for model in $MODELS; do
+      run_dir=results/runs/dsprites/$model/seed0
+      if [ -f "$run_dir/model.pt" ]; then
+        cp "$run_dir/model.pt" "$OUT/paper_model_$model.pt"
+      elif [ -f "$run_dir/checkpoint.pt" ]; then   # files come back at most 16 MiB each
+        split -b 15m -d "$run_dir/checkpoint.pt" "$OUT/checkpoint_$model.pt.part"
+        sha256sum "$run_dir/checkpoint.pt"
+      fi
+    done
+    wait   # the classifiers
+    for model in $MODELS; do
+      if [ -f results/runs/dsprites/$model/seed0/model.pt ]; then
+        $M evaluate --dataset dsprites --model $model --seed 0 --threads 4
+      else
+        $PY "$REPO/benchmarks/diagnostics/evaluate_checkpoint.py" --config config.yaml --scale gpupaper \
+          --dataset dsprites --model $model --seed 0 --out results/runs/dsprites/$model/seed0/eval_paused.json \
+          && cp results/runs/dsprites/$model/seed0/eval_paused.json "$OUT/eval_paused_$model.json"
+      fi
+    done
+    for f in classifier_img classifier_text $(printf 'train_%s ' $MODELS); do echo "--- $f"; grep -v "ETA" "$f.log" | tail -20; done
+    ls results/runs/dsprites/*/seed0/model.pt > /dev/null 2>&1 && { $M aggregate; cat results/table1.md; }
     tar czf "$OUT/paper_results.tgz" --exclude='*.pt' results ./*.log config.yaml
-    for model in $MODELS; do cp "results/runs/dsprites/$model/seed0/model.pt" "$OUT/paper_model_$model.pt"; done
   )
 fi
 
 want cli || { log "done"; exit 0; }
 
-log "CLI at paper width: config with a $EPOCHS-epoch 'gpucheck' scale"
+log "CLI at paper width: config with a ${EPOCHS:-1}-epoch 'gpucheck' scale"
 WORK=$(mktemp -d)
-$PY - "$WORK/config.yaml" "$EPOCHS" <<'EOF'
+$PY - "$WORK/config.yaml" "${EPOCHS:-1}" <<'EOF'
 import sys, yaml
 raw = yaml.safe_load(open("config.yaml"))
 raw["scales"]["gpucheck"] = {

@@ -146,6 +146,19 @@ def test_log_says_what_runs_and_one_line_per_epoch(run_dir, capsys):
     assert all("loss " in line and "samples/s" in line and "elapsed 0:" in line and "ETA 0:" in line for line in epochs)
 
 
+def test_run_resumed_at_an_epoch_end_logs_the_runs_rate(run_dir, capsys):
+    """A run paused on the last step of an epoch (as the multi-session GPU paper run pauses) closes
+    that epoch in the next call, which has trained nothing yet: the epoch line gives the run's rate
+    over every call, not 0 samples/s and an endless ETA."""
+    assert train_cli("--max-steps", "8") == 0      # the last step of epoch 1, before it is closed
+    capsys.readouterr()
+    assert train_cli() == 0
+    epochs = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epochs] == ["1/2", "2/2"]
+    first_rate = int(epochs[0].split(" | ")[1].split()[0])
+    assert first_rate > 0 and all("ETA 0:" in line for line in epochs)
+
+
 def test_curve_grows_during_the_run(run_dir):
     assert train_cli("--max-steps", "9") == 0      # epoch 1 (8 steps) done, paused in epoch 2
     assert (RUN / "curve.csv").read_text().splitlines()[1].startswith("1,8,")

@@ -414,14 +414,17 @@ class Trainer:
         write_curve(paths.run_file(paths.RUN_CURVE, self.config, **self.run), position.curve)
         if position.epoch % self.config["train"]["checkpoint_every_epochs"] == 0 or position.epoch == settings["epochs"]:
             self.checkpoint()
-        elapsed = time.perf_counter() - self.started
-        rate = self.samples_done / max(elapsed, 1e-9)
+        # The rate over every call of the run: a call resumed at the end of an epoch has trained
+        # nothing of it yet (its own rate would be 0 samples/s and the ETA endless).
+        total = self.timing()
+        rate = total.samples / total.wall_time_s if total.samples and total.wall_time_s > 0 else None
         remaining = len(self.data) * settings["epochs"] - position.epoch * len(self.data)
         row = position.curve[-1]
         log(f"epoch {position.epoch}/{settings['epochs']} step {position.step}: "
             + " ".join(f"{k} {row[k]:.4g}" for k in LOSS_TERMS)
-            + f" | {rate:.0f} samples/s | elapsed {_clock(self.prior.wall_time_s + elapsed)}"
-            + f" | ETA {_clock(remaining / max(rate, 1e-9))}")
+            + (f" | {rate:.0f} samples/s" if rate else " | samples/s unknown")
+            + f" | elapsed {_clock(total.wall_time_s)}"
+            + f" | ETA {_clock(remaining / rate) if rate else 'unknown'}")
 
 
 def train_run(config: dict, dataset: str, model_name: str, seed: int, device: str = "cpu",
