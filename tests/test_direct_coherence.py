@@ -53,3 +53,47 @@ def test_blank_generations_have_no_correlation():
                                labels, dsprites.LABEL_NAMES)
     assert summary["image_pixel_spearman"] == {"scale~area": None, "posX~centroid_x": None, "posY~centroid_y": None}
     assert summary["text_field_match"]["all_fields"] == 0.0
+
+
+def test_every_real_render_matches_its_own_shape_template_with_a_margin():
+    rendered = dsprites_render.render(subset=900, seed=3)
+    labels = dsprites.factor_labels(rendered["latents_classes"])
+    overlaps = direct.shape_overlaps(torch.from_numpy(rendered["imgs"]).float().unsqueeze(1))
+    summary = direct.shape_summary(overlaps, labels[:, 0])
+    assert summary["match"] == 1.0
+    assert all(margin > 0.15 for margin in summary["margin_by_shape"].values())
+    # the same images against shuffled shapes: about a third match, and the margin is negative
+    shuffled = direct.shape_summary(overlaps, labels[np.random.default_rng(0).permutation(900), 0])
+    assert 0.2 < shuffled["match"] < 0.5 and shuffled["margin"] < 0
+
+
+def test_template_measure_does_not_depend_on_where_the_sprite_is():
+    rendered = dsprites_render.render(subset=300, seed=4)
+    images = torch.from_numpy(rendered["imgs"]).float().unsqueeze(1)
+    moved = torch.roll(images, shifts=(3, -5), dims=(2, 3))          # the sprites stay inside the 64 x 64 frame
+    inside = (images[:, :, :3].sum((1, 2, 3)) == 0) & (images[:, :, :, :5].sum((1, 2, 3)) == 0) \
+        & (images[:, :, -3:].sum((1, 2, 3)) == 0)
+    assert inside.sum() > 100
+    assert np.allclose(direct.shape_overlaps(moved[inside]), direct.shape_overlaps(images[inside]))
+
+
+def test_a_disc_has_no_shape_margin_and_a_blank_image_matches_nothing():
+    rows, cols = torch.meshgrid(torch.arange(64), torch.arange(64), indexing="ij")
+    disc = (((rows - 20) ** 2 + (cols - 40) ** 2) < 64).float()[None, None]
+    overlaps = direct.shape_overlaps(torch.cat([disc, disc, disc]))
+    summary = direct.shape_summary(overlaps, np.array([0, 1, 2]))
+    assert abs(summary["margin_by_shape"]["square"]) < 0.05 and summary["margin_by_shape"]["ellipse"] < 0
+    blank = direct.shape_summary(direct.shape_overlaps(torch.zeros(3, 1, 64, 64)), np.array([0, 1, 2]))
+    assert blank["match"] == 0.0 and blank["margin"] == 0.0
+
+
+def test_summarise_reports_the_template_measure_when_given_overlaps():
+    rendered = dsprites_render.render(subset=60, seed=5)
+    labels = dsprites.factor_labels(rendered["latents_classes"])
+    images = torch.from_numpy(rendered["imgs"]).float().unsqueeze(1)
+    summary = direct.summarise(np.zeros((60, 5), dtype=bool), direct.pixel_statistics(images), labels,
+                               dsprites.LABEL_NAMES, direct.shape_overlaps(images))
+    assert summary["image_shape_template"]["match"] == 1.0
+    assert set(summary["image_shape_template"]["margin_by_shape"]) == {"square", "ellipse", "heart"}
+    assert "image_shape_template" not in direct.summarise(np.zeros((60, 5), dtype=bool), direct.pixel_statistics(images),
+                                                           labels, dsprites.LABEL_NAMES)

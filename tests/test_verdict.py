@@ -27,6 +27,18 @@ def test_the_papers_own_numbers_hold_everywhere_the_paper_orders_the_models():
     assert "### dSprites coherence without a classifier" in text
 
 
+def test_the_template_shape_measure_gets_its_columns_only_when_every_run_has_it():
+    evals = {"mmjsd": [dsprites_eval("mmjsd")], "mmpoe": [dsprites_eval("mmpoe")]}
+    text = "\n".join(verdict.section(runs_of(evals)))
+    assert "best template" not in text                  # runs evaluated before the measure existed
+    for model, margins in (("mmjsd", (0.004, 0.105, 0.071)), ("mmpoe", (0.08, 0.121, 0.061))):
+        evals[model][0]["coherence_direct"]["image_shape_template"] = {
+            "match": 0.8, "margin": 0.06, "margin_by_shape": dict(zip(("square", "ellipse", "heart"), margins))}
+    text = "\n".join(verdict.section(runs_of(evals)))
+    assert "| img shape, best template | img shape margin: square / ellipse / heart |" in text
+    assert "| mmjsd | 0.900 | 0.500 | 0.800 | 0.800 | +0.004 / +0.105 / +0.071 |" in text
+
+
 def test_a_reversed_cell_is_named():
     runs = runs_of({"mmjsd": [dsprites_eval("mmjsd", swap_shape_text=True)], "mmpoe": [dsprites_eval("mmpoe", swap_shape_text=True)]})
     text = "\n".join(verdict.section(runs))

@@ -136,7 +136,7 @@ def coherence(model, classifiers: dict, test: dict, rows: torch.Tensor, batch_si
     predictions = {d: [] for d in DIRECTIONS}
     scores = {d: [] for d in DIRECTIONS}
     direct = test.get("dataset") == "dsprites"
-    matches, pixels = [], []
+    matches, pixels, overlaps = [], [], []
     started, done, total = time.perf_counter(), 0, rows.numel()
     next_report = max(total // 10, 1)
     for index in runtime.batches(rows, batch_size):
@@ -160,13 +160,14 @@ def coherence(model, classifiers: dict, test: dict, rows: torch.Tensor, batch_si
         if direct:
             matches.append(direct_coherence.field_matches(generated["text"], test["text"][index], test["alphabet"]))
             pixels.append(direct_coherence.pixel_statistics(generated["img"]))
+            overlaps.append(direct_coherence.shape_overlaps(generated["img"]))
     labels = test["labels"][rows].long()
     result: dict[str, Any] = {"accuracy": {d: accuracy_per_label(torch.cat(predictions[d]), labels) for d in DIRECTIONS}}
     if all(scores[d] for d in DIRECTIONS):
         result["average_precision"] = {d: average_precision_per_label(torch.cat(scores[d]), labels) for d in DIRECTIONS}
     if direct:
         result["direct"] = direct_coherence.summarise(np.concatenate(matches), np.concatenate(pixels), labels.numpy(),
-                                                      list(test["label_names"]))
+                                                      list(test["label_names"]), np.concatenate(overlaps))
     return result
 
 

@@ -87,15 +87,27 @@ def direct_lines(evals: dict[str, list[dict]]) -> list[str]:
         return []
     fields = list(records["mmjsd"][0]["text_field_match"])
     pixels = list(records["mmjsd"][0]["image_pixel_spearman"])
+    # runs evaluated before the template measure existed have no such block: leave its columns out
+    shapes = all("image_shape_template" in r for m in MODELS for r in records[m])
     lines = ["### dSprites coherence without a classifier", "",
              "Text generated from images: share of strings whose field equals the conditioning image's true text "
              "(`all_fields`: the whole string). Images generated from text: Spearman correlation of the sprite area "
-             "and centroid with the text's scale and position classes.", "",
-             "| model | " + " | ".join(f"text {f}" for f in fields) + " | " + " | ".join(f"img {p}" for p in pixels) + " |",
-             "|---|" + "---|" * (len(fields) + len(pixels))]
+             "and centroid with the text's scale and position classes."
+             + (" Shape: the share of images whose best-overlapping rendered sprite (720 templates, centred, "
+                "intersection over union) has the text's shape, and the mean margin of that overlap over the best "
+                "of another shape, per shape (real renders: 1.0 and about +0.2 each; a disc: about 0)." if shapes else ""),
+             "",
+             "| model | " + " | ".join(f"text {f}" for f in fields) + " | " + " | ".join(f"img {p}" for p in pixels)
+             + (" | img shape, best template | img shape margin: square / ellipse / heart" if shapes else "") + " |",
+             "|---|" + "---|" * (len(fields) + len(pixels) + 2 * shapes)]
     for m in MODELS:
         text = [_fmt(_mean(r["text_field_match"][f] for r in records[m])) for f in fields]
         img = [_fmt(_mean(r["image_pixel_spearman"][p] for r in records[m])) for p in pixels]
+        if shapes:
+            template = [r["image_shape_template"] for r in records[m]]
+            words = list(template[0]["margin_by_shape"])
+            img += [_fmt(_mean(t["match"] for t in template)),
+                    " / ".join(_fmt(_mean(t["margin_by_shape"][w] for t in template), True) for w in words)]
         lines.append(f"| {m} | " + " | ".join(text + img) + " |")
     return lines + [""]
 
