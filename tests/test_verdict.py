@@ -32,8 +32,9 @@ def test_the_template_shape_measure_gets_its_columns_only_when_every_run_has_it(
     text = "\n".join(verdict.section(runs_of(evals)))
     assert "best template" not in text                  # runs evaluated before the measure existed
     for model, margins in (("mmjsd", (0.004, 0.105, 0.071)), ("mmpoe", (0.08, 0.121, 0.061))):
+        # stored as eval.json stores it: keys sorted (ellipse, heart, square), not in the header's order
         evals[model][0]["coherence_direct"]["image_shape_template"] = {
-            "match": 0.8, "margin": 0.06, "margin_by_shape": dict(zip(("square", "ellipse", "heart"), margins))}
+            "match": 0.8, "margin": 0.06, "margin_by_shape": dict(sorted(zip(("square", "ellipse", "heart"), margins)))}
     text = "\n".join(verdict.section(runs_of(evals)))
     assert "| img shape, best template | img shape margin: square / ellipse / heart |" in text
     assert "| mmjsd | 0.900 | 0.500 | 0.800 | 0.800 | +0.004 / +0.105 / +0.071 |" in text

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from mmjsd.aggregate import summarise
+from mmjsd.data.dsprites import SHAPE_WORDS
 from mmjsd.paper import DSPRITES_FACTORS, paper_value
 from mmjsd.vocabulary import DIRECTIONS, MODELS, REPRESENTATIONS
 
@@ -98,16 +99,16 @@ def direct_lines(evals: dict[str, list[dict]]) -> list[str]:
                 "of another shape, per shape (real renders: 1.0 and about +0.2 each; a disc: about 0)." if shapes else ""),
              "",
              "| model | " + " | ".join(f"text {f}" for f in fields) + " | " + " | ".join(f"img {p}" for p in pixels)
-             + (" | img shape, best template | img shape margin: square / ellipse / heart" if shapes else "") + " |",
+             + (" | img shape, best template | img shape margin: " + " / ".join(SHAPE_WORDS) if shapes else "") + " |",
              "|---|" + "---|" * (len(fields) + len(pixels) + 2 * shapes)]
     for m in MODELS:
         text = [_fmt(_mean(r["text_field_match"][f] for r in records[m])) for f in fields]
         img = [_fmt(_mean(r["image_pixel_spearman"][p] for r in records[m])) for p in pixels]
         if shapes:
             template = [r["image_shape_template"] for r in records[m]]
-            words = list(template[0]["margin_by_shape"])
+            # in SHAPE_WORDS order, as the header says (eval.json stores the keys sorted)
             img += [_fmt(_mean(t["match"] for t in template)),
-                    " / ".join(_fmt(_mean(t["margin_by_shape"][w] for t in template), True) for w in words)]
+                    " / ".join(_fmt(_mean(t["margin_by_shape"][w] for t in template), True) for w in SHAPE_WORDS)]
         lines.append(f"| {m} | " + " | ".join(text + img) + " |")
     return lines + [""]
 
