@@ -20,8 +20,7 @@ from pathlib import Path
 import torch
 
 from mmjsd import config as config_io, files, gpu, paths, precision
-from mmjsd.data.processed import load_checked_split
-from mmjsd.evaluate import DIRECTIONS, evaluate_run, load_checked_classifier
+from mmjsd.evaluate import evaluate_run, load_inputs
 from mmjsd.models import build_model
 
 
@@ -45,11 +44,9 @@ def main() -> int:
     model.load_state_dict(state["model"])
     model.to(args.device).eval()
 
-    splits = {name: load_checked_split(config, args.dataset, name, args.config) for name in ("test", "test_fit", "test_eval")}
-    classifiers = {m: load_checked_classifier(config, args.dataset, m,
-                                              paths.fill(paths.CLASSIFIER, config, dataset=args.dataset, modality=m),
-                                              args.config).to(args.device)
-                   for m in DIRECTIONS}
+    splits, classifiers, _ = load_inputs(config, args.dataset, args.config)
+    for classifier in classifiers.values():
+        classifier.to(args.device)
     used = precision.resolve(config, args.device)
     with precision.autocast(args.device, used):
         computed = evaluate_run(model, classifiers, splits["test"], splits["test_fit"], splits["test_eval"],

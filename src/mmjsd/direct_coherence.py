@@ -60,12 +60,17 @@ def field_matches(generated: torch.Tensor, true_text: torch.Tensor, alphabet: st
     return out
 
 
+def _planes(images: torch.Tensor) -> torch.Tensor:
+    """N x H x W float: generated images (N x C x H x W, or already N x H x W) with channels summed."""
+    return images.float().sum(dim=1) if images.dim() == 4 else images.float()
+
+
 def pixel_statistics(images: torch.Tensor) -> np.ndarray:
     """float N x 3: (area, centroid_x, centroid_y) of generated images (probabilities, N x 1 x H x W).
 
     A blank image (no mass) gets the image centre as its centroid.
     """
-    probs = images.float().sum(dim=1) if images.dim() == 4 else images.float()   # N x H x W (channels summed)
+    probs = _planes(images)
     height, width = probs.shape[-2:]
     area = (probs > 0.5).flatten(1).sum(1).double()
     mass = probs.flatten(1).sum(1).double()
@@ -80,7 +85,7 @@ def pixel_statistics(images: torch.Tensor) -> np.ndarray:
 def centred_masks(images: torch.Tensor) -> torch.Tensor:
     """N x (H*W) float masks (probability > 0.5; channels summed), each moved cyclically by whole
     pixels so that its centroid sits at pixel (H/2, W/2). A blank image stays blank."""
-    masks = ((images.float().sum(dim=1) if images.dim() == 4 else images.float()) > 0.5).float().cpu()
+    masks = (_planes(images) > 0.5).float().cpu()
     n, height, width = masks.shape
     mass = masks.flatten(1).sum(1).clamp_min(1.0)
     row = (masks.sum(2) * torch.arange(height)).sum(1) / mass

@@ -366,13 +366,20 @@ def read_classifier_metrics(config: dict, dataset: str, modality: str) -> tuple[
     return files.read_json(path, fix, what="classifier metrics"), path
 
 
+def load_inputs(config: dict, dataset: str, config_file: str | Path = "config.yaml") -> tuple[dict, dict, dict]:
+    """What an evaluation reads besides the model, each checked: the held-out splits (test,
+    test_fit, test_eval), the classifier of each direction, and the classifiers' paths."""
+    splits = {name: load_checked_split(config, dataset, name, config_file) for name in ("test", "test_fit", "test_eval")}
+    classifier_paths = {m: paths.fill(paths.CLASSIFIER, config, dataset=dataset, modality=m) for m in DIRECTIONS}
+    classifiers = {m: load_checked_classifier(config, dataset, m, p, config_file) for m, p in classifier_paths.items()}
+    return splits, classifiers, classifier_paths
+
+
 def cli_evaluate(args: argparse.Namespace, config: dict) -> int:
     placement = runtime.place(args, config)   # holds the GPU lock (if any) until the process ends
     device, threads = placement.device, placement.threads
     dataset, model_name, seed = args.dataset, args.model, args.seed
-    splits = {name: load_checked_split(config, dataset, name, args.config) for name in ("test", "test_fit", "test_eval")}
-    classifier_paths = {m: paths.fill(paths.CLASSIFIER, config, dataset=dataset, modality=m) for m in DIRECTIONS}
-    classifiers = {m: load_checked_classifier(config, dataset, m, p, args.config) for m, p in classifier_paths.items()}
+    splits, classifiers, classifier_paths = load_inputs(config, dataset, args.config)
     classifier_metrics = {m: read_classifier_metrics(config, dataset, m) for m in DIRECTIONS}
     model, model_path = load_run_model(config, dataset, model_name, seed)
     model.to(device)
