@@ -32,7 +32,8 @@ mkdir -p "$OUT"
 # SRC: the package source to run (default src/). A run resumed in a later session needs the code
 # that wrote its checkpoint (the run key holds a digest of the training code), e.g. a copy made by
 # `git archive COMMIT src workflow/schemas | tar x -C gpu_resume/code` and SRC=gpu_resume/code/src.
-export PYTHONPATH="$(realpath "${SRC:-src}")${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+EXTRA_PATH=${PYTHONPATH:-}
+export PYTHONPATH="$(realpath "${SRC:-src}")${EXTRA_PATH:+:$EXTRA_PATH}" PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
 log() { echo "=== $(date +%T) $*"; }
 
@@ -60,8 +61,8 @@ if want paper; then
   # same optimiser step (a resumable checkpoint: equal budgets); TRAIN_DEADLINE_S sends SIGTERM
   # after that many seconds of training (the checkpoint is saved at the next step) so the call
   # ends inside the device's time. RESUME_DIR holds the pieces of earlier calls' checkpoints
-  # (checkpoint_MODEL.pt.part*, and timing_MODEL.json from
-  # paper_results.tgz's results/runs/dsprites/MODEL/seed0/timing.json), so one run can span several sessions.
+  # (checkpoint_MODEL.pt.part* and timing_MODEL.json, both as the call left them in OUT), so one
+  # run can span several sessions.
   # SUBSET keeps that many grid rows (a CPU dry run of this step).
   log "dSprites at paper settings, full rendered grid, epochs ${EPOCHS:-from config}, trained together"
   PAPER=$(mktemp -d)
@@ -127,12 +128,18 @@ EOF
         split -b 15m -d "$run_dir/checkpoint.pt" "$OUT/checkpoint_$model.pt.part"
         sha256sum "$run_dir/checkpoint.pt"
       fi
+      # and what a resume needs beside them, before the scoring that may run out of time
+      cp "$run_dir/timing.json" "$OUT/timing_$model.json" 2>/dev/null
+      cp "train_$model.log" "$OUT/"
     done
     wait   # the classifiers
     for model in $MODELS; do
       if [ -f results/runs/dsprites/$model/seed0/model.pt ]; then
         $M evaluate --dataset dsprites --model $model --seed 0 --threads 4
       else
+        # scored by this commit's evaluation code (the training code may be an older SRC snapshot:
+        # the networks are the same, and the diagnostic needs evaluate.load_inputs)
+        PYTHONPATH="$REPO/src${EXTRA_PATH:+:$EXTRA_PATH}" \
         $PY "$REPO/benchmarks/diagnostics/evaluate_checkpoint.py" --config config.yaml --scale gpupaper \
           --dataset dsprites --model $model --seed 0 --out results/runs/dsprites/$model/seed0/eval_paused.json \
           && cp results/runs/dsprites/$model/seed0/eval_paused.json "$OUT/eval_paused_$model.json"
