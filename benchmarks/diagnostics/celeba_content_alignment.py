@@ -1,0 +1,67 @@
+"""Where a model puts the text contents of men among the image contents (docs/FIDELITY.md, C15).
+
+    python benchmarks/diagnostics/celeba_content_alignment.py SCALE MODEL.pt [MODEL.pt ...]
+
+For the first 2,000 rows of the scale's `test` split: each text's content mean, its 10 nearest
+image content means (Euclidean), and the share of men among the faces those belong to, for men's
+texts and for women's. Beside it the same share among the 10 nearest *text* contents (how well
+the text content separates the sexes on its own), and the image classifier's mean P(Male) on
+faces generated from the first 512 texts, with the content at the text posterior's mean (the
+pipeline's generation) and at one sample of it (the authors' conditional figures).
+"""
+
+import sys
+
+import torch
+
+from mmjsd.classifiers import load_classifier
+from mmjsd.data.processed import model_input
+from mmjsd.models import load_model
+
+ROWS, GENERATED, NEIGHBOURS = 2000, 512, 10
+
+
+def share_of_men(distances: torch.Tensor, male: torch.Tensor) -> torch.Tensor:
+    nearest = distances.topk(NEIGHBOURS, largest=False).indices
+    return male[nearest].float().mean(dim=1)
+
+
+@torch.no_grad()
+def main(scale: str, models: list[str]) -> None:
+    classifier = load_classifier(f"results/{scale}/classifiers/celeba/img.pt")
+    test = torch.load(f"data/{scale}/processed/celeba/test.pt", weights_only=False)
+    male_column = list(test["label_names"]).index("Male")
+    male = test["labels"][:ROWS, male_column].bool()
+    images = model_input("img", test["images"][:ROWS])
+    texts = model_input("text", test["text"][:ROWS])
+
+    for path in models:
+        model = load_model(path).eval()
+        posterior = model.encode_unimodal({"img": images, "text": texts})
+        image_content = posterior["img"].content_mu.float()
+        text_content = posterior["text"].content_mu.float()
+        text_sd = (0.5 * posterior["text"].content_logvar.float()).exp()
+        among_images = share_of_men(torch.cdist(text_content, image_content), male)
+        text_distances = torch.cdist(text_content, text_content).fill_diagonal_(float("inf"))
+        among_texts = share_of_men(text_distances, male)
+
+        generator = torch.Generator().manual_seed(0)
+        mean = text_content[:GENERATED]
+        sample = mean + text_sd[:GENERATED] * torch.randn(mean.shape, generator=generator)
+        no_style = {"img": torch.zeros(GENERATED, model.style_dims["img"])}
+        shown = male[:GENERATED]
+        levels = []
+        for name, content in (("mean", mean), ("sample", sample)):
+            faces = model.to_data("img", model.decode(content, no_style)["img"])
+            p_male = classifier.predict_and_score(faces)[1].float()[:, male_column]
+            levels.append(f"{name} {p_male[shown].mean():.2f} / {p_male[~shown].mean():.2f}")
+        print(f"{path}\n"
+              f"  men among the {NEIGHBOURS} nearest image contents: men's texts {among_images[male].mean():.2f}, "
+              f"women's {among_images[~male].mean():.2f}\n"
+              f"  men among the {NEIGHBOURS} nearest text contents:  men's texts {among_texts[male].mean():.2f}, "
+              f"women's {among_texts[~male].mean():.2f}\n"
+              f"  P(Male) of faces from text (men's / women's texts): {', '.join(levels)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2:])
