@@ -85,6 +85,7 @@ raw["scales"]["gpupaper"] = overlay
 yaml.safe_dump(raw, open(sys.argv[1], "w"))
 EOF
   REPO=$PWD
+  RESUME_DIR=${RESUME_DIR:+$(realpath "$RESUME_DIR")}   # relative to the repository root, or absolute
   (
     cd "$PAPER" || exit 1
     M="$PY -m mmjsd --config config.yaml --scale gpupaper"
@@ -93,10 +94,10 @@ EOF
     time $M prepare --dataset dsprites --input data/raw/dsprites/render.npz --out-dir data/processed/dsprites
     for model in $MODELS; do
       run_dir=results/runs/dsprites/$model/seed0
-      if [ -n "${RESUME_DIR:-}" ] && compgen -G "$REPO/$RESUME_DIR/checkpoint_$model.pt.part*" > /dev/null; then
+      if [ -n "${RESUME_DIR:-}" ] && compgen -G "$RESUME_DIR/checkpoint_$model.pt.part*" > /dev/null; then
         mkdir -p "$run_dir"
-        cat "$REPO/$RESUME_DIR/checkpoint_$model.pt.part"* > "$run_dir/checkpoint.pt"
-        cp "$REPO/$RESUME_DIR/timing_$model.json" "$run_dir/timing.json" 2>/dev/null
+        cat "$RESUME_DIR/checkpoint_$model.pt.part"* > "$run_dir/checkpoint.pt"
+        cp "$RESUME_DIR/timing_$model.json" "$run_dir/timing.json" 2>/dev/null
         echo "resuming $model from $(sha256sum "$run_dir/checkpoint.pt")"
       fi
     done
