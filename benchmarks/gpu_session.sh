@@ -20,7 +20,9 @@
 #    Finished runs are evaluated by `mmjsd evaluate` and aggregated into Table 1; paused ones by
 #    benchmarks/diagnostics/evaluate_checkpoint.py. Results without weights go to
 #    OUT/paper_results.tgz; a finished model to OUT/paper_model_MODEL.pt, a paused checkpoint
-#    in 15 MiB pieces to OUT/checkpoint_MODEL.pt.partNN (its timing.json is in the tgz).
+#    in 15 MiB pieces to OUT/checkpoint_MODEL.pt.partNN, with OUT/train_state.tgz (each paused
+#    model's timing_MODEL.json and train_MODEL.log) sent before the scoring. The device sends back
+#    at most 8 files: a paused two-model call leaves 7 (4 pieces, 2 tarballs, the caller's log).
 # The device machine has torch but not every pinned package: PYTHONPATH may point at extra
 # wheels installed beforehand (jsonschema for config validation).
 set -uo pipefail
@@ -28,7 +30,7 @@ OUT=${1:?usage: gpu_session.sh OUT_DIR}
 PARTS=${PARTS:-tests,bench,cli}   # which of the steps below to run
 EPOCHS=${EPOCHS:-}                # training epochs per model in steps 4 (default 1) and 5 (default: the config's)
 want() { [[ ",$PARTS," == *",$1,"* ]]; }
-mkdir -p "$OUT"
+mkdir -p "$OUT" && OUT=$(realpath "$OUT")   # the paper step writes to it from another folder
 # SRC: the package source to run (default src/). A run resumed in a later session needs the code
 # that wrote its checkpoint (the run key holds a digest of the training code), e.g. a copy made by
 # `git archive COMMIT src workflow/schemas | tar x -C gpu_resume/code` and SRC=gpu_resume/code/src.
@@ -61,8 +63,8 @@ if want paper; then
   # same optimiser step (a resumable checkpoint: equal budgets); TRAIN_DEADLINE_S sends SIGTERM
   # after that many seconds of training (the checkpoint is saved at the next step) so the call
   # ends inside the device's time. RESUME_DIR holds the pieces of earlier calls' checkpoints
-  # (checkpoint_MODEL.pt.part* and timing_MODEL.json, both as the call left them in OUT), so one
-  # run can span several sessions.
+  # (checkpoint_MODEL.pt.part* and train_state.tgz, as the call left them in OUT; an unpacked
+  # timing_MODEL.json is read too), so one run can span several sessions.
   # SUBSET keeps that many grid rows (a CPU dry run of this step).
   log "dSprites at paper settings, full rendered grid, epochs ${EPOCHS:-from config}, trained together"
   PAPER=$(mktemp -d)
@@ -86,6 +88,9 @@ yaml.safe_dump(raw, open(sys.argv[1], "w"))
 EOF
   REPO=$PWD
   RESUME_DIR=${RESUME_DIR:+$(realpath "$RESUME_DIR")}   # relative to the repository root, or absolute
+  RESUME_STATE=$(mktemp -d)   # timing_MODEL.json of the earlier call, unpacked from its train_state.tgz
+  [ -n "${RESUME_DIR:-}" ] && cp "$RESUME_DIR"/timing_*.json "$RESUME_STATE/" 2>/dev/null
+  [ -f "${RESUME_DIR:-}/train_state.tgz" ] && tar xzf "$RESUME_DIR/train_state.tgz" -C "$RESUME_STATE" --wildcards '*timing_*.json'
   (
     cd "$PAPER" || exit 1
     M="$PY -m mmjsd --config config.yaml --scale gpupaper"
@@ -97,7 +102,7 @@ EOF
       if [ -n "${RESUME_DIR:-}" ] && compgen -G "$RESUME_DIR/checkpoint_$model.pt.part*" > /dev/null; then
         mkdir -p "$run_dir"
         cat "$RESUME_DIR/checkpoint_$model.pt.part"* > "$run_dir/checkpoint.pt"
-        cp "$RESUME_DIR/timing_$model.json" "$run_dir/timing.json" 2>/dev/null
+        cp "$RESUME_STATE/timing_$model.json" "$run_dir/timing.json" 2>/dev/null
         echo "resuming $model from $(sha256sum "$run_dir/checkpoint.pt")"
       fi
     done
@@ -121,6 +126,7 @@ EOF
     done
     for model in $MODELS; do wait "${trainer[$model]}"; echo "$model trained, rc=$? $(date +%T)"; done
     # the weights first: they come back even if what follows runs out of time
+    TRAIN_STATE=$(mktemp -d)
     for model in $MODELS; do
       run_dir=results/runs/dsprites/$model/seed0
       if [ -f "$run_dir/model.pt" ]; then
@@ -129,10 +135,12 @@ EOF
         split -b 15m -d "$run_dir/checkpoint.pt" "$OUT/checkpoint_$model.pt.part"
         sha256sum "$run_dir/checkpoint.pt"
       fi
-      # and what a resume needs beside them, before the scoring that may run out of time
-      cp "$run_dir/timing.json" "$OUT/timing_$model.json" 2>/dev/null
-      cp "train_$model.log" "$OUT/"
+      # and what a resume needs beside them, before the scoring that may run out of time; one
+      # tarball, because the device sends back at most 8 files
+      cp "$run_dir/timing.json" "$TRAIN_STATE/timing_$model.json" 2>/dev/null
+      cp "train_$model.log" "$TRAIN_STATE/"
     done
+    (cd "$TRAIN_STATE" && tar czf "$OUT/train_state.tgz" ./*)
     wait   # the classifiers
     for model in $MODELS; do
       if [ -f results/runs/dsprites/$model/seed0/model.pt ]; then
@@ -142,8 +150,7 @@ EOF
         # the networks are the same, and the diagnostic needs evaluate.load_inputs)
         PYTHONPATH="$REPO/src${EXTRA_PATH:+:$EXTRA_PATH}" \
         $PY "$REPO/benchmarks/diagnostics/evaluate_checkpoint.py" --config config.yaml --scale gpupaper \
-          --dataset dsprites --model $model --seed 0 --out results/runs/dsprites/$model/seed0/eval_paused.json \
-          && cp results/runs/dsprites/$model/seed0/eval_paused.json "$OUT/eval_paused_$model.json"
+          --dataset dsprites --model $model --seed 0 --out results/runs/dsprites/$model/seed0/eval_paused.json
       fi
     done
     for f in classifier_img classifier_text $(printf 'train_%s ' $MODELS); do echo "--- $f"; grep -v "ETA" "$f.log" | tail -20; done

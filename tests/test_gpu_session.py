@@ -8,9 +8,9 @@ sent back, and the run's timing adds up over both.
 """
 
 import json
-import os
 import subprocess
 import sys
+import tarfile
 
 import pytest
 
@@ -32,22 +32,31 @@ def paper_call(out, repo_env, max_steps, resume_dir=None):
     return result.stdout
 
 
+def member(tgz, name):
+    """The text of the member whose path ends in `name` in the tarball `tgz`."""
+    with tarfile.open(tgz) as tar:
+        (info,) = [m for m in tar.getmembers() if m.name.endswith(name)]
+        return tar.extractfile(info).read().decode()
+
+
 def test_paper_step_pauses_sends_back_what_a_resume_needs_and_resumes(tmp_path, repo_env):
     first, second = tmp_path / "call1", tmp_path / "call2"
 
     paper_call(first, repo_env, max_steps=3)
     assert list(first.glob("checkpoint_mmjsd.pt.part*"))   # in pieces of 15 MiB
-    assert json.loads((first / "timing_mmjsd.json").read_text())["samples"] == 3 * BATCH
-    assert "paused at step 3" in (first / "train_mmjsd.log").read_text()
-    assert json.loads((first / "eval_paused_mmjsd.json").read_text())["paused"]["step"] == 3
+    assert len(list(first.iterdir())) <= 7   # the device sends back 8 files, one is the caller's log
+    state = first / "train_state.tgz"        # sent before the scoring
+    assert json.loads(member(state, "timing_mmjsd.json"))["samples"] == 3 * BATCH
+    assert "paused at step 3" in member(state, "train_mmjsd.log")
+    results = first / "paper_results.tgz"
+    assert json.loads(member(results, "mmjsd/seed0/eval_paused.json"))["paused"]["step"] == 3
 
     log = paper_call(second, repo_env, max_steps=5, resume_dir=first)
     assert "resuming mmjsd from" in log
-    assert "(step 3)" in (second / "train_mmjsd.log").read_text()
-    timing = json.loads((second / "timing_mmjsd.json").read_text())
+    assert "(step 3)" in member(second / "train_state.tgz", "train_mmjsd.log")
+    timing = json.loads(member(second / "train_state.tgz", "timing_mmjsd.json"))
     assert timing["samples"] == 5 * BATCH   # both calls' samples
-    assert timing["wall_time_s"] > json.loads((first / "timing_mmjsd.json").read_text())["wall_time_s"]
-    scored = json.loads((second / "eval_paused_mmjsd.json").read_text())
+    assert timing["wall_time_s"] > json.loads(member(state, "timing_mmjsd.json"))["wall_time_s"]
+    scored = json.loads(member(second / "paper_results.tgz", "mmjsd/seed0/eval_paused.json"))
     assert scored["paused"]["step"] == 5
     assert set(scored["coherence"]) == {"shape", "scale", "orientation", "posX", "posY"}
-    assert os.path.getsize(second / "paper_results.tgz") > 0
