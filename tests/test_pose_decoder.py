@@ -1,11 +1,20 @@
-"""The dSprites pose image decoder: content draws the sprite, the image style only moves (and turns) it."""
+"""The dSprites pose image decoders: content draws the sprite, the image style only moves (and turns) it."""
 
+import numpy as np
 import pytest
 import torch
 
 import model_helpers as h
 from mmjsd import precision
-from mmjsd.networks.dsprites import PoseImageDecoder
+from mmjsd.data.dsprites_render import render_rows
+from mmjsd.networks.dsprites import (
+    UPRIGHT_ANGLE_SCALE,
+    PoseImageDecoder,
+    UprightImageDecoder,
+    UprightImageEncoder,
+    centroid,
+    turn,
+)
 
 
 def sprite_canvas(batch: int) -> torch.Tensor:
@@ -55,7 +64,55 @@ def test_a_quarter_turn_turns_the_sprite_about_the_centre():
     assert out[8:56, 30:34].mean() > 0.95 and out[30:34, 8:28].mean() < 0.05   # now vertical
 
 
-@pytest.mark.parametrize("decoder", ["shift", "pose"])
+def heart_upright_and_turned() -> tuple[torch.Tensor, torch.Tensor, float]:
+    """A scale-1 heart off the centre (posX 8, posY 20) upright and at orientation 16 of 40, as the
+    stand-in renderer draws them (1 x 1 x 64 x 64 in {0, 1}), and that orientation in radians."""
+    rows = np.array([(((2 * 6 + 5) * 40 + o) * 32 + 8) * 32 + 20 for o in (0, 16)])
+    rendered = render_rows(rows)
+    images = torch.from_numpy(rendered["imgs"]).float().unsqueeze(1)
+    return images[:1], images[1:], float(rendered["latents_values"][1, 3])
+
+
+def iou(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a > 0.5, b > 0.5
+    return float((a & b).sum() / (a | b).sum())
+
+
+def test_turning_about_the_centroid_keeps_the_sprite_in_place_and_undoes_itself():
+    upright, turned, angle = heart_upright_and_turned()
+    assert iou(upright, turned) < 0.8                                  # the turn shows (a heart is round-ish)
+    there = turn(upright, torch.tensor([angle]), centroid(upright))
+    assert iou(there, turned) > 0.95                                   # the renderer's sense of turning
+    assert torch.allclose(centroid(there), centroid(upright), atol=0.01)
+    back = turn(there, torch.tensor([-angle]), centroid(there))
+    assert iou(back, upright) > 0.93
+
+
+def test_the_upright_encoder_turns_the_image_back_by_its_style_angle_before_the_content():
+    upright, turned, angle = heart_upright_and_turned()
+    encoder = UprightImageEncoder(1, content_dim=4, style_dim=3, width=0.25)
+    style = torch.tensor([[angle / UPRIGHT_ANGLE_SCALE, 0.0, 0.0]])
+    encoder.pose.forward = lambda img: (None, None, style, torch.zeros_like(style))
+    seen = []
+    encoder.content.forward = lambda img: (seen.append(img), (torch.zeros(1, 4),) * 2 + (torch.zeros(1, 0),) * 2)[1]
+    c_mu, _, s_mu, _ = encoder(turned)
+    assert iou(seen[0], upright) > 0.93 and torch.equal(s_mu, style)
+
+
+def test_the_upright_decoder_turns_the_contents_sprite_by_the_style_angle():
+    upright, turned, angle = heart_upright_and_turned()
+    decoder = UprightImageDecoder(1, content_dim=4, style_dim=3, width=0.25)
+    decoder.canvas.forward = lambda content: (upright * 40 - 20).expand(content.shape[0], -1, -1, -1)
+    out = torch.sigmoid(decoder(torch.tensor([[angle / UPRIGHT_ANGLE_SCALE, 0.5, -0.5, 0, 0, 0, 0]])))
+    assert iou(out, turned) > 0.95      # the shift head starts at zero: turned, not moved
+
+
+def test_the_upright_pair_needs_an_image_style():
+    with pytest.raises(ValueError, match="style_dim.img >= 1"):
+        h.make_model("mmjsd", "dsprites", image_decoder="upright", style_dim={"img": 0, "text": 0})
+
+
+@pytest.mark.parametrize("decoder", ["shift", "pose", "upright"])
 @pytest.mark.parametrize("name", ["mmjsd", "mmpoe"])
 def test_models_train_and_generate_with_the_pose_decoders(name, decoder):
     model = h.make_model(name, "dsprites", image_decoder=decoder, style_dim={"img": 3, "text": 0})

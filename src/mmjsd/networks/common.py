@@ -26,23 +26,24 @@ def conv_stack(dims: int, channels: Sequence[int]) -> list[nn.Module]:
 
 
 class LatentHeads(nn.Module):
-    """Linear heads for content mu/logvar and (when style_dim > 0) style mu/logvar."""
+    """Linear heads for content mu/logvar and style mu/logvar; a part of size 0 has no heads and
+    returns empty B x 0 tensors (an encoder of the style alone, e.g. UprightImageEncoder's)."""
 
     def __init__(self, in_features: int, content_dim: int, style_dim: int):
         super().__init__()
-        self.style_dim = style_dim
-        self.content_mu = nn.Linear(in_features, content_dim)
-        self.content_logvar = nn.Linear(in_features, content_dim)
+        self.content_dim, self.style_dim = content_dim, style_dim
+        if content_dim > 0:
+            self.content_mu = nn.Linear(in_features, content_dim)
+            self.content_logvar = nn.Linear(in_features, content_dim)
         if style_dim > 0:
             self.style_mu = nn.Linear(in_features, style_dim)
             self.style_logvar = nn.Linear(in_features, style_dim)
 
     def forward(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        if self.style_dim > 0:
-            s_mu, s_logvar = self.style_mu(h), self.style_logvar(h)
-        else:
-            s_mu = s_logvar = h.new_zeros(h.shape[0], 0)
-        return self.content_mu(h), self.content_logvar(h), s_mu, s_logvar
+        empty = h.new_zeros(h.shape[0], 0)
+        c_mu, c_logvar = (self.content_mu(h), self.content_logvar(h)) if self.content_dim > 0 else (empty, empty)
+        s_mu, s_logvar = (self.style_mu(h), self.style_logvar(h)) if self.style_dim > 0 else (empty, empty)
+        return c_mu, c_logvar, s_mu, s_logvar
 
 
 def make_networks(family: ModuleType, img_channels: int, text_len: int, alphabet_size: int, content_dim: int,
@@ -61,7 +62,8 @@ def make_networks(family: ModuleType, img_channels: int, text_len: int, alphabet
             raise ValueError(f"unknown {kind} {name!r} for the {family.DATASET} networks (known: {', '.join(known)})"
                              + (f"; {family.DECODER_NOTE}" if family.DECODER_NOTE else ""))
     encoders = nn.ModuleDict({
-        "img": family.ImageEncoder(img_channels, content_dim, style_dims["img"], widths["img"]),
+        "img": getattr(family, "IMAGE_ENCODERS", {}).get(image_decoder, family.ImageEncoder)(
+            img_channels, content_dim, style_dims["img"], widths["img"]),
         "text": family.TextEncoder(text_len, alphabet_size, content_dim, style_dims["text"], widths["text"]),
     })
     decoders = nn.ModuleDict({

@@ -32,6 +32,7 @@ style tensors are empty (B, 0). Each decoder takes z = concat(style, content).
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import torch
@@ -212,9 +213,105 @@ class PoseImageDecoder(nn.Module):
             return F.grid_sample(logits.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-# shift: the image style translates the sprite; pose: it translates and turns it
+# The upright pair (`image_decoder: upright`): the turn goes through the image style by
+# construction. In every pose-decoder model the angle that the decoder takes from the style is one
+# constant: the content draws the sprite already turned, so a content that codes a turn of 90,
+# 180 or 360 degrees by shape lies on rings (a linear probe cannot read shape from them), and a
+# decoder fed the text's content, which names only the quarter turn, draws the average over the
+# turns the text leaves open: a square becomes a disc (docs/FIDELITY.md, "the rotation is in
+# the content"). Here the first image-style coordinate *is* the angle (UPRIGHT_ANGLE_SCALE * s_0).
+# The encoder turns the image back by the angle of its style mean before the content sees it,
+# about the sprite's centroid (so the content still sees where the sprite is). The decoder draws
+# the content's sprite and turns it by the style's angle about the drawn sprite's centroid. The
+# angle gets gradients through the crisp input image from the first step, and with the content
+# fixed, the turn can only come from the style.
+UPRIGHT_ANGLE_SCALE = math.pi / 2   # s_0 ~ N(0, 1): two prior standard deviations span a full turn
+
+
+def centroid(weights: Tensor) -> Tensor:
+    """B x 2 centroid (x, y) of B x 1 x H x W non-negative weights, in affine_grid's normalised
+    coordinates (align_corners=False: pixel i's centre at (2i + 1) / size - 1); the centre where
+    a picture is empty."""
+    height, width = weights.shape[-2:]
+    ys = (2 * torch.arange(height, device=weights.device, dtype=weights.dtype) + 1) / height - 1
+    xs = (2 * torch.arange(width, device=weights.device, dtype=weights.dtype) + 1) / width - 1
+    mass = weights.sum(dim=(1, 2, 3)).clamp_min(1e-6)
+    x = (weights.sum(dim=(1, 2)) * xs).sum(dim=-1) / mass
+    y = (weights.sum(dim=(1, 3)) * ys).sum(dim=-1) / mass
+    return torch.stack([x, y], dim=1)
+
+
+def turn(pictures: Tensor, angle: Tensor, centre: Tensor, shift: Tensor | None = None,
+         padding_mode: str = "zeros") -> Tensor:
+    """`pictures` (float B x C x H x W) turned by `angle` (B, radians) about `centre` (B x 2,
+    normalised), then moved by `shift` (B x 2, normalised; none by default). turn(turn(x, a, c),
+    -a, c) = x up to resampling."""
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # theta maps each output location p to the input location R(a)(p - c - shift) + c
+    rotation = torch.stack([torch.stack([cos, -sin], dim=1), torch.stack([sin, cos], dim=1)], dim=1)  # B x 2 x 2
+    moved = centre if shift is None else centre + shift
+    offset = centre - torch.bmm(rotation, moved.unsqueeze(-1)).squeeze(-1)
+    theta = torch.cat([rotation, offset.unsqueeze(-1)], dim=2)
+    grid = F.affine_grid(theta, list(pictures.shape), align_corners=False)
+    return F.grid_sample(pictures, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)
+
+
+class UprightImageEncoder(nn.Module):
+    """The image style (its first coordinate the angle) from the image; the content from the image
+    turned back upright by the style mean's angle (see UPRIGHT_ANGLE_SCALE)."""
+
+    def __init__(self, img_channels: int, content_dim: int, style_dim: int, width: float = 1.0):
+        super().__init__()
+        if style_dim < 1:
+            raise ValueError("the upright image decoder needs an image style of at least 1 (its first coordinate "
+                             "is the angle): set style_dim.img >= 1")
+        self.pose = ImageEncoder(img_channels, 0, style_dim, width)
+        self.content = ImageEncoder(img_channels, content_dim, 0, width)
+
+    def forward(self, img: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        _, _, s_mu, s_logvar = self.pose(img)
+        with torch.autocast(device_type=img.device.type, enabled=False):
+            image = img.float()
+            upright = turn(image, -UPRIGHT_ANGLE_SCALE * s_mu[:, 0].float(), centroid(image))
+        c_mu, c_logvar, _, _ = self.content(upright.to(img.dtype))
+        return c_mu, c_logvar, s_mu, s_logvar
+
+
+class UprightImageDecoder(nn.Module):
+    """The content's sprite, turned by the style's angle about its centroid and moved by the rest of
+    the style (a learnt shift that starts at zero, as in PoseImageDecoder)."""
+
+    def __init__(self, img_channels: int, content_dim: int, style_dim: int, width: float = 1.0):
+        super().__init__()
+        if style_dim < 1:
+            raise ValueError("the upright image decoder needs an image style of at least 1 (its first coordinate "
+                             "is the angle): set style_dim.img >= 1")
+        self.style_dim = style_dim
+        self.canvas = ImageDecoder(img_channels, content_dim, 0, width)
+        if style_dim > 1:
+            hidden = scaled(HIDDEN // 4, width)
+            self.shift = nn.Sequential(nn.Linear(style_dim - 1, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+            nn.init.zeros_(self.shift[-1].weight)
+            nn.init.zeros_(self.shift[-1].bias)
+
+    def forward(self, z: Tensor) -> Tensor:
+        style, content = z[:, :self.style_dim], z[:, self.style_dim:]
+        logits = self.canvas(content)
+        shift = self.shift(style[:, 1:]) if self.style_dim > 1 else None
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            logits = logits.float()
+            angle = UPRIGHT_ANGLE_SCALE * style[:, 0].float()
+            # border: the canvas edge is background, so what moves in is background too
+            return turn(logits, angle, centroid(torch.sigmoid(logits)),
+                        None if shift is None else shift.float(), padding_mode="border")
+
+
+# shift: the image style translates the sprite; pose: it translates and turns it; upright: the
+# style's first coordinate is the angle, and the encoder turns the image upright for the content
 IMAGE_DECODERS = {"conv": ImageDecoder, "shift": partial(PoseImageDecoder, rotate=False),
-                  "pose": partial(PoseImageDecoder, rotate=True)}
+                  "pose": partial(PoseImageDecoder, rotate=True), "upright": UprightImageDecoder}
+# the image encoder that goes with a decoder, where it is not the plain one
+IMAGE_ENCODERS = {"upright": UprightImageEncoder}
 
 # "aligned": the plain decoder, scored against the left-aligned text (models/base.py)
 TEXT_DECODERS = {"conv": TextDecoder, "offset": OffsetTextDecoder, "aligned": TextDecoder}
