@@ -1,4 +1,4 @@
-"""Does the image style carry the sprite's rotation, or the content? (pose image decoder only)
+"""Does the image style carry the sprite's rotation, or the content? (pose and upright image decoders)
 
     python benchmarks/diagnostics/dsprites_pose_rotation.py MODEL_OR_CHECKPOINT OUT.png
 
@@ -34,6 +34,7 @@ from mmjsd.data.dsprites_render import render_rows  # noqa: E402
 from mmjsd.data.processed import model_input  # noqa: E402
 from mmjsd.evaluate import latent_accuracy  # noqa: E402
 from mmjsd.models import build_model, load_model  # noqa: E402
+from mmjsd.networks.dsprites import UPRIGHT_ANGLE_SCALE, PoseImageDecoder, UprightImageDecoder  # noqa: E402
 
 SHAPES = ["square", "ellipse", "heart"]
 SYMMETRY = {"square": 4, "ellipse": 2, "heart": 1}   # the sprite repeats after 2*pi / k
@@ -62,9 +63,13 @@ def iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def main(model_path: str, out: str) -> None:
     model = load(model_path)
     decoder = model.decoders["img"]
-    if not hasattr(decoder, "pose") or not getattr(decoder, "rotate", False):
-        raise SystemExit("mmjsd: error: this model has no rotating pose image decoder -- fix: pass a "
-                         "model trained with image_decoder: pose")
+    if isinstance(decoder, UprightImageDecoder):
+        angle_of = lambda style: UPRIGHT_ANGLE_SCALE * style[:, 0]   # noqa: E731
+    elif isinstance(decoder, PoseImageDecoder) and decoder.rotate:
+        angle_of = lambda style: decoder.pose(style)[:, 2]           # noqa: E731
+    else:
+        raise SystemExit("mmjsd: error: this model has no turning image decoder -- fix: pass a "
+                         "model trained with image_decoder: pose or upright")
     style_dim = decoder.style_dim
     fig, axes = plt.subplots(9, 8, figsize=(8, 9.5))
     for s, shape in enumerate(SHAPES):
@@ -75,7 +80,7 @@ def main(model_path: str, out: str) -> None:
         # stored splits hold images as uint8 0/255 (prepare), the renderer as 0/1
         posterior = model.encode_unimodal({"img": model_input("img", (images * 255).to(torch.uint8))})["img"]
         style, content = posterior.style_mu.float(), posterior.content_mu.float()
-        angle = decoder.pose(style)[:, 2].float()
+        angle = angle_of(style).float()
         upright_content = content[:1].expand_as(content)
         swapped = model.to_data("img", model.decode(upright_content, {"img": style})["img"])
         own = model.to_data("img", model.decode(content, {"img": style})["img"])
