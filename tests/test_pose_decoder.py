@@ -99,6 +99,15 @@ def test_the_upright_encoder_turns_the_image_back_by_its_style_angle_before_the_
     assert iou(seen[0], upright) > 0.93 and torch.equal(s_mu, style)
 
 
+def test_the_upright_angle_starts_sharp_so_the_decoder_turns_by_the_encoders_angle():
+    upright, turned, _ = heart_upright_and_turned()
+    torch.manual_seed(0)
+    encoder = UprightImageEncoder(1, content_dim=4, style_dim=3, width=0.25)
+    _, _, _, s_logvar = encoder(torch.cat([upright, turned]))
+    angle_sd_degrees = torch.exp(0.5 * s_logvar[:, 0]) * UPRIGHT_ANGLE_SCALE * 180 / torch.pi
+    assert angle_sd_degrees.max() < 5 and torch.exp(0.5 * s_logvar[:, 1:]).min() > 0.1   # only the angle
+
+
 def test_the_upright_decoder_turns_the_contents_sprite_by_the_style_angle():
     upright, turned, angle = heart_upright_and_turned()
     decoder = UprightImageDecoder(1, content_dim=4, style_dim=3, width=0.25)

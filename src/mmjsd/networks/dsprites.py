@@ -226,6 +226,7 @@ class PoseImageDecoder(nn.Module):
 # angle gets gradients through the crisp input image from the first step, and with the content
 # fixed, the turn can only come from the style.
 UPRIGHT_ANGLE_SCALE = math.pi / 2   # s_0 ~ N(0, 1): two prior standard deviations span a full turn
+UPRIGHT_ANGLE_LOGVAR_INIT = -8.0    # the angle's starting log-variance (see UprightImageEncoder)
 
 
 def centroid(weights: Tensor) -> Tensor:
@@ -266,6 +267,13 @@ class UprightImageEncoder(nn.Module):
             raise ValueError("the upright image decoder needs an image style of at least 1 (its first coordinate "
                              "is the angle): set style_dim.img >= 1")
         self.pose = ImageEncoder(img_channels, 0, style_dim, width)
+        # The angle's posterior starts at no turn and sharp (sd e^-4 = 0.02, 1.7 degrees): the decoder
+        # turns by the *sampled* angle, and a prior-wide one turns every reconstruction at random,
+        # so the canvas learns round sprites and the coordinate is never used (FIDELITY, X5p, X5b).
+        with torch.no_grad():
+            self.pose.heads.style_mu.weight[0].zero_()
+            self.pose.heads.style_mu.bias[0] = 0.0
+            self.pose.heads.style_logvar.bias[0] = UPRIGHT_ANGLE_LOGVAR_INIT
         self.content = ImageEncoder(img_channels, content_dim, 0, width)
 
     def forward(self, img: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
