@@ -6,6 +6,7 @@ import torch
 
 import model_helpers as h
 from mmjsd import precision
+from mmjsd.data.dsprites import ROW_STRIDES
 from mmjsd.data.dsprites_render import render_rows
 from mmjsd.networks.dsprites import (
     UPRIGHT_ANGLE_SCALE,
@@ -67,7 +68,7 @@ def test_a_quarter_turn_turns_the_sprite_about_the_centre():
 def heart_upright_and_turned() -> tuple[torch.Tensor, torch.Tensor, float]:
     """A scale-1 heart off the centre (posX 8, posY 20) upright and at orientation 16 of 40, as the
     stand-in renderer draws them (1 x 1 x 64 x 64 in {0, 1}), and that orientation in radians."""
-    rows = np.array([(((2 * 6 + 5) * 40 + o) * 32 + 8) * 32 + 20 for o in (0, 16)])
+    rows = np.array([[0, 2, 5, o, 8, 20] for o in (0, 16)]) @ np.array(ROW_STRIDES)   # color, shape, scale, ...
     rendered = render_rows(rows)
     images = torch.from_numpy(rendered["imgs"]).float().unsqueeze(1)
     return images[:1], images[1:], float(rendered["latents_values"][1, 3])

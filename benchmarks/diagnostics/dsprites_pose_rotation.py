@@ -30,6 +30,7 @@ import torch
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from mmjsd.data.dsprites import ROW_STRIDES  # noqa: E402
 from mmjsd.data.dsprites_render import render_rows  # noqa: E402
 from mmjsd.data.processed import model_input  # noqa: E402
 from mmjsd.evaluate import latent_accuracy  # noqa: E402
@@ -40,9 +41,15 @@ SHAPES = ["square", "ellipse", "heart"]
 SYMMETRY = {"square": 4, "ellipse": 2, "heart": 1}   # the sprite repeats after 2*pi / k
 
 
-def grid_row(shape: int, scale: int, orientation: int, pos_x: int, pos_y: int) -> int:
-    """Row of the official factor grid (color 1 x shape 3 x scale 6 x orientation 40 x 32 x 32)."""
-    return (((shape * 6 + scale) * 40 + orientation) * 32 + pos_x) * 32 + pos_y
+def grid_rows(shape, scale, orientation, pos_x, pos_y) -> np.ndarray:
+    """Rows of the official factor grid for the given class indices (scalars or arrays)."""
+    classes = np.stack(np.broadcast_arrays(0, shape, scale, orientation, pos_x, pos_y), axis=-1)
+    return classes @ np.array(ROW_STRIDES)
+
+
+def image_posterior(model, images: torch.Tensor):
+    """The image posterior of renderer images (0/1 floats); stored splits hold uint8 0/255 (prepare)."""
+    return model.encode_unimodal({"img": model_input("img", (images * 255).to(torch.uint8))})["img"]
 
 
 def load(path: str):
@@ -73,12 +80,9 @@ def main(model_path: str, out: str) -> None:
     style_dim = decoder.style_dim
     fig, axes = plt.subplots(9, 8, figsize=(8, 9.5))
     for s, shape in enumerate(SHAPES):
-        rows = np.array([grid_row(s, 5, o, 16, 16) for o in range(40)])
-        rendered = render_rows(rows)
+        rendered = render_rows(grid_rows(s, 5, np.arange(40), 16, 16))
         images = torch.from_numpy(rendered["imgs"]).float().unsqueeze(1)
-        true_angle = torch.from_numpy(rendered["latents_values"][:, 3]).float()
-        # stored splits hold images as uint8 0/255 (prepare), the renderer as 0/1
-        posterior = model.encode_unimodal({"img": model_input("img", (images * 255).to(torch.uint8))})["img"]
+        posterior = image_posterior(model, images)
         style, content = posterior.style_mu.float(), posterior.content_mu.float()
         angle = angle_of(style).float()
         upright_content = content[:1].expand_as(content)
@@ -104,16 +108,15 @@ def main(model_path: str, out: str) -> None:
     fig.savefig(out, dpi=80)
 
     rng = np.random.default_rng(0)
-    draw = {"all orientations": rng.integers(0, 3 * 6 * 40 * 32 * 32, 2256),
-            "orientation 0 only": None}
+    all_orientations = rng.integers(0, 3 * 6 * 40 * 32 * 32, 2256)
     shape, scale, pos_x, pos_y = (rng.integers(0, n, 2256) for n in (3, 6, 32, 32))
-    draw["orientation 0 only"] = grid_row(shape, scale, 0, pos_x, pos_y)
+    draw = {"all orientations": all_orientations, "orientation 0 only": grid_rows(shape, scale, 0, pos_x, pos_y)}
     for name, rows in draw.items():
         rendered = render_rows(rows)   # sorted and unique: shuffle again so the fit rows are a sample
         order = rng.permutation(len(rendered["rows"]))
         images = torch.from_numpy(rendered["imgs"][order]).float().unsqueeze(1)
         classes = rendered["latents_classes"][order]
-        means = model.encode_unimodal({"img": model_input("img", (images * 255).to(torch.uint8))})["img"].content_mu.float().numpy()
+        means = image_posterior(model, images).content_mu.float().numpy()
         cells = []
         for factor, column in (("shape", 1), ("scale", 2)):
             score = latent_accuracy(means[:256], classes[:256, column], means[256:], classes[256:, column])

@@ -257,15 +257,19 @@ def turn(pictures: Tensor, angle: Tensor, centre: Tensor, shift: Tensor | None =
     return F.grid_sample(pictures, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)
 
 
+def _check_upright_style(style_dim: int) -> None:
+    if style_dim < 1:
+        raise ValueError("the upright image decoder needs an image style of at least 1 (its first coordinate "
+                         "is the angle): set style_dim.img >= 1")
+
+
 class UprightImageEncoder(nn.Module):
     """The image style (its first coordinate the angle) from the image; the content from the image
     turned back upright by the style mean's angle (see UPRIGHT_ANGLE_SCALE)."""
 
     def __init__(self, img_channels: int, content_dim: int, style_dim: int, width: float = 1.0):
         super().__init__()
-        if style_dim < 1:
-            raise ValueError("the upright image decoder needs an image style of at least 1 (its first coordinate "
-                             "is the angle): set style_dim.img >= 1")
+        _check_upright_style(style_dim)
         self.pose = ImageEncoder(img_channels, 0, style_dim, width)
         # The angle's posterior starts at no turn and sharp (sd e^-4 = 0.02, 1.7 degrees): the decoder
         # turns by the *sampled* angle, and a prior-wide one turns every reconstruction at random,
@@ -291,9 +295,7 @@ class UprightImageDecoder(nn.Module):
 
     def __init__(self, img_channels: int, content_dim: int, style_dim: int, width: float = 1.0):
         super().__init__()
-        if style_dim < 1:
-            raise ValueError("the upright image decoder needs an image style of at least 1 (its first coordinate "
-                             "is the angle): set style_dim.img >= 1")
+        _check_upright_style(style_dim)
         self.style_dim = style_dim
         self.canvas = ImageDecoder(img_channels, content_dim, 0, width)
         if style_dim > 1:
