@@ -316,12 +316,30 @@ class UprightImageDecoder(nn.Module):
                         None if shift is None else shift.float(), padding_mode="border")
 
 
-# shift: the image style translates the sprite; pose: it translates and turns it; upright: the
-# style's first coordinate is the angle, and the encoder turns the image upright for the content
+class SplitImageEncoder(nn.Module):
+    """The image style and the image content, each read by its own convolutional stack (the plain
+    encoder shares one stack and one hidden layer between them). Experimental (`image_decoder:
+    pose_split`): it separates one of the three changes that X5c made at once (FIDELITY, X6)."""
+
+    def __init__(self, img_channels: int, content_dim: int, style_dim: int, width: float = 1.0):
+        super().__init__()
+        self.pose = ImageEncoder(img_channels, 0, style_dim, width)
+        self.content = ImageEncoder(img_channels, content_dim, 0, width)
+
+    def forward(self, img: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        _, _, s_mu, s_logvar = self.pose(img)
+        c_mu, c_logvar, _, _ = self.content(img)
+        return c_mu, c_logvar, s_mu, s_logvar
+
+
+# shift: the image style translates the sprite; pose: it translates and turns it; pose_split: pose
+# with the style and content read by separate encoder stacks; upright: the style's first
+# coordinate is the angle, and the encoder turns the image upright for the content
 IMAGE_DECODERS = {"conv": ImageDecoder, "shift": partial(PoseImageDecoder, rotate=False),
-                  "pose": partial(PoseImageDecoder, rotate=True), "upright": UprightImageDecoder}
+                  "pose": partial(PoseImageDecoder, rotate=True),
+                  "pose_split": partial(PoseImageDecoder, rotate=True), "upright": UprightImageDecoder}
 # the image encoder that goes with a decoder, where it is not the plain one
-IMAGE_ENCODERS = {"upright": UprightImageEncoder}
+IMAGE_ENCODERS = {"upright": UprightImageEncoder, "pose_split": SplitImageEncoder}
 
 # "aligned": the plain decoder, scored against the left-aligned text (models/base.py)
 TEXT_DECODERS = {"conv": TextDecoder, "offset": OffsetTextDecoder, "aligned": TextDecoder}
