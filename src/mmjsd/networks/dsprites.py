@@ -319,27 +319,42 @@ class UprightImageDecoder(nn.Module):
 class SplitImageEncoder(nn.Module):
     """The image style and the image content, each read by its own convolutional stack (the plain
     encoder shares one stack and one hidden layer between them). Experimental (`image_decoder:
-    pose_split`): it separates one of the three changes that X5c made at once (FIDELITY, X6)."""
+    pose_split`): it separates one of the three changes that X5c made at once (FIDELITY, X6).
+    With `style_reads_content` (`pose_split_read`) the style heads also read the content stack's
+    hidden layer, detached: with a stack of its own the style collapsed to the prior (X6), while
+    the content's features say where the sprite is from the first steps. Detached, so that the
+    content stack is still trained by the content alone."""
 
-    def __init__(self, img_channels: int, content_dim: int, style_dim: int, width: float = 1.0):
+    def __init__(self, img_channels: int, content_dim: int, style_dim: int, width: float = 1.0,
+                 style_reads_content: bool = False):
         super().__init__()
+        self.style_reads_content = style_reads_content
         self.pose = ImageEncoder(img_channels, 0, style_dim, width)
         self.content = ImageEncoder(img_channels, content_dim, 0, width)
+        if style_reads_content:
+            self.pose.heads = LatentHeads(2 * scaled(HIDDEN, width), 0, style_dim)
 
     def forward(self, img: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        _, _, s_mu, s_logvar = self.pose(img)
-        c_mu, c_logvar, _, _ = self.content(img)
+        content_hidden = self.content.fc(self.content.conv(img))
+        c_mu, c_logvar, _, _ = self.content.heads(content_hidden)
+        style_hidden = self.pose.fc(self.pose.conv(img))
+        if self.style_reads_content:
+            style_hidden = torch.cat([style_hidden, content_hidden.detach()], dim=1)
+        _, _, s_mu, s_logvar = self.pose.heads(style_hidden)
         return c_mu, c_logvar, s_mu, s_logvar
 
 
 # shift: the image style translates the sprite; pose: it translates and turns it; pose_split: pose
-# with the style and content read by separate encoder stacks; upright: the style's first
+# with the style and content read by separate encoder stacks (pose_split_read: the style heads also
+# read the content stack, detached); upright: the style's first
 # coordinate is the angle, and the encoder turns the image upright for the content
 IMAGE_DECODERS = {"conv": ImageDecoder, "shift": partial(PoseImageDecoder, rotate=False),
                   "pose": partial(PoseImageDecoder, rotate=True),
-                  "pose_split": partial(PoseImageDecoder, rotate=True), "upright": UprightImageDecoder}
+                  "pose_split": partial(PoseImageDecoder, rotate=True),
+                  "pose_split_read": partial(PoseImageDecoder, rotate=True), "upright": UprightImageDecoder}
 # the image encoder that goes with a decoder, where it is not the plain one
-IMAGE_ENCODERS = {"upright": UprightImageEncoder, "pose_split": SplitImageEncoder}
+IMAGE_ENCODERS = {"upright": UprightImageEncoder, "pose_split": SplitImageEncoder,
+                  "pose_split_read": partial(SplitImageEncoder, style_reads_content=True)}
 
 # "aligned": the plain decoder, scored against the left-aligned text (models/base.py)
 TEXT_DECODERS = {"conv": TextDecoder, "offset": OffsetTextDecoder, "aligned": TextDecoder}
