@@ -9,6 +9,7 @@ from mmjsd import precision
 from mmjsd.data.dsprites import ROW_STRIDES
 from mmjsd.data.dsprites_render import render_rows
 from mmjsd.networks.dsprites import (
+    POSE_SHIFT_BOUND,
     UPRIGHT_ANGLE_SCALE,
     PoseImageDecoder,
     UprightImageDecoder,
@@ -140,6 +141,16 @@ def test_the_split_encoder_trains_each_stack_by_its_own_latent_only(decoder):
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.pose.parameters())
 
 
+def test_the_bounded_shift_never_moves_the_sprite_past_half_a_position_third():
+    decoder = PoseImageDecoder(1, content_dim=4, style_dim=3, width=0.25, rotate=True, shift_bound=POSE_SHIFT_BOUND)
+    decoder.canvas.forward = lambda content: sprite_canvas(content.shape[0])
+    asked = 20 / 32        # 20 pixels to the right, four times the bound
+    decoder.pose.forward = lambda style: torch.tensor([[-asked, 0.0, 0.0]]).expand(style.shape[0], 3)
+    out = torch.sigmoid(decoder(torch.zeros(1, 7)))
+    moved_pixels = (centroid(out) - centroid(torch.sigmoid(sprite_canvas(1))))[0, 0] * 32
+    assert 4.9 < moved_pixels <= 5.0           # 5 pixels: POSE_SHIFT_BOUND, and no further
+
+
 def test_the_reading_style_changes_with_the_content_stacks_features():
     model = h.make_model("mmjsd", "dsprites", image_decoder="pose_split_read", style_dim={"img": 3, "text": 0})
     encoder = model.encoders["img"]
@@ -151,7 +162,7 @@ def test_the_reading_style_changes_with_the_content_stacks_features():
     assert not torch.allclose(before, after)
 
 
-@pytest.mark.parametrize("decoder", ["shift", "pose", "pose_split", "pose_split_read", "upright"])
+@pytest.mark.parametrize("decoder", ["shift", "pose", "pose_split", "pose_split_read", "pose_split_read_bounded", "upright"])
 @pytest.mark.parametrize("name", ["mmjsd", "mmpoe"])
 def test_models_train_and_generate_with_the_pose_decoders(name, decoder):
     model = h.make_model(name, "dsprites", image_decoder=decoder, style_dim={"img": 3, "text": 0})

@@ -184,9 +184,9 @@ class PoseImageDecoder(nn.Module):
     """
 
     def __init__(self, img_channels: int, content_dim: int, style_dim: int, width: float = 1.0,
-                 rotate: bool = False):
+                 rotate: bool = False, shift_bound: float | None = None):
         super().__init__()
-        self.style_dim, self.rotate = style_dim, rotate
+        self.style_dim, self.rotate, self.shift_bound = style_dim, rotate, shift_bound
         self.canvas = ImageDecoder(img_channels, content_dim, 0, width)
         if style_dim > 0:
             hidden = scaled(HIDDEN // 4, width)
@@ -203,6 +203,8 @@ class PoseImageDecoder(nn.Module):
         with torch.autocast(device_type=z.device.type, enabled=False):
             pose = pose.float()
             shift = pose[:, :2]                                                     # (x, y) in [-1, 1] units
+            if self.shift_bound is not None:   # soft bound: the identity near zero, never past +-bound
+                shift = self.shift_bound * torch.tanh(shift / self.shift_bound)
             angle = pose[:, 2] if self.rotate else torch.zeros_like(pose[:, 0])
             cos, sin = torch.cos(angle), torch.sin(angle)
             # theta maps output coordinates to input ones: turn about the centre, then shift.
@@ -344,17 +346,26 @@ class SplitImageEncoder(nn.Module):
         return c_mu, c_logvar, s_mu, s_logvar
 
 
+# Half the width of a position third: the sprite centres span pixels 16-47 (data/dsprites_render.py)
+# and the text names them in thirds of about 10.7 pixels, so a shift of at most 5 pixels lets the
+# style place the sprite inside its third but leaves the third itself to the content.
+POSE_SHIFT_BOUND = 2 * 5 / 64          # 5 pixels in affine_grid's normalised units
+
 # shift: the image style translates the sprite; pose: it translates and turns it; pose_split: pose
 # with the style and content read by separate encoder stacks (pose_split_read: the style heads also
-# read the content stack, detached); upright: the style's first
+# read the content stack, detached; pose_split_read_bounded: and the shift bounded to half a position
+# third, POSE_SHIFT_BOUND); upright: the style's first
 # coordinate is the angle, and the encoder turns the image upright for the content
 IMAGE_DECODERS = {"conv": ImageDecoder, "shift": partial(PoseImageDecoder, rotate=False),
                   "pose": partial(PoseImageDecoder, rotate=True),
                   "pose_split": partial(PoseImageDecoder, rotate=True),
-                  "pose_split_read": partial(PoseImageDecoder, rotate=True), "upright": UprightImageDecoder}
+                  "pose_split_read": partial(PoseImageDecoder, rotate=True),
+                  "pose_split_read_bounded": partial(PoseImageDecoder, rotate=True, shift_bound=POSE_SHIFT_BOUND),
+                  "upright": UprightImageDecoder}
 # the image encoder that goes with a decoder, where it is not the plain one
 IMAGE_ENCODERS = {"upright": UprightImageEncoder, "pose_split": SplitImageEncoder,
-                  "pose_split_read": partial(SplitImageEncoder, style_reads_content=True)}
+                  "pose_split_read": partial(SplitImageEncoder, style_reads_content=True),
+                  "pose_split_read_bounded": partial(SplitImageEncoder, style_reads_content=True)}
 
 # "aligned": the plain decoder, scored against the left-aligned text (models/base.py)
 TEXT_DECODERS = {"conv": TextDecoder, "offset": OffsetTextDecoder, "aligned": TextDecoder}
