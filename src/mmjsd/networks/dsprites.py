@@ -351,11 +351,12 @@ class SplitImageEncoder(nn.Module):
 # style place the sprite inside its third but leaves the third itself to the content.
 POSE_SHIFT_BOUND = 2 * 5 / 64          # 5 pixels in affine_grid's normalised units
 
-# shift: the image style translates the sprite; pose: it translates and turns it; pose_split: pose
-# with the style and content read by separate encoder stacks (pose_split_read: the style heads also
-# read the content stack, detached; pose_split_read_bounded: and the shift bounded to half a position
-# third, POSE_SHIFT_BOUND); upright: the style's first
-# coordinate is the angle, and the encoder turns the image upright for the content
+# shift: the image style translates the sprite; pose: it translates and turns it.
+# pose_split: pose, with the style and the content read by separate encoder stacks;
+# pose_split_read: the style heads also read the content stack, detached;
+# pose_split_read_bounded: and the shift is bounded to half a position third (POSE_SHIFT_BOUND).
+# upright: the style's first coordinate is the angle, and the encoder turns the image upright for
+# the content.
 IMAGE_DECODERS = {"conv": ImageDecoder, "shift": partial(PoseImageDecoder, rotate=False),
                   "pose": partial(PoseImageDecoder, rotate=True),
                   "pose_split": partial(PoseImageDecoder, rotate=True),
