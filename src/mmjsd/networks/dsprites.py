@@ -59,8 +59,12 @@ class ImageEncoder(nn.Module):
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(chans[-1] * 4 * 4, hidden), nn.ReLU())
         self.heads = LatentHeads(hidden, content_dim, style_dim)
 
+    def hidden(self, img: Tensor) -> Tensor:
+        """The hidden layer that the latent heads read."""
+        return self.fc(self.conv(img))
+
     def forward(self, img: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        return self.heads(self.fc(self.conv(img)))
+        return self.heads(self.hidden(img))
 
 
 class ImageDecoder(nn.Module):
@@ -337,9 +341,9 @@ class SplitImageEncoder(nn.Module):
             self.pose.heads = LatentHeads(2 * scaled(HIDDEN, width), 0, style_dim)
 
     def forward(self, img: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        content_hidden = self.content.fc(self.content.conv(img))
+        content_hidden = self.content.hidden(img)
         c_mu, c_logvar, _, _ = self.content.heads(content_hidden)
-        style_hidden = self.pose.fc(self.pose.conv(img))
+        style_hidden = self.pose.hidden(img)
         if self.style_reads_content:
             style_hidden = torch.cat([style_hidden, content_hidden.detach()], dim=1)
         _, _, s_mu, s_logvar = self.pose.heads(style_hidden)
@@ -357,16 +361,15 @@ POSE_SHIFT_BOUND = 2 * 5 / 64          # 5 pixels in affine_grid's normalised un
 # pose_split_read_bounded: and the shift is bounded to half a position third (POSE_SHIFT_BOUND).
 # upright: the style's first coordinate is the angle, and the encoder turns the image upright for
 # the content.
+_pose_decoder = partial(PoseImageDecoder, rotate=True)
+_reading_split_encoder = partial(SplitImageEncoder, style_reads_content=True)
 IMAGE_DECODERS = {"conv": ImageDecoder, "shift": partial(PoseImageDecoder, rotate=False),
-                  "pose": partial(PoseImageDecoder, rotate=True),
-                  "pose_split": partial(PoseImageDecoder, rotate=True),
-                  "pose_split_read": partial(PoseImageDecoder, rotate=True),
-                  "pose_split_read_bounded": partial(PoseImageDecoder, rotate=True, shift_bound=POSE_SHIFT_BOUND),
+                  "pose": _pose_decoder, "pose_split": _pose_decoder, "pose_split_read": _pose_decoder,
+                  "pose_split_read_bounded": partial(_pose_decoder, shift_bound=POSE_SHIFT_BOUND),
                   "upright": UprightImageDecoder}
 # the image encoder that goes with a decoder, where it is not the plain one
 IMAGE_ENCODERS = {"upright": UprightImageEncoder, "pose_split": SplitImageEncoder,
-                  "pose_split_read": partial(SplitImageEncoder, style_reads_content=True),
-                  "pose_split_read_bounded": partial(SplitImageEncoder, style_reads_content=True)}
+                  "pose_split_read": _reading_split_encoder, "pose_split_read_bounded": _reading_split_encoder}
 
 # "aligned": the plain decoder, scored against the left-aligned text (models/base.py)
 TEXT_DECODERS = {"conv": TextDecoder, "offset": OffsetTextDecoder, "aligned": TextDecoder}
