@@ -9,6 +9,10 @@ exactly as the workflow does. Processed data and classifiers are shared between 
 whose data (and classifier) settings are equal: they live under <workdir>/shared/<hash>.
 Prints one line per model with the Table 1 cells and appends a JSON record (settings, budget,
 cells, wall times) to <workdir>/results.jsonl: the raw material of docs/FIDELITY.md.
+
+A selection tool: it runs with MMJSD_HOLDOUT=val (mmjsd.holdout), so the classifiers report
+their accuracy on `val` and every cell is scored on val_fit / val_eval. No command it runs can
+open the test split.
 """
 
 from __future__ import annotations
@@ -27,7 +31,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from mmjsd import holdout  # noqa: E402
 from mmjsd.config import deep_merge, load_config, read_yaml  # noqa: E402
+
+holdout.enter_selection()   # this process and every command it runs read val, never test
 
 
 def set_path(tree: dict, dotted: str, value) -> None:
@@ -96,7 +103,7 @@ def main() -> None:
     data_dir = Path(config["paths"]["data"])
     processed = data_dir / "processed" / args.dataset
 
-    if not (processed / "test_eval.pt").is_file():
+    if not (processed / "val_eval.pt").is_file():
         if args.dataset == "dsprites":
             source = config["data"]["dsprites"]["source"]
             raw_file = data_dir / "raw" / "dsprites" / f"{source}.npz"
@@ -131,7 +138,7 @@ def main() -> None:
         metrics = json.loads((run_dir / "metrics.json").read_text())
         evaluation = json.loads((run_dir / "eval.json").read_text())
         record = {
-            "name": args.name, "model": model, "dataset": args.dataset, "seed": args.seed, "changes": changes,
+            "name": args.name, "holdout": evaluation["holdout"], "model": model, "dataset": args.dataset, "seed": args.seed, "changes": changes,
             "steps": metrics["steps"], "samples": metrics["steps"] * config["train"][args.dataset]["batch_size"],
             "train_s": round(train_s, 1), "eval_s": round(eval_s, 1), "precision": metrics.get("precision"),
             "final": metrics["final"], "coherence": evaluation["coherence"], "latent": evaluation["latent"],

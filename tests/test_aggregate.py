@@ -80,7 +80,7 @@ def test_celeba_rows_average_precision_and_undefined_values(two_seed_config):
 
 def test_markdown_layout_labels_and_sources(two_seed_config):
     md = aggregate(two_seed_config)[str(paths.fill(paths.TABLE1_MD, two_seed_config))]
-    assert "DEMO-SCALE" in md and "PROCEDURAL STAND-IN" in md and "SYNTHETIC STAND-IN" in md
+    assert "the CI scale" in md and "PROCEDURAL STAND-IN" in md and "SYNTHETIC STAND-IN" in md
     assert "| model | shape img | shape text |" in md
     assert f"| mmJSD | {TABLE1A['mmjsd']['shape']['img'] + 0.01:.3f} ± 0.028 (0.96)" in md
     assert "| mmPoE | joint |" in md

@@ -91,8 +91,8 @@ def test_read_shared_subset():
         ref = np.asarray(pil.crop((15, 35, 163, 183)).resize((64, 64), Image.BICUBIC)).astype(int)
         ours = folder.images[k].permute(1, 2, 0).numpy().astype(int)
         assert np.abs(ref - ours).max() <= 2
-    splits, note = prepare.celeba_splits(folder.partition, 200, 0.1, seed=0)
-    assert note.startswith("carved") and len(splits["test"]) == 20
+    splits, note = prepare.celeba_splits(folder.partition, 200, 0.1, seed=0, val_fraction=0.1)
+    assert note.startswith("carved") and len(splits["test"]) == 20 and len(splits["val"]) == 18
 
 
 # --- synthetic stand-in ---------------------------------------------------------------------
@@ -109,8 +109,10 @@ def test_synthetic_folder_layout(synthetic):
     assert not [p for p in synthetic.parent.iterdir() if p.name.startswith(".")]     # no temp folders left
     folder = celeba.read_folder(synthetic)
     assert folder.synthetic and folder.missing == 0 and len(folder.names) == 24
-    splits, note = prepare.celeba_splits(folder.partition, 24, 0.1, seed=0)
-    assert note.startswith("official partitions") and len(splits["train"]) + len(splits["test"]) == 24
+    splits, note = prepare.celeba_splits(folder.partition, 24, 0.1, seed=0, val_fraction=0.1)
+    assert note.startswith("official partitions") and len(splits["train"]) + len(splits["val"]) + len(splits["test"]) == 24
+    partition_0 = set(np.flatnonzero(folder.partition == 0).tolist())
+    assert set(splits["val"].tolist()) <= partition_0 and not set(splits["val"].tolist()) & set(splits["train"].tolist())
 
 
 def test_synthetic_is_deterministic_and_replaces_atomically(synthetic, tmp_path):

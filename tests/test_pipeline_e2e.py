@@ -66,7 +66,7 @@ def test_every_output_is_produced(ci_runs):
     assert table[0].split(",")[:6] == ["dataset", "table", "model", "modality", "factor", "mean"]
     assert len(table) == 1 + 2 * (2 * 5 + 3 * 5)   # models x (1a: 2 directions + 1b: 3 representations) x 5 factors
     report = (results / "report.md").read_text()
-    assert "render" in report and "DEMO-SCALE" in report or "ci" in report
+    assert "render" in report and "the CI scale" in report
     for dataset in ("dsprites", "celeba"):
         for model in ("mmjsd", "mmpoe"):
             run = results / "runs" / dataset / model / "seed0"

@@ -16,9 +16,10 @@ from mmjsd.errors import DataError
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / "config.yaml")
 SHARED = REPO.parent / "shared" / "data" / "celeba"
-DSPRITES_SETTINGS = {"source": "render", "subset": None, "test_fraction": 0.1, "seed": 0}
+DSPRITES_SETTINGS = {"source": "render", "subset": None, "test_fraction": 0.1, "val_fraction": 0.1, "seed": 0}
 CELEBA_SETTINGS = {"source": "folder", "root": "unused", "max_images": None, "synthetic_count": 24,
-                   "test_fraction": 0.1, "seed": 0}
+                   "test_fraction": 0.1, "val_fraction": 0.1, "seed": 0}
+ALL_SPLIT_FILES = sorted(f"{name}.pt" for name in processed.SPLITS)
 
 
 def one_line(exc: pytest.ExceptionInfo) -> str:
@@ -43,28 +44,37 @@ def files_of(folder: Path) -> list[str]:
 
 # --- split helpers --------------------------------------------------------------------------
 def test_split_indices_partition_and_halves():
-    s = processed.split_indices(101, 0.2, seed=3)
-    assert len(s["test"]) == 20 and len(s["train"]) == 81
-    assert sorted(torch.cat([s["train"], s["test"]]).tolist()) == list(range(101))
+    s = processed.split_indices(101, 0.2, seed=3, val_fraction=0.25)
+    assert len(s["test"]) == 20 and len(s["val"]) == 20 and len(s["train"]) == 61
+    assert sorted(torch.cat([s["train"], s["val"], s["test"]]).tolist()) == list(range(101))   # disjoint, complete
     assert sorted(torch.cat([s["test_fit"], s["test_eval"]]).tolist()) == s["test"].tolist()
-    assert len(s["test_fit"]) == len(s["test_eval"]) == 10
-    assert all(torch.equal(v, processed.split_indices(101, 0.2, seed=3)[k]) for k, v in s.items())
-    assert not torch.equal(s["test"], processed.split_indices(101, 0.2, seed=4)["test"])
+    assert sorted(torch.cat([s["val_fit"], s["val_eval"]]).tolist()) == s["val"].tolist()
+    assert len(s["test_fit"]) == len(s["test_eval"]) == 10 and len(s["val_fit"]) == len(s["val_eval"]) == 10
+    assert all(torch.equal(v, processed.split_indices(101, 0.2, seed=3, val_fraction=0.25)[k]) for k, v in s.items())
+    assert not torch.equal(s["test"], processed.split_indices(101, 0.2, seed=4, val_fraction=0.25)["test"])
     with pytest.raises(DataError):
-        processed.split_indices(2, 0.5, seed=0)
+        processed.split_indices(4, 0.5, seed=0, val_fraction=0.1)
+
+
+def test_the_validation_share_leaves_the_test_rows_where_they_were():
+    """val is carved from the training rows with a generator of its own: the test split does
+    not move when val_fraction changes (so test rows never depend on the selection protocol)."""
+    small, large = (processed.split_indices(1000, 0.1, seed=0, val_fraction=f) for f in (0.05, 0.3))
+    assert torch.equal(small["test"], large["test"]) and torch.equal(small["test_eval"], large["test_eval"])
+    assert len(small["val"]) == 45 and len(large["val"]) == 270
 
 
 # --- dSprites -------------------------------------------------------------------------------
 def test_prepare_dsprites_writes_the_contract(render_npz, tmp_path):
     summary = prepare.prepare("dsprites", render_npz, tmp_path, DSPRITES_SETTINGS)
-    assert files_of(tmp_path) == ["test.pt", "test_eval.pt", "test_fit.pt", "train.pt"]
-    assert summary["counts"] == {"train": 360, "test": 40, "test_fit": 20, "test_eval": 20}
+    assert files_of(tmp_path) == ALL_SPLIT_FILES
+    assert summary["counts"] == {"train": 324, "test": 40, "test_fit": 20, "test_eval": 20, "val": 36, "val_fit": 18, "val_eval": 18}
     assert summary["source"] == "render"
     train = processed.load_split(tmp_path / "train.pt")
     assert list(train) == [*processed.KEYS, "fingerprint"]
-    assert train["images"].shape == (360, 1, 64, 64) and set(train["images"].unique().tolist()) == {0, 255}
-    assert train["text"].shape == (360, 64) and train["alphabet"] == ALPHABET
-    assert train["labels"].shape == (360, 5) and train["label_names"] == dsprites.LABEL_NAMES
+    assert train["images"].shape == (324, 1, 64, 64) and set(train["images"].unique().tolist()) == {0, 255}
+    assert train["text"].shape == (324, 64) and train["alphabet"] == ALPHABET
+    assert train["labels"].shape == (324, 5) and train["label_names"] == dsprites.LABEL_NAMES
     assert train["source"] == "render" and train["dataset"] == "dsprites" and train["seed"] == 0
     assert "STAND-IN" in train["notes"]
     assert strip_padding(decode(train["text"][:20])) == dsprites.describe(train["labels"][:20].numpy())
@@ -88,11 +98,11 @@ def test_full_grid_file_is_cut_to_the_configured_subset(tmp_path, monkeypatch):
     arrays = dsprites_render.render_rows(np.arange(2048))
     dsprites_render.save_render_npz(tmp_path / "grid.npz", arrays)
     summary = prepare.prepare("dsprites", tmp_path / "grid.npz", tmp_path / "out", dict(DSPRITES_SETTINGS, subset=100))
-    assert sum(summary["counts"][k] for k in ("train", "test")) == 100
+    assert sum(summary["counts"][k] for k in ("train", "val", "test")) == 100
     assert any("subset of 100" in note for note in summary["notes"])
     rows = dsprites.subset_rows(100, 0, total=2048)
     expected = dsprites.factor_labels(arrays["latents_classes"][rows])
-    split = processed.split_indices(100, 0.1, 0)
+    split = processed.split_indices(100, 0.1, 0, 0.1)
     assert torch.equal(processed.load_split(tmp_path / "out" / "test.pt")["labels"], torch.from_numpy(expected)[split["test"]])
 
 
@@ -104,7 +114,8 @@ def test_prepare_celeba_synthetic(synthetic, tmp_path):
     test = processed.load_split(tmp_path / "test.pt")
     assert train["images"].shape[1:] == (3, 64, 64) and train["text"].shape[1] == 256
     assert train["labels"].shape[1] == 40 and train["label_names"] == celeba.ATTRIBUTE_NAMES
-    assert len(train["images"]) + len(test["images"]) == 30
+    val = processed.load_split(tmp_path / "val.pt")
+    assert len(train["images"]) + len(val["images"]) + len(test["images"]) == 30
     assert "official partitions" in train["notes"] and "STAND-IN" in train["notes"]
     assert strip_padding(decode(train["text"][:3])) == [celeba.attribute_string(r) for r in train["labels"][:3].numpy()]
 
@@ -113,7 +124,7 @@ def test_prepare_celeba_synthetic(synthetic, tmp_path):
 def test_prepare_celeba_shared_subset(tmp_path):
     summary = prepare.prepare("celeba", SHARED, tmp_path, dict(CELEBA_SETTINGS, max_images=300))
     assert summary["source"] == "shared-subset"
-    assert summary["counts"]["train"] + summary["counts"]["test"] == 300 and summary["counts"]["test"] == 30
+    assert summary["counts"]["train"] + summary["counts"]["val"] + summary["counts"]["test"] == 300 and summary["counts"]["test"] == 30
     notes = " ".join(summary["notes"])
     assert "182599 of 202599 listed images are missing" in notes and "carved" in notes
     assert "missing" in prepare.summary_paragraph(summary)
@@ -171,7 +182,7 @@ def test_cli_prepare_dsprites(render_npz, tmp_path, capsys):
     out = tmp_path / "dsprites"
     assert main(["prepare", "--config", CONFIG, "--scale", "ci", "--dataset", "dsprites",
                  "--input", str(render_npz), "--out-dir", str(out)]) == 0
-    assert files_of(out) == ["test.pt", "test_eval.pt", "test_fit.pt", "train.pt"]
+    assert files_of(out) == ALL_SPLIT_FILES
     printed = capsys.readouterr().out
     assert printed.startswith("prepare dsprites: 400 samples") and "'render'" in printed
 

@@ -50,10 +50,10 @@ def test_report_has_every_section_and_labels_demo_and_stand_in(finished_pipeline
     for heading in ("## Scale", "## Data sources", "## Seeds and runs", "## Hardware",
                     "## Attribute classifiers", "## Paper comparison", "## Figure 1", "## Provenance"):
         assert heading in text, heading
-    assert "DEMO-SCALE RUN (scale `ci`)" in text
+    assert "**Reduced scale**: `ci` -- the CI scale" in text
     assert "dsprites: STAND-IN DATA (`render`)" in text and "celeba: STAND-IN DATA (`synthetic`)" in text
     assert "procedural stand-in render" in text              # the processed split's notes
-    assert "| dsprites | mmJSD | 0 | 1 | 2700 | cpu:x86_64 | 1 | 12.34 | 850.0 | 123.456 |" in text
+    assert "| dsprites | mmJSD | 0 | 1 | 2700 | cpu:x86_64 | ? | 1 | 12.34 | 850.0 | 123.456 |" in text
     assert "`cpu:x86_64`" in text and "49.4 s" in text      # 4 runs x 12.34 s
     assert "- Classifier devices (from their .json): `cuda:NVIDIA H100 80GB HBM3`" in text
     assert "- Evaluation devices (from eval.json): `unknown`" in text   # the fake evaluations name none

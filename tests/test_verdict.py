@@ -18,13 +18,34 @@ def runs_of(evals: dict[str, list[dict]], dataset: str = "dsprites") -> list[dic
     return [{"dataset": dataset, "model": m, "seed": s, "eval": e} for m, es in evals.items() for s, e in enumerate(es)]
 
 
+def two_seeds(model: str, **kwargs) -> list[dict]:
+    """The paper's numbers -0.001 and +0.001 (sample std 0.0014 per cell; SE of a difference 0.0014),
+    tight enough that the paper's smallest gaps (0.01) count."""
+    return [dsprites_eval(model, shift=-0.001, **kwargs), dsprites_eval(model, shift=0.001, **kwargs)]
+
+
 def test_the_papers_own_numbers_hold_everywhere_the_paper_orders_the_models():
-    text = "\n".join(verdict.section(runs_of({"mmjsd": [dsprites_eval("mmjsd")], "mmpoe": [dsprites_eval("mmpoe")]})))
-    assert "does not hold" not in text
-    assert "| 1a | shape text | 0.970 | 0.340 | > | > | holds |" in text
-    assert "| 1a | posX img | 0.330 | 0.330 | = | = | holds |" in text       # the paper's tie
-    assert "The paper's direction holds in 25 of 25 cells." in text
+    text = "\n".join(verdict.section(runs_of({"mmjsd": two_seeds("mmjsd"), "mmpoe": two_seeds("mmpoe")})))
+    assert "does not hold" not in text and "not judged (1 seed) |" not in text
+    assert "| 1a | shape text | 0.970 | 0.340 | +0.630 ± 0.001 | > | > | holds |" in text
+    assert "| 1a | posX img | 0.330 | 0.330 | +0.000 ± 0.001 | = | = | holds |" in text       # the paper's tie
+    assert "Of 25 cells: 25 holds." in text
+    assert "exceeds 2 standard errors" in text                                             # the rule is printed
     assert "### dSprites coherence without a classifier" in text
+
+
+def test_one_seed_is_never_judged():
+    text = "\n".join(verdict.section(runs_of({"mmjsd": [dsprites_eval("mmjsd")], "mmpoe": [dsprites_eval("mmpoe")]})))
+    assert "| 1a | shape text | 0.970 | 0.340 | +0.630 | ? | > | not judged (1 seed) |" in text
+    assert "Of 25 cells: 25 not judged (1 seed)." in text
+
+
+def test_a_difference_within_the_seed_noise_is_unresolved_not_held():
+    noisy = {"mmjsd": [0.50, 0.70, 0.60], "mmpoe": [0.45, 0.65, 0.50]}       # d = +0.067, SE = 0.088
+    assert verdict.compare(noisy["mmjsd"], noisy["mmpoe"]).order == "="
+    assert verdict.verdict("=", ">") == "unresolved (within noise)"
+    tight = verdict.compare([0.60, 0.61, 0.62], [0.50, 0.51, 0.52])         # d = +0.1, SE = 0.008
+    assert tight.order == ">" and abs(tight.se - 0.00816) < 1e-4
 
 
 def test_the_template_shape_measure_gets_its_columns_only_when_every_run_has_it():
@@ -41,15 +62,17 @@ def test_the_template_shape_measure_gets_its_columns_only_when_every_run_has_it(
 
 
 def test_a_reversed_cell_is_named():
-    runs = runs_of({"mmjsd": [dsprites_eval("mmjsd", swap_shape_text=True)], "mmpoe": [dsprites_eval("mmpoe", swap_shape_text=True)]})
+    runs = runs_of({"mmjsd": two_seeds("mmjsd", swap_shape_text=True), "mmpoe": two_seeds("mmpoe", swap_shape_text=True)})
     text = "\n".join(verdict.section(runs))
-    assert "| 1a | shape text | 0.340 | 0.970 | < | > | does not hold |" in text
-    assert "holds in 24 of 25 cells" in text
+    assert "| 1a | shape text | 0.340 | 0.970 | -0.630 ± 0.000 | < | > | does not hold |" in text   # swapped: no spread
+    assert "Of 25 cells: 24 holds, 1 does not hold." in text
 
 
-def test_means_over_seeds_and_ties():
-    assert verdict.order(0.50, 0.49) == "=" and verdict.order(0.60, 0.50) == ">" and verdict.order(None, 0.5) is None
+def test_orders_and_verdicts():
+    assert verdict.paper_order(0.50, 0.49) == ">" and verdict.paper_order(0.33, 0.33) == "=" and verdict.paper_order(None, 0.5) is None
+    assert verdict.compare([None], [0.5]).order is None and verdict.compare([0.6], [0.5]).order == "?"
     assert verdict.verdict("<", ">") == "does not hold" and verdict.verdict(None, ">") == "n/a"
+    assert verdict.verdict("?", ">") == "not judged (1 seed)" and verdict.verdict("=", "=") == "holds"
 
 
 def test_celeba_conditioning_and_average_precision():
@@ -59,9 +82,10 @@ def test_celeba_conditioning_and_average_precision():
     runs = runs_of({"mmjsd": [celeba_eval(0.5, 0.1, 0.9), celeba_eval(0.3, 0.1, 0.8)],
                     "mmpoe": [celeba_eval(0.0, 0.2, 0.6), celeba_eval(0.0, 0.2, 0.6)]}, dataset="celeba")
     text = "\n".join(verdict.section(runs))
-    assert "| Male | +0.400 | +0.000 | holds |" in text
-    assert "| Smiling | +0.100 | +0.200 | does not hold |" in text
-    assert "mmJSD above mmPoE in 1 of 2 attributes (images from text); 0 of 1 attributes (text from images)" in text
+    assert "| Male | +0.400 ± 0.141 | +0.000 ± 0.000 | mmJSD ahead |" in text     # d = 0.4 > 2 x SE 0.1
+    assert "| Smiling | +0.100 ± 0.000 | +0.200 ± 0.000 | mmPoE ahead |" in text
+    assert "The paper reports no CelebA numbers" in text and "The paper reports mmJSD above" not in text
+    assert "mmJSD ahead beyond the seed noise in 1 of 2 attributes (images from text); 0 of 1 attributes (text from images)" in text
     assert verdict.conditioning_caption(runs[0]["eval"]) == "Male +0.50, Smiling +0.10"
 
 
@@ -72,7 +96,7 @@ def test_paired_conditioning_in_the_report_and_caption():
     runs = runs_of({"mmjsd": [celeba_eval(0.3)], "mmpoe": [celeba_eval(-0.1)]}, dataset="celeba")
     text = "\n".join(verdict.section(runs))
     assert "texts of 128 real test rows" in text
-    assert "| Male | +0.300 | 0.900 | -0.100 | 0.900 | holds |" in text
+    assert "| Male | +0.300 | 0.900 | -0.100 | 0.900 | not judged (1 seed) |" in text
     assert verdict.conditioning_caption(runs[0]["eval"]) == "Male +0.10"   # in context: the report only
 
 
@@ -84,6 +108,6 @@ def test_described_conditioning_in_the_report_and_caption():
     runs = runs_of({"mmjsd": [celeba_eval(0.5, 0.05)], "mmpoe": [celeba_eval(0.2, 0.3)]}, dataset="celeba")
     text = "\n".join(verdict.section(runs))
     described_table, strings_table = text.split("Short strings:")
-    assert "first 512 real texts" in described_table and "| Male | +0.500 | +0.200 | holds |" in described_table
-    assert "| Male | +0.050 | +0.300 | does not hold |" in strings_table
+    assert "first 512 real texts" in described_table and "| Male | +0.500 | +0.200 | not judged (1 seed) |" in described_table
+    assert "| Male | +0.050 | +0.300 | not judged (1 seed) |" in strings_table
     assert verdict.conditioning_caption(runs[0]["eval"]) == "real texts Male +0.50, Smiling +0.40; short strings +0.05, +0.00"

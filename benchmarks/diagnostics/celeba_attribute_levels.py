@@ -1,34 +1,45 @@
-"""Where the image classifier puts faces of men and women: real test images, the model's images
-from their own image content, and its images from their texts (docs/FIDELITY.md, C14).
+"""Where the image classifier puts faces of men and women: real validation images, the model's
+images from their own image content, and its images from their texts (docs/FIDELITY.md, C14).
 
-    python benchmarks/diagnostics/celeba_attribute_levels.py SCALE MODEL.pt [MODEL.pt ...]
+    python benchmarks/diagnostics/celeba_attribute_levels.py \
+        --classifier results/repro/classifiers/celeba/img.pt \
+        --split data/repro/processed/celeba/val_eval.pt RUN [RUN ...]
+    RUN: a run folder (results/repro/runs/celeba/mmjsd/seed0), its model.pt or its checkpoint.pt
 
-For the first 512 rows of the scale's `test_eval` split: the mean P(Male) and P(Smiling) from
-the scale's image classifier, for the rows whose true label has the attribute and for the others,
-on each of the three kinds of face. A gap of means that is small on faces generated from
-*images* as well as from texts says the classifier reads the model's faces flatly; one that is
-small only from texts says the text does not carry the attribute through.
+For the first 512 rows of SPLIT: the mean P(Male) and P(Smiling) from the image classifier, for
+the rows whose true label has the attribute and for the others, on each of the three kinds of
+face. A gap of means that is small on faces generated from *images* as well as from texts says
+the classifier reads the model's faces flatly; one that is small only from texts says the text
+does not carry the attribute through. A selection tool: it reads val, never test (mmjsd.holdout).
 """
 
-import sys
+import argparse
 
 import torch
 
+from mmjsd import holdout
 from mmjsd.classifiers import load_classifier
-from mmjsd.data.processed import model_input
-from mmjsd.models import load_model
+from mmjsd.data.processed import load_split, model_input
+from mmjsd.runs import load_run
+
+holdout.enter_selection()   # diagnostics are selection tools: they read val, never test
 
 ROWS, SHOWN = 512, ("Male", "Smiling")
 
 
 @torch.no_grad()
-def main(scale: str, models: list[str]) -> None:
-    classifier = load_classifier(f"results/{scale}/classifiers/celeba/img.pt")
-    test = torch.load(f"data/{scale}/processed/celeba/test_eval.pt", weights_only=False)
-    names = list(test["label_names"])
-    labels = test["labels"][:ROWS].bool()
-    images = model_input("img", test["images"][:ROWS])
-    texts = model_input("text", test["text"][:ROWS])
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders, model.pt or checkpoint.pt files")
+    parser.add_argument("--classifier", required=True, help="the CelebA image classifier, e.g. results/repro/classifiers/celeba/img.pt")
+    parser.add_argument("--split", required=True, help="a processed CelebA split, e.g. data/repro/processed/celeba/val_eval.pt")
+    args = parser.parse_args()
+    classifier = load_classifier(args.classifier)
+    split = load_split(args.split)
+    names = list(split["label_names"])
+    labels = split["labels"][:ROWS].bool()
+    images = model_input("img", split["images"][:ROWS])
+    texts = model_input("text", split["text"][:ROWS])
 
     def levels(faces: torch.Tensor) -> str:
         probability = classifier.predict_and_score(faces)[1].float()
@@ -39,9 +50,9 @@ def main(scale: str, models: list[str]) -> None:
             parts.append(f"{attribute} {probability[has, column].mean():.2f} / {probability[~has, column].mean():.2f}")
         return ", ".join(parts)
 
-    print(f"real test images: {levels(images)}  (with / without the attribute)")
-    for path in models:
-        model = load_model(path).eval()
+    print(f"real images of {args.split}: {levels(images)}  (with / without the attribute)")
+    for path in args.runs:
+        model = load_run(path).model
         generator = torch.Generator().manual_seed(0)
         from_images = model.generate({"img": images}, "img", generator=generator)
         from_texts = model.generate({"text": texts}, "img", generator=generator)
@@ -49,4 +60,4 @@ def main(scale: str, models: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2:])
+    main()

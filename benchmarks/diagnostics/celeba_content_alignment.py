@@ -1,22 +1,29 @@
 """Where a model puts the text contents of men among the image contents (docs/FIDELITY.md, C15).
 
-    python benchmarks/diagnostics/celeba_content_alignment.py SCALE MODEL.pt [MODEL.pt ...]
+    python benchmarks/diagnostics/celeba_content_alignment.py \
+        --classifier results/repro/classifiers/celeba/img.pt \
+        --split data/repro/processed/celeba/val.pt RUN [RUN ...]
+    RUN: a run folder (results/repro/runs/celeba/mmjsd/seed0), its model.pt or its checkpoint.pt
 
-For the first 2,000 rows of the scale's `test` split: each text's content mean, its 10 nearest
-image content means (Euclidean), and the share of men among the faces those belong to, for men's
-texts and for women's. Beside it the same share among the 10 nearest *text* contents (how well
-the text content separates the sexes on its own), and the image classifier's mean P(Male) on
-faces generated from the first 512 texts, with the content at the text posterior's mean (the
+For the first 2,000 rows of SPLIT: each text's content mean, its 10 nearest image content means
+(Euclidean), and the share of men among the faces those belong to, for men's texts and for
+women's. Beside it the same share among the 10 nearest *text* contents (how well the text
+content separates the sexes on its own), and the image classifier's mean P(Male) on faces
+generated from the first 512 texts, with the content at the text posterior's mean (the
 pipeline's generation) and at one sample of it (the authors' conditional figures).
+A selection tool: it reads val, never test (mmjsd.holdout).
 """
 
-import sys
+import argparse
 
 import torch
 
+from mmjsd import holdout
 from mmjsd.classifiers import load_classifier
-from mmjsd.data.processed import model_input
-from mmjsd.models import load_model
+from mmjsd.data.processed import load_split, model_input
+from mmjsd.runs import load_run
+
+holdout.enter_selection()   # diagnostics are selection tools: they read val, never test
 
 ROWS, GENERATED, NEIGHBOURS = 2000, 512, 10
 
@@ -27,16 +34,21 @@ def share_of_men(distances: torch.Tensor, male: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def main(scale: str, models: list[str]) -> None:
-    classifier = load_classifier(f"results/{scale}/classifiers/celeba/img.pt")
-    test = torch.load(f"data/{scale}/processed/celeba/test.pt", weights_only=False)
-    male_column = list(test["label_names"]).index("Male")
-    male = test["labels"][:ROWS, male_column].bool()
-    images = model_input("img", test["images"][:ROWS])
-    texts = model_input("text", test["text"][:ROWS])
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders, model.pt or checkpoint.pt files")
+    parser.add_argument("--classifier", required=True, help="the CelebA image classifier, e.g. results/repro/classifiers/celeba/img.pt")
+    parser.add_argument("--split", required=True, help="a processed CelebA split, e.g. data/repro/processed/celeba/val.pt")
+    args = parser.parse_args()
+    classifier = load_classifier(args.classifier)
+    split = load_split(args.split)
+    male_column = list(split["label_names"]).index("Male")
+    male = split["labels"][:ROWS, male_column].bool()
+    images = model_input("img", split["images"][:ROWS])
+    texts = model_input("text", split["text"][:ROWS])
 
-    for path in models:
-        model = load_model(path).eval()
+    for path in args.runs:
+        model = load_run(path).model
         posterior = model.encode_unimodal({"img": images, "text": texts})
         image_content = posterior["img"].content_mu.float()
         text_content = posterior["text"].content_mu.float()
@@ -64,4 +76,4 @@ def main(scale: str, models: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2:])
+    main()

@@ -1,30 +1,38 @@
 """What the dSprites content means hold, beyond Table 1b's linear probe (docs/FIDELITY.md, X1).
 
-    python benchmarks/diagnostics/dsprites_latent_probes.py RUN_DIR SPLIT
-    e.g. results/repro/runs/dsprites/mmjsd/seed0 data/repro/processed/dsprites/test_fit.pt
+    python benchmarks/diagnostics/dsprites_latent_probes.py --run results/repro/runs/dsprites/mmjsd/seed0 \
+        --split data/repro/processed/dsprites/val_fit.pt
+    --run: a run folder, its model.pt or its checkpoint.pt
 
 On 4,000 seeded rows of SPLIT (3,000 to fit, 1,000 to score): per factor, a logistic regression
 and 15 nearest neighbours on the image and text content means; then how far the two posteriors
-are apart (KL(q_img || q_text)) and the JS term of the run's weights.
+are apart (KL(q_img || q_text)) and the JS term of the run's weights. A selection tool: it reads
+val, never test (mmjsd.holdout).
 """
 
-import sys
+import argparse
 
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 
-from mmjsd import objectives
-from mmjsd.data.processed import model_input
-from mmjsd.models import load_model
+from mmjsd import holdout, objectives
+from mmjsd.data.processed import load_split, model_input
+from mmjsd.runs import load_run
+
+holdout.enter_selection()   # diagnostics are selection tools: they read val, never test
 
 ROWS, FIT = 4000, 3000
 
 
 @torch.no_grad()
-def main(run: str, split_path: str) -> None:
-    model = load_model(f"{run}/model.pt").eval()
-    split = torch.load(split_path, weights_only=False)
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", required=True, help="a run folder, model.pt or checkpoint.pt, e.g. results/repro/runs/dsprites/mmjsd/seed0")
+    parser.add_argument("--split", required=True, help="a processed dSprites split, e.g. data/repro/processed/dsprites/val_fit.pt")
+    args = parser.parse_args()
+    model = load_run(args.run).model
+    split = load_split(args.split)
     rows = torch.randperm(split["labels"].shape[0], generator=torch.Generator().manual_seed(0))[:ROWS]
     posteriors = model.encode({"img": model_input("img", split["images"][rows]), "text": model_input("text", split["text"][rows])})
     labels = split["labels"][rows].numpy()
@@ -43,4 +51,4 @@ def main(run: str, split_path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main()

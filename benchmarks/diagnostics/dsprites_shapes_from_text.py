@@ -1,15 +1,17 @@
 """Images generated from text by shape: a figure and the image classifier's confusion.
 
-    python benchmarks/diagnostics/dsprites_shapes_from_text.py RUN_DIR CLASSIFIER SPLIT OUT.png
-    e.g. results/repro/runs/dsprites/mmjsd/seed0 results/repro/classifiers/dsprites/img.pt \\
-         data/repro/processed/dsprites/test.pt docs/figures/repro4_images_from_text_by_shape.png
+    python benchmarks/diagnostics/dsprites_shapes_from_text.py --run results/repro/runs/dsprites/mmjsd/seed0 \
+        --classifier results/repro/classifiers/dsprites/img.pt --split data/repro/processed/dsprites/val.pt \
+        --out repro_images_from_text_by_shape.png
+    --run: a run folder, its model.pt or its checkpoint.pt
 
 Figure: 'square / ellipse / heart, one point zero, upright, mid mid', six seeded paddings and
-sampled styles each. Confusion: 3,000 seeded test texts, their images generated, the true shape
-against the classifier's (docs/FIDELITY.md, "The repro scale, fourth run").
+sampled styles each. Confusion: 3,000 seeded texts of SPLIT, their images generated, the true
+shape against the classifier's (docs/FIDELITY.md, "The repro scale, fourth run"). A selection
+tool: it reads val, never test (mmjsd.holdout).
 """
 
-import sys
+import argparse
 
 import matplotlib
 import torch
@@ -17,18 +19,27 @@ import torch
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from mmjsd import holdout  # noqa: E402
 from mmjsd.classifiers import load_classifier  # noqa: E402
-from mmjsd.data.processed import model_input  # noqa: E402
+from mmjsd.data.processed import load_split, model_input  # noqa: E402
 from mmjsd.data.text import decode, encode_padded  # noqa: E402
-from mmjsd.models import load_model  # noqa: E402
+from mmjsd.runs import load_run  # noqa: E402
+
+holdout.enter_selection()   # diagnostics are selection tools: they read val, never test
 
 SHAPES = ["square", "ellipse", "heart"]
 
 
 @torch.no_grad()
-def main(run: str, classifier_path: str, split_path: str, out: str) -> None:
-    model, classifier = load_model(f"{run}/model.pt").eval(), load_classifier(classifier_path)
-    split = torch.load(split_path, weights_only=False)
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", required=True, help="a run folder, model.pt or checkpoint.pt, e.g. results/repro/runs/dsprites/mmjsd/seed0")
+    parser.add_argument("--classifier", required=True, help="the dSprites image classifier, e.g. results/repro/classifiers/dsprites/img.pt")
+    parser.add_argument("--split", required=True, help="a processed dSprites split, e.g. data/repro/processed/dsprites/val.pt")
+    parser.add_argument("--out", required=True, help="the figure to write (.png)")
+    args = parser.parse_args()
+    model, classifier = load_run(args.run).model, load_classifier(args.classifier)
+    split = load_split(args.split)
     length, alphabet = int(split["text"].shape[1]), split["alphabet"]
     generator = torch.Generator().manual_seed(0)
     fig, axes = plt.subplots(3, 6, figsize=(6, 3.2))
@@ -41,7 +52,7 @@ def main(run: str, classifier_path: str, split_path: str, out: str) -> None:
             axes[row, col].axis("off")
         axes[row, 0].set_title(shape, fontsize=7, loc="left")
     fig.tight_layout()
-    fig.savefig(out, dpi=80)
+    fig.savefig(args.out, dpi=80)
 
     rows = torch.randperm(split["text"].shape[0], generator=torch.Generator().manual_seed(2))[:3000]
     texts = [s.strip("*") for s in decode(split["text"][rows], alphabet)]
@@ -56,4 +67,4 @@ def main(run: str, classifier_path: str, split_path: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    main()

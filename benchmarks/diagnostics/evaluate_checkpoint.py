@@ -3,71 +3,88 @@
 measures), for runs longer than one sitting (the 30-epoch dSprites paper run on a GPU lent for
 15 minutes a session: docs/FIDELITY.md, "The paper run, resumed across sessions").
 
-    python benchmarks/diagnostics/evaluate_checkpoint.py --config C --scale S --dataset dsprites \
-        --model mmjsd --seed 0 --out eval_paused.json [--device cuda]
+    python benchmarks/diagnostics/evaluate_checkpoint.py --config config.yaml --scale paper \
+        --run results/paper/runs/dsprites/mmjsd/seed0/checkpoint.pt \
+        --split data/paper/processed/dsprites/val.pt \
+        --fit data/paper/processed/dsprites/val_fit.pt \
+        --eval data/paper/processed/dsprites/val_eval.pt \
+        --img-classifier results/paper/classifiers/dsprites/img.pt \
+        --text-classifier results/paper/classifiers/dsprites/text.pt \
+        --out eval_paused.json [--device cuda]
 
-Reads RUN_DIR/checkpoint.pt (model weights and position), the scale's classifiers and test
-splits. Writes the computed numbers plus where the run stood (epoch, batch, step) and the
-checkpoint's sha256. It is not eval.json: the pipeline's `mmjsd evaluate` only reads finished
-runs (model.pt), and a paused run's numbers must not pass for a finished one's.
+Reads the checkpoint (weights, the run's dataset / model / seed, where it stood), the two
+attribute classifiers and the three validation splits, each through the package's checked
+loaders; the config gives only the evaluation settings and the precision. Pass the files of the
+data the run was trained beside (classifiers trained with MMJSD_HOLDOUT=val). Writes the
+computed numbers plus where the run stood (epoch, batch, step) and the checkpoint's sha256. It
+is not eval.json: the pipeline's `mmjsd evaluate` only reads finished runs (model.pt), and a
+paused run's numbers must not pass for a finished one's. A selection tool: it reads val, never
+test (mmjsd.holdout).
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
-from mmjsd import config as config_io, files, gpu, paths, precision
-from mmjsd.evaluate import evaluate_run, load_inputs
-from mmjsd.models import build_model
+from mmjsd import config as config_io, files, gpu, holdout, precision, runtime
+from mmjsd.classifiers import load_classifier
+from mmjsd.data.processed import load_split
+from mmjsd.evaluate import evaluate_run
+from mmjsd.runs import load_run
+
+holdout.enter_selection()   # diagnostics are selection tools: they read val, never test
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", type=Path, default=Path("config.yaml"))
+    parser.add_argument("--config", type=Path, default=Path("config.yaml"), help="evaluation settings and precision")
     parser.add_argument("--scale", required=True)
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--run", required=True, help="a paused run's checkpoint.pt, or its run folder (holding no model.pt)")
+    parser.add_argument("--split", required=True, help="the coherence split, e.g. data/paper/processed/dsprites/val.pt")
+    parser.add_argument("--fit", required=True, help="the latent classifiers' fit split, e.g. data/paper/processed/dsprites/val_fit.pt")
+    parser.add_argument("--eval", required=True, help="the latent classifiers' eval split, e.g. data/paper/processed/dsprites/val_eval.pt")
+    parser.add_argument("--img-classifier", required=True, help="e.g. results/paper/classifiers/dsprites/img.pt")
+    parser.add_argument("--text-classifier", required=True, help="e.g. results/paper/classifiers/dsprites/text.pt")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
     config = config_io.load_config(args.config, args.scale)
-    run = dict(dataset=args.dataset, model=args.model, seed=args.seed)
-    checkpoint_path = paths.run_file(paths.RUN_CHECKPOINT, config, **run)
-    state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-    position = json.loads(state["position"])
-    model = build_model(state["spec"])
-    model.load_state_dict(state["model"])
-    model.to(args.device).eval()
-
-    splits, classifiers, _ = load_inputs(config, args.dataset, args.config)
+    run = load_run(args.run, map_location=args.device)
+    if run.position is None:
+        raise SystemExit(f"mmjsd: error: {run.path} is a finished run (model.pt), not a paused one -- fix: score it with "
+                         "`MMJSD_HOLDOUT=val mmjsd evaluate ...`, or pass the run's checkpoint.pt")
+    key, position = run.fingerprint, run.position
+    splits = {"split": load_split(args.split), "fit": load_split(args.fit), "eval": load_split(args.eval)}
+    classifiers = {"img": load_classifier(args.img_classifier), "text": load_classifier(args.text_classifier)}
     for classifier in classifiers.values():
         classifier.to(args.device)
     used = precision.resolve(config, args.device)
     with precision.autocast(args.device, used):
-        computed = evaluate_run(model, classifiers, splits["test"], splits["test_fit"], splits["test_eval"],
-                                config["eval"], args.seed)
-    n_batches = -(-state["run"]["n_train"] // state["run"]["train"]["batch_size"])
+        computed = evaluate_run(run.model, classifiers, splits["split"], splits["fit"], splits["eval"],
+                                config["eval"], key["seed"])
+    n_batches = runtime.n_batches(key["n_train"], key["train"]["batch_size"])
     record = {
-        **run,
+        "dataset": key["dataset"], "model": key["model"], "seed": key["seed"],
         "scale": config["scale"],
+        "holdout": holdout.current(),
+        "inputs": {"run": str(run.path), "split": args.split, "fit": args.fit, "eval": args.eval,
+                   "img_classifier": args.img_classifier, "text_classifier": args.text_classifier},
         "paused": {"epoch": position["epoch"], "batch": position["batch"], "step": position["step"],
                    "epochs_done": position["epoch"] + position["batch"] / n_batches,
-                   "epochs_planned": state["run"]["train"]["epochs"], "curve": position["curve"]},
-        "checkpoint_sha256": files.file_sha256(checkpoint_path),
-        "data_source": splits["test"].get("source", "unknown"),
+                   "epochs_planned": key["train"]["epochs"], "curve": position["curve"]},
+        "checkpoint_sha256": files.file_sha256(run.path),
+        "data_source": splits["split"].get("source", "unknown"),
         **computed,
         "device": gpu.device_name(args.device),
         "precision": used,
-        "provenance": files.provenance(config=config, seed=args.seed),
+        "provenance": files.provenance(config=config, seed=key["seed"]),
     }
     files.write_json(args.out, files.json_safe(record))
     cells = ", ".join(f"{n} img {v['img']:.3f} text {v['text']:.3f}" for n, v in computed["coherence"].items())
-    print(f"{args.model} paused at epoch {record['paused']['epochs_done']:.2f} of {record['paused']['epochs_planned']}: {cells}")
+    print(f"{key['model']} paused at epoch {record['paused']['epochs_done']:.2f} of {record['paused']['epochs_planned']}: {cells}")
     return 0
 
 

@@ -1,10 +1,11 @@
 """Does the CelebA text classifier's accuracy depend on where the text starts?
 
     python benchmarks/diagnostics/text_classifier_offsets.py --classifier results/repro/classifiers/celeba/text.pt \
-        --split data/repro/processed/celeba/test.pt
+        --split data/repro/processed/celeba/val.pt [--rows 1000]
 
 Scores the first 1,000 texts of the split as stored (seeded random start), moved to start 0, and
 right-aligned; prints per-attribute accuracy and the mean text length of men's and women's texts.
+A selection tool: it reads val, never test (mmjsd.holdout).
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import argparse
 
 import torch
 
+from mmjsd import holdout
 from mmjsd.classifiers import load_classifier
-from mmjsd.data.processed import model_input
+from mmjsd.data.processed import load_split, model_input
 from mmjsd.data.text import decode, encode
+
+holdout.enter_selection()   # diagnostics are selection tools: they read val, never test
 
 ATTRIBUTES = ("Male", "Smiling", "No_Beard", "Eyeglasses", "Young")
 
@@ -23,12 +27,12 @@ ATTRIBUTES = ("Male", "Smiling", "No_Beard", "Eyeglasses", "Young")
 @torch.no_grad()
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--classifier", required=True)
-    parser.add_argument("--split", required=True)
-    parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--classifier", required=True, help="the CelebA text classifier, e.g. results/repro/classifiers/celeba/text.pt")
+    parser.add_argument("--split", required=True, help="a processed CelebA split, e.g. data/repro/processed/celeba/val.pt")
+    parser.add_argument("--rows", type=int, default=1000, help="the first ROWS texts of the split (default: 1000)")
     args = parser.parse_args()
     classifier = load_classifier(args.classifier)
-    split = torch.load(args.split, weights_only=False)
+    split = load_split(args.split)
     names, alphabet, n = list(split["label_names"]), split["alphabet"], args.rows
     length = int(split["text"].shape[1])
     raw = [s.strip("*") for s in decode(split["text"][:n], alphabet)]

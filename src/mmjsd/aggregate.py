@@ -25,6 +25,7 @@ from typing import Any, Iterable
 
 from mmjsd import files, paths
 from mmjsd.data.dsprites import LABEL_SIZES
+from mmjsd.errors import DataError
 from mmjsd.paper import DSPRITES_FACTORS, MODEL_LABELS, MODEL_ORDER, paper_value
 from mmjsd.vocabulary import DATASETS, DIRECTIONS, REPRESENTATIONS, SOURCE_DESCRIPTIONS
 
@@ -44,11 +45,19 @@ def describe_source(source: str) -> str:
     return f"`{source}` ({SOURCE_DESCRIPTIONS.get(source, 'unknown source')})"
 
 
+SCALE_LABELS = {
+    "paper": "the paper's settings",
+    "repro": ("a reduced-scale reproduction: the paper's models and measures with less data, narrower networks "
+              "and fewer epochs, sized for a 2-core CPU (the budget is under Scale in report.md); its cells are "
+              "compared with the paper's by the direction of the mmJSD - mmPoE difference, not by value"),
+    "demo": "a smoke run: minutes on a CPU; it shows that the pipeline runs end to end and is not evidence about the paper",
+    "ci": "the CI scale: it exercises every stage and proves nothing about the paper",
+}
+
+
 def describe_scale(scale: str) -> str:
-    if scale == "paper":
-        return "`paper` (the paper's settings)"
-    return (f"`{scale}` -- DEMO-SCALE: reduced data, networks and epochs; these numbers show the pipeline "
-            f"works and are NOT comparable to the paper's")
+    """What a scale's numbers are, in one phrase (every table and report names it)."""
+    return f"`{scale}` -- " + SCALE_LABELS.get(scale, "a custom scale with reduced settings (see its config); not the paper's settings")
 
 
 # --------------------------------------------------------------------------------------------
@@ -68,6 +77,9 @@ def read_evaluations(config: dict, dataset: str) -> list[dict]:
             fix = (f"run `snakemake {path} --forcerun {path} --config scale={config['scale']}` "
                    f"(or `mmjsd evaluate --scale {config['scale']} --dataset {dataset} --model {model} --seed {seed}`)")
             record = files.read_json(path, fix, what=f"evaluation of run {dataset}/{model}/seed{seed}")
+            if record.get("holdout", "test") != "test":   # a selection run's numbers never enter Table 1
+                raise DataError(f"{path} scores the {record.get('holdout')!r} split, not test: a selection run's "
+                                f"evaluation in a pipeline slot", f"re-evaluate on test: `{fix.split('`')[1]}`")
             record["_path"] = str(path)
             records.append(record)
     return records

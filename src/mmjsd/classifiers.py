@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmjsd import files, fingerprints, gpu, paths, precision, progress, runtime
+from mmjsd import files, fingerprints, gpu, holdout, paths, precision, progress, runtime
 from mmjsd.data.dsprites import LABEL_NAMES, LABEL_SIZES
 from mmjsd.data.processed import load_checked_split, model_input, sorted_subset
 from mmjsd.errors import DataError
@@ -140,11 +140,14 @@ def _modality_tensor(split: dict, modality: str) -> torch.Tensor:
 
 
 def train_classifier(dataset: str, modality: str, train_split: dict, test_split: dict, settings: dict, seed: int,
-                     device: str = "cpu", precision_used: str = "fp32") -> tuple[AttributeClassifier, dict[str, Any]]:
+                     device: str = "cpu", precision_used: str = "fp32",
+                     held_out: str = "test") -> tuple[AttributeClassifier, dict[str, Any]]:
     """Train the classifier of one modality; return it (eval mode, on the CPU) and its held-out metrics.
 
     `settings` is config['classifier'][dataset] (epochs, batch_size, lr, width, max_train_samples).
-    Held-out metrics are computed on the real `test` split. `precision_used`: see mmjsd.precision.
+    Held-out metrics are computed on `test_split`, the real split named `held_out` ("test" in the
+    pipeline, "val" in a selection run: mmjsd.holdout), and stored under that name.
+    `precision_used`: see mmjsd.precision.
     """
     if list(train_split["label_names"]) != list(test_split["label_names"]):
         raise DataError(f"{dataset} train and test splits name different labels", "rerun `mmjsd prepare` for this dataset")
@@ -192,11 +195,11 @@ def train_classifier(dataset: str, modality: str, train_split: dict, test_split:
         "modality": modality,
         "seed": seed,
         "n_train": int(n),
-        "n_test": int(test_split["labels"].shape[0]),
+        f"n_{held_out}": int(test_split["labels"].shape[0]),
         "settings": dict(settings),
         "head_sizes": dict(zip(train_split["label_names"], sizes)),
         "train_loss_per_epoch": epoch_losses,
-        "test": test_metrics,
+        held_out: test_metrics,
         "data_source": test_split.get("source", "unknown"),
         "wall_time_s": round(train_seconds, 3),
     }
@@ -241,15 +244,16 @@ def cli_train_classifier(args: argparse.Namespace, config: dict) -> int:
     placement = runtime.place(args, config)   # holds the GPU lock (if any) until the process ends
     device, threads = placement.device, placement.threads
     dataset, modality = args.dataset, args.modality
+    held_out = holdout.splits()[0]      # "test" in the pipeline, "val" in a selection run
     train_split = load_checked_split(config, dataset, "train", args.config)
-    test_split = load_checked_split(config, dataset, "test", args.config)
+    test_split = load_checked_split(config, dataset, held_out, args.config)
     settings = modality_settings(config["classifier"][dataset], modality)
     precision_used = precision.resolve(config, device)
     progress.log(f"classifier {dataset}/{modality}: device {device}{placement.where()}, precision {precision_used}, {threads} CPU threads; "
                  f"data {train_split.get('source', 'unknown')}: {train_split['labels'].shape[0]} training and "
-                 f"{test_split['labels'].shape[0]} test samples; {settings['epochs']} epochs, batch {settings['batch_size']}")
+                 f"{test_split['labels'].shape[0]} {held_out} samples; {settings['epochs']} epochs, batch {settings['batch_size']}")
     classifier, metrics = train_classifier(dataset, modality, train_split, test_split, settings, CLASSIFIER_SEED, device,
-                                           precision_used)
+                                           precision_used, held_out)
     metrics["precision"] = precision_used
     metrics["threads"] = threads
     metrics["device"] = gpu.device_name(device)
@@ -261,7 +265,7 @@ def cli_train_classifier(args: argparse.Namespace, config: dict) -> int:
     files.write_json(paths.fill(paths.CLASSIFIER_METRICS, config, dataset=dataset, modality=modality), files.json_safe(metrics))
     files.write_json(paths.fill(paths.CLASSIFIER_SUMMARY, config, dataset=dataset, modality=modality),
                      files.json_safe(classifier_summary(metrics)))
-    accuracy = metrics["test"]["accuracy"]
+    accuracy = metrics[held_out]["accuracy"]
     summary = ", ".join(f"{k} {v:.3f}" for k, v in accuracy.items()) if len(accuracy) <= 8 else f"mean {np.mean(list(accuracy.values())):.3f} over {len(accuracy)} labels"
     print(f"classifier {dataset}/{modality}: held-out accuracy {summary} -> {out}")
     return 0

@@ -28,6 +28,7 @@ from mmjsd.evaluate import cli_evaluate
 from mmjsd.figure import cli_figure
 from mmjsd.gpu import config_share
 from mmjsd.report import cli_report
+from mmjsd.runs import cli_inspect
 from mmjsd.train import cli_train
 from mmjsd.vocabulary import DATASETS, MODALITIES, MODELS
 
@@ -104,7 +105,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, choices=DATASETS, help="which dataset to build")
     p.add_argument("--input", type=Path, required=True, help="raw npz (dsprites) or CelebA folder (celeba)")
     p.add_argument("--out-dir", type=Path, required=True,
-                   help="folder for train/test/test_fit/test_eval.pt (the pipeline uses <paths.data>/processed/DATASET)")
+                   help="folder for the split files train, test, test_fit, test_eval, val, val_fit, val_eval .pt "
+                        "(the pipeline uses <paths.data>/processed/DATASET)")
 
     p = add("train", cli_train,
             "train one model on one dataset with one seed (resumes from its checkpoint); writes model.pt, "
@@ -125,6 +127,11 @@ def _build_parser() -> argparse.ArgumentParser:
             "writes eval.json beside the run's model.pt")
     _run_args(p)
     _device_args(p)
+
+    p = add("inspect", cli_inspect,
+            "open a trained run (its folder, model.pt or checkpoint.pt) through the checked loader and print its "
+            "spec, parameter count, fingerprint and, for a checkpoint, where it stands")
+    p.add_argument("path", type=Path, help="a run folder <paths.results>/runs/DATASET/MODEL/seedSEED, or a model.pt / checkpoint.pt")
 
     p = add("aggregate", cli_aggregate, "collect every run's evaluation into <paths.results>/table1.csv, table1.md, table1_celeba.csv")
     p = add("figure", cli_figure, "draw Figure 1: CelebA faces generated from text strings; writes <paths.results>/figure1.png")

@@ -26,6 +26,7 @@ import yaml
 from mmjsd import paths as P
 from mmjsd.config import read_yaml
 from mmjsd.files import write_text
+from mmjsd.steps import STEP_PARAMS, lookup, step_params, step_settings  # noqa: F401 (step_params, step_settings: re-exported)
 from mmjsd.vocabulary import MODALITIES
 
 HEADER = """\
@@ -35,42 +36,8 @@ HEADER = """\
 """
 
 
-# The config keys each step reads that shape its outputs, declared once: the Snakefile's
-# `params:` (Snakemake reruns a job when their values change) and dvc.yaml's `params:` (DVC does)
-# both come from here. `{dataset}` is the job's dataset. Not listed on purpose: keys that change
-# no output (train.checkpoint_every_epochs, train.threads, resources), and keys whose effect
-# reaches a step through its input files (data.* through the processed splits).
-STEP_PARAMS: dict[str, list[str]] = {
-    "dsprites_render": ["data.dsprites"],
-    "celeba_synthesize": ["data.celeba"],
-    "prepare": ["data.{dataset}"],
-    "train": ["model.{dataset}", "train.{dataset}", "train.adam_betas", "precision"],
-    "train_classifier": ["classifier.{dataset}", "precision"],
-    # eval.figure.texts: CelebA's conditioning measure scores faces generated from them (a
-    # superset for dSprites, whose evaluation does not read them: one key list per step).
-    "evaluate": ["eval.batch_size", "eval.max_test_samples", "eval.latent_fit_samples", "eval.figure.texts", "precision"],
-    "figure": ["eval.figure"],
-}
-
-
-def _get(node, dotted: str):
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def step_settings(config: dict, step: str, dataset: str | None = None) -> dict:
-    """{key: value} of the keys `step` reads."""
-    keys = [k.format(dataset=dataset) for k in STEP_PARAMS[step]]
-    return {k: _get(config, k) for k in keys}
-
-
-def step_params(config: dict, step: str, dataset: str | None = None) -> str:
-    """The same as canonical JSON, for Snakemake's params: Snakemake compares params as text, so
-    keys are sorted (reordering config.yaml reruns nothing; changing a value reruns the job)."""
-    return json.dumps(step_settings(config, step, dataset), sort_keys=True, separators=(",", ":"))
+# The config keys each step reads (STEP_PARAMS) and their canonical JSON live in mmjsd.steps,
+# the one registry that the Snakefile, this generator, the fingerprints and `prepare` read.
 
 
 def cli_prefix(config: dict, config_file: str = "config.yaml") -> str:
@@ -88,12 +55,12 @@ def _params(config: dict, raw_overlay: dict, step: str, item: str = "${item.data
     for key in STEP_PARAMS[step]:
         keys.append(key.format(dataset=item))
         if "{dataset}" in key:
-            present = [_get(raw_overlay, key.format(dataset=d)) is not None for d in config["datasets"]]
+            present = [lookup(raw_overlay, key.format(dataset=d)) is not None for d in config["datasets"]]
             if all(present):
                 overlay_keys.append(key.format(dataset=item))
             elif any(present):
                 overlay_keys.append(key.rsplit(".", 1)[0])
-        elif _get(raw_overlay, key) is not None:
+        elif lookup(raw_overlay, key) is not None:
             overlay_keys.append(key)
     keys += [f"scales.{config['scale']}.{k}" for k in dict.fromkeys(overlay_keys)]
     return [{"config.yaml": keys}]

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmjsd import direct_coherence, files, fingerprints, gpu, paths, precision, progress, runtime
+from mmjsd import direct_coherence, files, fingerprints, gpu, holdout, paths, precision, progress, runtime
 from mmjsd.classifiers import accuracy_per_label, average_precision_per_label, load_classifier
 from mmjsd.data import celeba
 from mmjsd.data.processed import load_checked_split, model_input, sorted_subset
@@ -368,17 +368,29 @@ def read_classifier_metrics(config: dict, dataset: str, modality: str) -> tuple[
 
 def load_inputs(config: dict, dataset: str, config_file: str | Path = "config.yaml") -> tuple[dict, dict, dict]:
     """What an evaluation reads besides the model, each checked: the held-out splits (test,
-    test_fit, test_eval), the classifier of each direction, and the classifiers' paths."""
-    splits = {name: load_checked_split(config, dataset, name, config_file) for name in ("test", "test_fit", "test_eval")}
+    test_fit, test_eval in the pipeline; val, val_fit, val_eval in a selection run: mmjsd.holdout),
+    the classifier of each direction, and the classifiers' paths."""
+    splits = {name: load_checked_split(config, dataset, name, config_file) for name in holdout.splits()}
     classifier_paths = {m: paths.fill(paths.CLASSIFIER, config, dataset=dataset, modality=m) for m in DIRECTIONS}
     classifiers = {m: load_checked_classifier(config, dataset, m, p, config_file) for m, p in classifier_paths.items()}
     return splits, classifiers, classifier_paths
+
+
+def _held_out_accuracy(metrics: tuple[dict, Path], held_out: str) -> dict:
+    """A classifier's accuracy on the split this evaluation scores (its metrics file names it)."""
+    record, path = metrics
+    if held_out not in record:
+        raise DataError(f"classifier metrics {path} hold no accuracy on the {held_out} split (the classifier was "
+                        f"trained for another held-out split)", f"retrain the classifier with MMJSD_HOLDOUT={held_out}"
+                        if held_out != "test" else "retrain the classifier: `snakemake` (MMJSD_HOLDOUT unset)")
+    return record[held_out]["accuracy"]
 
 
 def cli_evaluate(args: argparse.Namespace, config: dict) -> int:
     placement = runtime.place(args, config)   # holds the GPU lock (if any) until the process ends
     device, threads = placement.device, placement.threads
     dataset, model_name, seed = args.dataset, args.model, args.seed
+    held_out, fit_name, eval_name = holdout.splits()
     splits, classifiers, classifier_paths = load_inputs(config, dataset, args.config)
     classifier_metrics = {m: read_classifier_metrics(config, dataset, m) for m in DIRECTIONS}
     model, model_path = load_run_model(config, dataset, model_name, seed)
@@ -388,21 +400,22 @@ def cli_evaluate(args: argparse.Namespace, config: dict) -> int:
 
     precision_used = precision.resolve(config, device)
     progress.log(f"evaluate {dataset}/{model_name}/seed{seed}: device {device}{placement.where()}, precision {precision_used}, "
-                 f"{threads} CPU threads; data {splits['test'].get('source', 'unknown')}: "
+                 f"{threads} CPU threads; data {splits[held_out].get('source', 'unknown')}: "
                  + ", ".join(f"{name} {split['labels'].shape[0]}" for name, split in splits.items())
                  + f" samples (coherence on at most {config['eval']['max_test_samples'] or 'all'})")
     started = time.perf_counter()
     with precision.autocast(device, precision_used):
-        computed = evaluate_run(model, classifiers, splits["test"], splits["test_fit"], splits["test_eval"], config["eval"], seed)
+        computed = evaluate_run(model, classifiers, splits[held_out], splits[fit_name], splits[eval_name], config["eval"], seed)
     record = {
         "dataset": dataset,
         "model": model_name,
         "seed": seed,
         "scale": config["scale"],
-        "data_source": splits["test"].get("source", "unknown"),
-        "data_notes": splits["test"].get("notes", ""),
+        "holdout": held_out,
+        "data_source": splits[held_out].get("source", "unknown"),
+        "data_notes": splits[held_out].get("notes", ""),
         **computed,
-        "classifier_accuracy": {m: classifier_metrics[m][0]["test"]["accuracy"] for m in DIRECTIONS},
+        "classifier_accuracy": {m: _held_out_accuracy(classifier_metrics[m], held_out) for m in DIRECTIONS},
         "inputs": {
             "model": str(model_path),
             "classifiers": {m: str(p) for m, p in classifier_paths.items()},

@@ -334,32 +334,6 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-# The source files whose content shapes each artifact (relative to src/mmjsd). A change to one of
-# them changes the artifact's code fingerprint: a stale checkpoint is then not resumed.
-CODE_FILES = {
-    "prepare": ("data/prepare.py", "data/processed.py", "data/dsprites.py", "data/dsprites_render.py", "data/celeba.py",
-                "data/celeba_faces.py", "data/text.py", "vocabulary.py"),
-    "train": ("train.py", "runtime.py", "data/processed.py", "optim.py", "objectives.py", "precision.py", "models/*.py",
-              "networks/*.py"),
-    "classifier": ("classifiers.py", "runtime.py", "data/processed.py", "networks/classifier.py", "networks/common.py",
-                   "networks/dsprites.py", "precision.py"),
-    # evaluation generates with the model's code and scores with the classifier's
-    "evaluate": ("evaluate.py", "classifiers.py", "runtime.py", "data/processed.py", "direct_coherence.py", "figure.py",
-                 "precision.py", "data/text.py", "models/*.py", "networks/*.py"),
-}
-
-
-def code_digest(step: str) -> str:
-    """sha256 (16 hex digits) of the source files that shape `step`'s outputs, in name order."""
-    root = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for pattern in CODE_FILES[step]:
-        for path in sorted(root.glob(pattern)):
-            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-            digest.update(path.read_bytes().replace(b"\r\n", b"\n"))
-    return digest.hexdigest()[:16]
-
-
 def rotate_logs(folder: str | os.PathLike, keep: int = 3) -> list[Path]:
     """Copy every `*.log` in `folder` to `.log.1`, shifting older copies up to `.log.<keep>`.
 

@@ -5,7 +5,7 @@ of the same kind, a canonical JSON string (deterministic bytes; no paths, hosts 
 
 | artifact | fingerprint | checked by |
 |---|---|---|
-| processed split (`prepare`) | sha256 of the raw input (the npz; for a CelebA folder its manifest, data/manifest.py), the config keys `prepare` reads (dvcgen.STEP_PARAMS), the digest of the data code | train, train-classifier, evaluate, figure (`check_split`) |
+| processed split (`prepare`) | sha256 of the raw input (the npz; for a CelebA folder its manifest, data/manifest.py), the config keys `prepare` reads (steps.STEP_PARAMS), the digest of the data code | train, train-classifier, evaluate, figure (`check_split`) |
 | classifier (`train_classifier`) | sha256 of the train/test splits it learnt from, its config keys, the digest of the classifier code; plus a checksum of weights, spec and fingerprint | evaluate (`classifiers.load_classifier`) |
 | eval.json (`evaluate`) | sha256 of the model, classifiers and splits it read, its config keys, the digest of the evaluation code | recorded (aggregate reads the numbers) |
 
@@ -23,11 +23,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mmjsd import holdout
 from mmjsd import paths as P
 from mmjsd.data.manifest import manifest_sha256
-from mmjsd.dvcgen import step_settings
 from mmjsd.errors import DataError
-from mmjsd.files import code_digest, file_sha256
+from mmjsd.files import file_sha256
+from mmjsd.steps import code_digest, step_settings
 from mmjsd.vocabulary import MODALITIES
 
 FORMAT = 1
@@ -94,7 +95,7 @@ def _refuse(kind: str, path: Path, recorded: str | None, expected: dict, rule: s
 # --- processed splits -----------------------------------------------------------------------
 
 def split_fingerprint(settings: dict, input_sha256: str) -> str:
-    """What `prepare` records in every split: `settings` is dvcgen.step_settings(config, "prepare", dataset)."""
+    """What `prepare` records in every split: `settings` is steps.step_settings(config, "prepare", dataset)."""
     return canonical({"format": FORMAT, "made_by": "prepare", "input_sha256": input_sha256,
                       "settings": settings, "code": code_digest("prepare")})
 
@@ -120,7 +121,8 @@ def check_split(split: dict, path: str | os.PathLike, config: dict, dataset: str
 def classifier_fingerprint(config: dict, dataset: str, modality: str) -> dict:
     """What a classifier records (and what evaluate expects): the splits it learnt from (those
     on disk), its config keys and the classifier code."""
-    splits = {name: content_sha256(P.processed(config, dataset, name)) for name in ("train", "test")
+    # the held-out split it is scored on: test in the pipeline, val in a selection run (mmjsd.holdout)
+    splits = {name: content_sha256(P.processed(config, dataset, name)) for name in ("train", holdout.splits()[0])
               if P.processed(config, dataset, name).is_file()}
     return {"format": FORMAT, "made_by": "train_classifier", "dataset": dataset, "modality": modality,
             "splits_sha256": splits, "settings": step_settings(config, "train_classifier", dataset),
@@ -142,7 +144,6 @@ def eval_fingerprint(config: dict, dataset: str, model: str, seed: int) -> dict:
             "model_sha256": content_sha256(model_path),
             "classifiers_sha256": {m: content_sha256(P.fill(P.CLASSIFIER, config, dataset=dataset, modality=m))
                                    for m in MODALITIES},
-            "splits_sha256": {name: content_sha256(P.processed(config, dataset, name))
-                              for name in ("test", "test_fit", "test_eval")},
+            "splits_sha256": {name: content_sha256(P.processed(config, dataset, name)) for name in holdout.splits()},
             "settings": step_settings(config, "evaluate"),
             "code": code_digest("evaluate")}

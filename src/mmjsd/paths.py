@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SPLITS = ("train", "test", "test_fit", "test_eval")
+SPLITS = ("train", "test", "test_fit", "test_eval", "val", "val_fit", "val_eval")
+# The held-out splits of each purpose: (whole, fit half, eval half). `test` is read once, by the
+# pipeline's final evaluation; `val` (a seeded share of the training rows) by every selection tool.
+HOLDOUT_SPLITS = {"test": ("test", "test_fit", "test_eval"), "val": ("val", "val_fit", "val_eval")}
 
 # data side (relative to paths.data)
 DSPRITES_RAW = "{data}/raw/dsprites/{source}.npz"          # source: official | render

@@ -88,8 +88,7 @@ def _sources(data: dict) -> dict[str, tuple[str, str]]:
 def banner(config: dict, data: dict) -> list[str]:
     warnings = []
     if config["scale"] != "paper":
-        warnings.append(f"**DEMO-SCALE RUN (scale `{config['scale']}`)**: reduced data, networks and epochs. "
-                        "The numbers show that the pipeline runs end to end; they are not a reproduction of the paper's numbers.")
+        warnings.append(f"**Reduced scale**: {describe_scale(config['scale'])}.")
     for dataset, (source, _) in sorted(_sources(data).items()):
         if source in STAND_IN_SOURCES:
             warnings.append(f"**{dataset}: STAND-IN DATA (`{source}`)**: {SOURCE_DESCRIPTIONS[source]}.")
@@ -130,15 +129,15 @@ def runs_section(config: dict, data: dict) -> list[str]:
         "",
         f"Seeds: {', '.join(str(s) for s in config['seeds'])}.",
         "",
-        "| dataset | model | seed | epochs | training samples | device | threads | wall time (s) | samples/s | final loss |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | model | seed | epochs | training samples | device | precision | threads | wall time (s) | samples/s | final loss |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in data["runs"]:
         m = run["metrics"]
         final = m.get("final", {}).get("loss")
         lines.append(
             f"| {run['dataset']} | {MODEL_LABELS.get(run['model'], run['model'])} | {run['seed']} | {m.get('epochs', '?')} | "
-            f"{m.get('n_train', '?')} | {m.get('device', '?')} | {m.get('threads', '?')} | {m.get('wall_time_s', '?')} | "
+            f"{m.get('n_train', '?')} | {m.get('device', '?')} | {m.get('precision', '?')} | {m.get('threads', '?')} | {m.get('wall_time_s', '?')} | "
             f"{m.get('samples_per_s', '?')} | {final if final is None else f'{final:.3f}'} |")
     lines += ["", "Per-run files: " + ", ".join(f"`{r['metrics_path']}`" for r in data["runs"]), ""]
     return lines

@@ -47,10 +47,11 @@ from mmjsd.data.processed import load_checked_split, model_input, sorted_subset
 from mmjsd.errors import DataError, TrainingError
 from mmjsd.models import build_model, model_spec, save_model
 from mmjsd.progress import clock as _clock, log
+from mmjsd.runs import CHECKPOINT_CHECKSUMMED, CHECKPOINT_FORMAT
+from mmjsd.steps import code_digest
 from mmjsd.summary import train_summary
 
 LOSS_TERMS = ("loss", "rec_img", "rec_text", "kl_style_img", "kl_style_text", "divergence")
-CHECKPOINT_FORMAT = 2        # 2: run key with data hash and code digest, content checksum
 # How often a CUDA run brings its finite-loss flag to the host (a sync per step would stall the
 # GPU); the flag records the exact step on the device. On the CPU every step is checked.
 NAN_CHECK_EVERY_CUDA = 25
@@ -151,7 +152,6 @@ def set_rng_state(state: dict, device: str) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
-CHECKSUMMED = ("run", "spec", "model", "optimizer", "rng", "position")
 
 
 def save_checkpoint(path: Path, model, optimizer, position: Position, device: str, run_key: dict) -> None:
@@ -167,7 +167,7 @@ def save_checkpoint(path: Path, model, optimizer, position: Position, device: st
         "position": json.dumps(position.__dict__, sort_keys=True),
     }
     # Checked on load: torch.load does not notice damaged bytes inside a tensor's data.
-    state["checksum"] = files.content_checksum({k: state[k] for k in CHECKSUMMED})
+    state["checksum"] = files.content_checksum({k: state[k] for k in CHECKPOINT_CHECKSUMMED})
     files.torch_save(path, state)
 
 
@@ -184,7 +184,7 @@ def load_checkpoint(path: Path, run_key: dict) -> dict | None:
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         print(f"note: {path} has an older format (no fingerprint); training from scratch", file=sys.stderr)
         return None
-    files.check_checksum(state, "checkpoint", path, fix, keys=CHECKSUMMED, required=True, error=TrainingError)
+    files.check_checksum(state, "checkpoint", path, fix, keys=CHECKPOINT_CHECKSUMMED, required=True, error=TrainingError)
     if state.get("run") != run_key:
         # The config, the data or the training code changed since it was written: its state
         # cannot continue this run (a stale checkpoint is never resumed).
@@ -302,7 +302,7 @@ class Trainer:
         self.run_key = {**self.run, "spec": spec, "train": settings, "adam_betas": config["train"]["adam_betas"],
                         "data_source": self.split["source"], "n_train": len(self.data), "precision": self.precision,
                         # the bytes it trains on and the code that trains (issue 15: stale checkpoints)
-                        "data_sha256": files.file_sha256(split_path), "code": files.code_digest("train")}
+                        "data_sha256": files.file_sha256(split_path), "code": code_digest("train")}
         self.batch_size = settings["batch_size"]
         self.n_batches = runtime.n_batches(len(self.data), self.batch_size)
         self.show_progress = sys.stderr.isatty() if progress is None else progress

@@ -1,19 +1,28 @@
 """Does the paper's direction hold in this run? Cell by cell, mmJSD against mmPoE.
 
 Reads the runs' eval.json records (as `report.collect` gathers them) and writes markdown:
-- dSprites Table 1a and 1b: per cell the mean over seeds of each model, the paper's direction
-  (mmJSD above, below or equal to mmPoE, within TIE of each other) and whether this run agrees;
+- dSprites Table 1a and 1b: per cell each model's mean and spread over seeds, the paper's
+  direction and whether this run agrees;
 - dSprites coherence without a classifier (mmjsd.direct_coherence), per model;
 - CelebA: the conditioning gaps of the figure strings' attributes on real test texts, on the
   figure strings and in context (mmjsd.evaluate described_conditioning, conditioning_gaps,
-  paired_conditioning) and, attribute by attribute, whether mmJSD's coherence average
-  precision is above mmPoE's.
-A cell "holds" when this run orders the two models as the paper does; a difference within TIE
-counts as a tie on both sides.
+  paired_conditioning) and, attribute by attribute, the coherence average precision. The paper
+  has no CelebA numbers (only Figure 1's generations), so these say which model is ahead, not
+  whether the paper holds.
+
+The rule (RULE, printed in the report): with n_J and n_P seeds, means m_J and m_P and sample
+standard deviations s_J and s_P, the difference d = m_J - m_P has the standard error
+SE = sqrt(s_J^2 / n_J + s_P^2 / n_P). mmJSD is ahead ('>') when d > K_SE * SE, behind ('<') when
+d < -K_SE * SE, and the models are within the seed noise ('=') otherwise. With fewer than 2 seeds
+of a model the spread is unknown and the cell is not judged ('?'). A cell holds when the paper's
+order (its two printed values: '>', '<' or '=' when equal) is this run's; a difference the paper
+has but that lies within our seed noise is "unresolved".
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 from mmjsd.aggregate import summarise
@@ -21,7 +30,20 @@ from mmjsd.data.dsprites import SHAPE_WORDS
 from mmjsd.paper import DSPRITES_FACTORS, paper_value
 from mmjsd.vocabulary import DIRECTIONS, MODELS, REPRESENTATIONS
 
-TIE = 0.02            # differences below this are ties (seed noise at demo scale exceeds it)
+K_SE = 2.0            # a difference counts when it exceeds this many standard errors of the difference
+RULE = (f"A difference counts when it exceeds {K_SE:g} standard errors of the difference of the two means "
+        "(SE = sqrt(s_mmJSD^2/n_mmJSD + s_mmPoE^2/n_mmPoE) over seeds); '=' = within that seed noise, "
+        "'?' = fewer than 2 seeds, so the noise is unknown and the cell is not judged.")
+
+
+@dataclass
+class Comparison:
+    """mmJSD's values against mmPoE's over seeds, and the order the rule gives."""
+    mmjsd: float | None
+    mmpoe: float | None
+    diff: float | None
+    se: float | None
+    order: str | None      # '>', '<', '=', '?' (fewer than 2 seeds), None (a value missing)
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -29,19 +51,50 @@ def _mean(values: Iterable[float | None]) -> float | None:
     return summarise(values)[0]
 
 
-def order(a: float | None, b: float | None) -> str | None:
-    """'>' / '<' / '=' for a against b (within TIE: '='); None when either is missing."""
+def compare(mmjsd: Iterable[float | None], mmpoe: Iterable[float | None]) -> Comparison:
+    """Compare two models' per-seed values by RULE."""
+    (m_j, s_j, n_j), (m_p, s_p, n_p) = summarise(mmjsd), summarise(mmpoe)
+    if m_j is None or m_p is None:
+        return Comparison(m_j, m_p, None, None, None)
+    diff = m_j - m_p
+    if n_j < 2 or n_p < 2:
+        return Comparison(m_j, m_p, diff, None, "?")
+    se = math.sqrt(s_j ** 2 / n_j + s_p ** 2 / n_p)
+    order = ">" if diff > K_SE * se else "<" if diff < -K_SE * se else "="
+    return Comparison(m_j, m_p, diff, se, order)
+
+
+def paper_order(a: float | None, b: float | None) -> str | None:
+    """The paper's order of its two printed values ('=' only when they are equal)."""
     if a is None or b is None:
         return None
-    return "=" if abs(a - b) < TIE else (">" if a > b else "<")
+    return "=" if a == b else (">" if a > b else "<")
 
 
 def verdict(ours: str | None, paper: str | None) -> str:
+    """Whether this run's order (by RULE) agrees with the paper's."""
     if ours is None:
         return "n/a"
+    if ours == "?":
+        return "not judged (1 seed)"
     if paper is None:
-        return f"mmJSD {ours} mmPoE"
-    return "holds" if ours == paper else "does not hold"
+        return {">": "mmJSD ahead", "<": "mmPoE ahead", "=": "within noise"}[ours]
+    if ours == paper:
+        return "holds"
+    if ours == "=":
+        return "unresolved (within noise)"
+    return "does not hold"
+
+
+def ahead(ours: str | None) -> str:
+    """For CelebA, where the paper has no numbers: which model the rule puts ahead."""
+    return {None: "n/a", "?": "not judged (1 seed)", ">": "mmJSD ahead", "<": "mmPoE ahead", "=": "within noise"}[ours]
+
+
+def _fmt_spread(comparison: Comparison) -> str:
+    if comparison.diff is None:
+        return "-"
+    return f"{comparison.diff:+.3f}" + (f" ± {comparison.se:.3f}" if comparison.se is not None else "")
 
 
 def _by_model(runs: list[dict], dataset: str) -> dict[str, list[dict]]:
@@ -58,26 +111,30 @@ def dsprites_lines(runs: list[dict]) -> list[str]:
     evals = _by_model(runs, "dsprites")
     if not all(evals[m] for m in MODELS):
         return []
+    n_seeds = {m: len(evals[m]) for m in MODELS}
     lines = ["### dSprites, Table 1: is mmJSD above mmPoE where the paper has it above?", "",
-             f"Means over seeds; '=' means within {TIE} of each other.", "",
-             "| table | cell | mmJSD | mmPoE | this run | paper | direction |", "|---|---|---|---|---|---|---|"]
-    held = total = 0
+             f"Means over seeds ({n_seeds['mmjsd']} of mmJSD, {n_seeds['mmpoe']} of mmPoE). {RULE}", "",
+             "| table | cell | mmJSD | mmPoE | difference ± SE | this run | paper | direction |",
+             "|---|---|---|---|---|---|---|---|"]
+    counts: dict[str, int] = {}
     cells = [("1a", f, d) for f in DSPRITES_FACTORS for d in DIRECTIONS] + \
             [("1b", f, r) for r in REPRESENTATIONS for f in DSPRITES_FACTORS]
     for table, factor, part in cells:
         if table == "1a":
-            ours = {m: _mean(e["coherence"][factor][part] for e in evals[m]) for m in MODELS}
+            values = {m: [e["coherence"][factor][part] for e in evals[m]] for m in MODELS}
             name = f"{factor} {part}"
         else:
-            ours = {m: _mean(e["latent"][part][factor] for e in evals[m]) for m in MODELS}
+            values = {m: [e["latent"][part][factor] for e in evals[m]] for m in MODELS}
             name = f"{part} latent {factor}"
-        paper = order(paper_value(table, "mmjsd", part, factor), paper_value(table, "mmpoe", part, factor))
-        this = order(ours["mmjsd"], ours["mmpoe"])
-        result = verdict(this, paper)
-        held += result == "holds"
-        total += result in ("holds", "does not hold")
-        lines.append(f"| {table} | {name} | {_fmt(ours['mmjsd'])} | {_fmt(ours['mmpoe'])} | {this or '-'} | {paper or '-'} | {result} |")
-    lines += ["", f"The paper's direction holds in {held} of {total} cells.", ""]
+        paper = paper_order(paper_value(table, "mmjsd", part, factor), paper_value(table, "mmpoe", part, factor))
+        ours = compare(values["mmjsd"], values["mmpoe"])
+        result = verdict(ours.order, paper)
+        counts[result] = counts.get(result, 0) + 1
+        lines.append(f"| {table} | {name} | {_fmt(ours.mmjsd)} | {_fmt(ours.mmpoe)} | {_fmt_spread(ours)} | "
+                     f"{ours.order or '-'} | {paper or '-'} | {result} |")
+    total = sum(counts.values())
+    lines += ["", f"Of {total} cells: " + ", ".join(f"{counts[k]} {k}" for k in
+              ("holds", "does not hold", "unresolved (within noise)", "not judged (1 seed)", "n/a") if counts.get(k)) + ".", ""]
     lines += direct_lines(evals)
     return lines
 
@@ -113,14 +170,20 @@ def direct_lines(evals: dict[str, list[dict]]) -> list[str]:
     return lines + [""]
 
 
+def _gap_cell(values: list[float | None]) -> str:
+    """'+0.480 ± 0.090' (mean ± sample std over seeds) or '+0.480' for one seed."""
+    mean, std, _ = summarise(values)
+    return _fmt(mean, True) + (f" ± {std:.3f}" if std is not None else "")
+
+
 def _gap_rows(attributes: list[str], gaps: dict[str, list[dict]]) -> list[str]:
-    """One table row per attribute: each model's gap (mean over its seeds' {attribute: {"gap"}}
-    records) and whether mmJSD is above mmPoE; then a blank line."""
+    """One table row per attribute: each model's gap (mean ± std over its seeds' {attribute:
+    {"gap"}} records) and which model RULE puts ahead; then a blank line."""
     lines = []
     for a in attributes:
-        ours = {m: _mean(g[a]["gap"] for g in gaps[m] if a in g) for m in MODELS}
-        lines.append(f"| {a} | {_fmt(ours['mmjsd'], True)} | {_fmt(ours['mmpoe'], True)} | "
-                     f"{verdict(order(ours['mmjsd'], ours['mmpoe']), '>')} |")
+        values = {m: [g[a]["gap"] for g in gaps[m] if a in g] for m in MODELS}
+        lines.append(f"| {a} | {_gap_cell(values['mmjsd'])} | {_gap_cell(values['mmpoe'])} | "
+                     f"{ahead(compare(values['mmjsd'], values['mmpoe']).order)} |")
     return lines + [""]
 
 
@@ -132,7 +195,10 @@ def celeba_lines(runs: list[dict]) -> list[str]:
     gaps = {m: [e["conditioning"]["gaps"] for e in evals[m] if "conditioning" in e] for m in MODELS}
     described = {m: [e["conditioning_described"] for e in evals[m] if "conditioning_described" in e] for m in MODELS}
     if all(gaps.values()) or all(described.values()):
-        lines += ["### CelebA: do generated faces follow the text? (Figure 1's claim)", ""]
+        lines += ["### CelebA: do generated faces follow the text? (Figure 1's claim)", "",
+                  "The paper reports no CelebA numbers, only Figure 1's generations. The gaps below (mean ± std "
+                  f"over seeds) say whether each model's faces follow the text; the last column says which model "
+                  f"is ahead. {RULE}", ""]
     if all(gaps.values()) and all(described.values()):
         attributes = list(gaps["mmjsd"][0])
         lines += [f"Real texts: the authors' conditional figures generate from real test texts. For each attribute of the "
@@ -141,7 +207,7 @@ def celeba_lines(runs: list[dict]) -> list[str]:
                   f"({described['mmjsd'][0]['faces_per_text']} seeded paddings per text). A real text lists every attribute "
                   "of its face, so this gap also counts the words that go with the attribute (lipstick with not male); "
                   "the in-context table below isolates the word.", "",
-                  "| attribute | mmJSD gap | mmPoE gap | mmJSD above mmPoE? |", "|---|---|---|---|"]
+                  "| attribute | mmJSD gap | mmPoE gap | ahead |", "|---|---|---|---|"]
         lines += _gap_rows(attributes, {m: [d["gaps"] for d in described[m]] for m in MODELS})
     if all(gaps.values()):
         attributes = list(gaps["mmjsd"][0])
@@ -151,7 +217,7 @@ def celeba_lines(runs: list[dict]) -> list[str]:
                   f"({per_string} faces per string: seeded paddings x styles). 0 = the text does not reach the face. These "
                   "strings are shorter than any training text, and short texts read as male to the models "
                   "(docs/FIDELITY.md).", "",
-                  "| attribute | mmJSD gap | mmPoE gap | mmJSD above mmPoE? |", "|---|---|---|---|"]
+                  "| attribute | mmJSD gap | mmPoE gap | ahead |", "|---|---|---|---|"]
         lines += _gap_rows(attributes, gaps)
     paired = {m: [e["conditioning_paired"] for e in evals[m] if "conditioning_paired" in e] for m in MODELS}
     if all(paired.values()):
@@ -160,31 +226,33 @@ def celeba_lines(runs: list[dict]) -> list[str]:
                   f"So each attribute is also switched on and off in the texts of {paired['mmjsd'][0]['rows']} real "
                   "test rows, everything else equal: the mean change of P(attribute) on the generated faces, and "
                   "the share of rows where it rises.", "",
-                  "| attribute | mmJSD paired gap | rows rising | mmPoE paired gap | rows rising | mmJSD above mmPoE? |",
+                  "| attribute | mmJSD paired gap | rows rising | mmPoE paired gap | rows rising | ahead |",
                   "|---|---|---|---|---|---|"]
         for a in attributes:
-            ours = {m: _mean(p["gaps"][a]["gap"] for p in paired[m] if a in p["gaps"]) for m in MODELS}
+            values = {m: [p["gaps"][a]["gap"] for p in paired[m] if a in p["gaps"]] for m in MODELS}
             rising = {m: _mean(p["gaps"][a]["rows_rising"] for p in paired[m] if a in p["gaps"]) for m in MODELS}
-            lines.append(f"| {a} | {_fmt(ours['mmjsd'], True)} | {_fmt(rising['mmjsd'])} | {_fmt(ours['mmpoe'], True)} | "
-                         f"{_fmt(rising['mmpoe'])} | {verdict(order(ours['mmjsd'], ours['mmpoe']), '>')} |")
+            lines.append(f"| {a} | {_gap_cell(values['mmjsd'])} | {_fmt(rising['mmjsd'])} | {_gap_cell(values['mmpoe'])} | "
+                         f"{_fmt(rising['mmpoe'])} | {ahead(compare(values['mmjsd'], values['mmpoe']).order)} |")
         lines.append("")
     ap = {m: [e["coherence_average_precision"] for e in evals[m] if "coherence_average_precision" in e] for m in MODELS}
     if all(ap.values()):
         names = list(ap["mmjsd"][0])
         lines += ["### CelebA coherence (average precision), attribute by attribute", "",
-                  "The paper reports mmJSD above mmPoE; '=' within " f"{TIE}.", "",
+                  "Average precision of the attribute classifier on generations: images generated from the real "
+                  "texts of the test rows (img) and texts generated from their real images (text). The paper reports "
+                  "no CelebA numbers; the columns say which model is ahead by the rule above.", "",
                   "| attribute | img: mmJSD | img: mmPoE | img | text: mmJSD | text: mmPoE | text |", "|---|---|---|---|---|---|---|"]
         counts = {d: [0, 0] for d in DIRECTIONS}
         for name in names:
             row = [name]
             for d in DIRECTIONS:
-                ours = {m: _mean(a[name][d] for a in ap[m]) for m in MODELS}
-                result = verdict(order(ours["mmjsd"], ours["mmpoe"]), ">")
-                counts[d][0] += result == "holds"
+                ours = compare([a[name][d] for a in ap["mmjsd"]], [a[name][d] for a in ap["mmpoe"]])
+                result = ahead(ours.order)
+                counts[d][0] += result == "mmJSD ahead"
                 counts[d][1] += result != "n/a"
-                row += [_fmt(ours["mmjsd"]), _fmt(ours["mmpoe"]), result]
+                row += [_fmt(ours.mmjsd), _fmt(ours.mmpoe), result]
             lines.append("| " + " | ".join(row) + " |")
-        lines += ["", "mmJSD above mmPoE in " + "; ".join(
+        lines += ["", "mmJSD ahead beyond the seed noise in " + "; ".join(
             f"{counts[d][0]} of {counts[d][1]} attributes ({'images from text' if d == 'img' else 'text from images'})"
             for d in DIRECTIONS) + ".", ""]
     return lines

@@ -13,7 +13,8 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from mmjsd import gpu as G
 from mmjsd import paths as P
 from mmjsd.config import deep_merge, read_yaml, resolve, validate_raw
-from mmjsd.dvcgen import cli_prefix, step_params
+from mmjsd.dvcgen import cli_prefix
+from mmjsd.steps import step_params
 from mmjsd.data.celeba import check_folder as check_celeba_folder
 from mmjsd.data.manifest import refresh_manifest as refresh_celeba_manifest
 from mmjsd.data.dsprites import verify_official
@@ -151,7 +152,7 @@ def run_targets(template):
 
 
 def settings(step, wildcards=None):
-    """The config keys `step` reads (STEP_PARAMS in src/mmjsd/dvcgen.py, which dvc.yaml uses too)
+    """The config keys `step` reads (STEP_PARAMS in src/mmjsd/steps.py, which dvc.yaml uses too)
     as a params value, so that Snakemake reruns the job exactly when one of them changes."""
     return step_params(CFG, step, getattr(wildcards, "dataset", None))
 

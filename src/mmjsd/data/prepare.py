@@ -3,8 +3,10 @@
 dSprites: the official or rendered npz (`dsprites.load_npz`); a full official grid is cut to
 `data.dsprites.subset` rows here with the same seeded draw the renderer uses. CelebA: a folder
 in torchvision's layout (`celeba.read_folder`, at most `data.celeba.max_images` images).
-Both get their text (seeded random padding), labels and splits, and all four files
-(train, test, test_fit, test_eval) are written together or not at all.
+Both get their text (seeded random padding), labels and splits, and all seven files (train,
+test, test_fit, test_eval, val, val_fit, val_eval) are written together or not at all. The
+validation split is a seeded share `data.<dataset>.val_fraction` of the training rows: settings
+are chosen on it, so the test split is read once, by the final evaluation.
 
 Determinism: every random choice comes from `processed.generator(seed, purpose)`, tensors are
 saved contiguous and storage-owning, and torch.save goes through a file object, so the same
@@ -22,10 +24,10 @@ import torch
 
 from mmjsd.data import celeba, dsprites, processed
 from mmjsd.data.text import ALPHABET
-from mmjsd.dvcgen import step_settings
 from mmjsd.errors import DataError
 from mmjsd.fingerprints import content_sha256, split_fingerprint
 from mmjsd.paths import celeba_source
+from mmjsd.steps import step_settings
 from mmjsd.vocabulary import SOURCE_DESCRIPTIONS
 
 
@@ -72,8 +74,9 @@ def prepare_dsprites(input_path: Path, settings: dict) -> tuple[dict[str, dict[s
     images = np.minimum(imgs, 1, out=imgs if imgs.flags.writeable else None)
     images *= 255
     images = torch.from_numpy(images)[:, None]
-    indices = processed.split_indices(len(images), float(settings["test_fraction"]), seed)
-    notes.append(f"seeded (seed {seed}) held-out {settings['test_fraction']:g} test split, halves test_fit/test_eval")
+    indices = processed.split_indices(len(images), float(settings["test_fraction"]), seed, float(settings["val_fraction"]))
+    notes.append(f"seeded (seed {seed}) held-out {settings['test_fraction']:g} test split, halves test_fit/test_eval; "
+                 f"validation: a seeded {settings['val_fraction']:g} of the training rows, halves val_fit/val_eval")
     note = "; ".join(notes)
     return _split_dicts("dsprites", images, text, labels, dsprites.LABEL_NAMES, source, seed, note, indices), notes, source
 
@@ -86,25 +89,32 @@ def _celeba_source(folder: celeba.CelebAFolder, configured: str | None) -> str:
     return "shared-subset" if folder.missing else "folder"
 
 
-def celeba_splits(partition: np.ndarray | None, n: int, test_fraction: float, seed: int) -> tuple[dict[str, torch.Tensor], str]:
-    """Index tensors for train/test/test_fit/test_eval and a sentence saying how they were made.
+def celeba_splits(partition: np.ndarray | None, n: int, test_fraction: float, seed: int,
+                  val_fraction: float) -> tuple[dict[str, torch.Tensor], str]:
+    """Index tensors for train/test/val and their halves, and a sentence saying how they were made.
 
-    The authors trained on partition 0 and evaluated on partition 1 ("valid"); we do the same
-    when both occur among the loaded images (partition 2 is then left unused). Otherwise (e.g.
-    the shared subset, all of which is partition 0) a seeded held-out share `test_fraction` of
-    the loaded images is carved out, and the note says so."""
+    The authors trained on partition 0 and evaluated on partition 1 ("valid"); we test on
+    partition 1 too when both occur among the loaded images (partition 2 is then left unused).
+    Otherwise (e.g. the shared subset, all of which is partition 0) a seeded held-out share
+    `test_fraction` of the loaded images is carved out, and the note says so. Either way the
+    validation split is a seeded share `val_fraction` of the training rows (a deviation for the
+    official partitions: the authors trained on all of partition 0)."""
 
-    if partition is not None and (partition == 0).sum() >= 1 and (partition == 1).sum() >= 2:
-        train = torch.from_numpy(np.flatnonzero(partition == 0))
+    if partition is not None and (partition == 0).sum() >= 3 and (partition == 1).sum() >= 2:
+        train, val = processed.validation_share(torch.from_numpy(np.flatnonzero(partition == 0)), val_fraction, seed)
         test = torch.from_numpy(np.flatnonzero(partition == 1))
         fit, evaluation = processed.test_halves(test, seed)
+        val_fit, val_eval = processed.test_halves(val, seed)
         unused = int((partition >= 2).sum() + (partition < 0).sum())
-        note = (f"official partitions: train = partition 0 ({len(train)}), test = partition 1 'valid' ({len(test)}), "
-                f"as the authors evaluated" + (f"; {unused} images of partition 2 (or none) unused" if unused else ""))
-        return {"train": train, "test": test, "test_fit": fit, "test_eval": evaluation}, note
-    splits = processed.split_indices(n, test_fraction, seed)
+        note = (f"official partitions: train = partition 0 less the validation share ({len(train)}), validation = a "
+                f"seeded {val_fraction:g} of partition 0 ({len(val)}), test = partition 1 'valid' ({len(test)}), "
+                f"where the authors evaluated" + (f"; {unused} images of partition 2 (or none) unused" if unused else ""))
+        return {"train": train, "test": test, "test_fit": fit, "test_eval": evaluation,
+                "val": val, "val_fit": val_fit, "val_eval": val_eval}, note
+    splits = processed.split_indices(n, test_fraction, seed, val_fraction)
     note = (f"carved split: the official valid partition is absent among the loaded images, so a seeded "
-            f"(seed {seed}) held-out {test_fraction:g} of them ({len(splits['test'])}) is the test split")
+            f"(seed {seed}) held-out {test_fraction:g} of them ({len(splits['test'])}) is the test split; "
+            f"validation: a seeded {val_fraction:g} of the training rows ({len(splits['val'])})")
     return splits, note
 
 
@@ -117,7 +127,8 @@ def prepare_celeba(input_path: Path, settings: dict) -> tuple[dict[str, dict[str
         notes.append(f"configured source 'synthetic' but {input_path} is not a synthetic folder; labelled by what it holds")
     notes += folder.notes
     text = celeba.attribute_text_indices(folder.attributes, processed.generator(seed, "text"), celeba.TEXT_LENGTH)
-    indices, split_note = celeba_splits(folder.partition, len(folder.names), float(settings["test_fraction"]), seed)
+    indices, split_note = celeba_splits(folder.partition, len(folder.names), float(settings["test_fraction"]), seed,
+                                        float(settings["val_fraction"]))
     notes.append(split_note)
     note = "; ".join(notes)
     return (_split_dicts("celeba", folder.images, text, folder.attributes, celeba.ATTRIBUTE_NAMES, source, seed, note, indices),
@@ -126,11 +137,11 @@ def prepare_celeba(input_path: Path, settings: dict) -> tuple[dict[str, dict[str
 
 def prepare(dataset: str, input_path: str | Path, out_dir: str | Path, settings: dict,
             config_settings: dict | None = None) -> dict[str, Any]:
-    """Build and write data/processed/<dataset>/{train,test,test_fit,test_eval}.pt.
+    """Build and write data/processed/<dataset>/<split>.pt for every split in paths.SPLITS.
 
     settings: config["data"][dataset] (for CelebA, 'source' should be the resolved source,
     see mmjsd.paths.celeba_source). config_settings: the config keys `prepare` reads as the
-    consumers recompute them (dvcgen.step_settings), recorded in each split's fingerprint with
+    consumers recompute them (steps.step_settings), recorded in each split's fingerprint with
     the input's sha256 and the data code's digest; default {"data.<dataset>": settings}.
     Returns a summary dict (counts, source, notes, files).
     """
@@ -160,8 +171,9 @@ def prepare(dataset: str, input_path: str | Path, out_dir: str | Path, settings:
 
 def summary_paragraph(summary: dict[str, Any]) -> str:
     c = summary["counts"]
-    return (f"prepare {summary['dataset']}: {c['train'] + c['test']} samples from {summary['input']} "
-            f"(source '{summary['source']}') -> train {c['train']}, test {c['test']} "
+    return (f"prepare {summary['dataset']}: {c['train'] + c['val'] + c['test']} samples from {summary['input']} "
+            f"(source '{summary['source']}') -> train {c['train']}, validation {c['val']} (val_fit {c['val_fit']}, "
+            f"val_eval {c['val_eval']}), test {c['test']} "
             f"(test_fit {c['test_fit']}, test_eval {c['test_eval']}); text {summary['text_length']} characters "
             f"over the {len(ALPHABET)}-symbol alphabet; seed {summary['seed']}. "
             + ". ".join(n[0].upper() + n[1:] for n in summary["notes"]) + ". "

@@ -1,8 +1,11 @@
 """The processed-data contract shared by training, classifiers and evaluation.
 
 `data/processed/<dataset>/<split>.pt` (mmjsd.paths.PROCESSED), one torch file per split in
-`SPLITS = (train, test, test_fit, test_eval)`; test_fit and test_eval are the two seeded
-halves of test (paper 4.1: latent classifiers are fitted on one half and scored on the other).
+`SPLITS = (train, test, test_fit, test_eval, val, val_fit, val_eval)`; test_fit and test_eval
+are the two seeded halves of test (paper 4.1: latent classifiers are fitted on one half and
+scored on the other). `val` is a seeded share of the training rows (disjoint from train and
+test) with its halves val_fit / val_eval: every choice of settings is made on it, and the test
+split is read once, by the pipeline's final evaluation (mmjsd.holdout).
 
 Each file holds a dict:
 
@@ -36,7 +39,7 @@ from typing import Any
 
 import torch
 
-from mmjsd import fingerprints, paths
+from mmjsd import fingerprints, holdout, paths
 from mmjsd.errors import DataError
 from mmjsd.files import atomic_path, torch_load, torch_save
 from mmjsd.paths import SPLITS
@@ -58,28 +61,46 @@ def generator(seed: int, purpose: str) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
 
 
-def split_indices(n: int, test_fraction: float, seed: int) -> dict[str, torch.Tensor]:
-    """Seeded train/test split of range(n) plus the two halves of test.
+def split_indices(n: int, test_fraction: float, seed: int, val_fraction: float) -> dict[str, torch.Tensor]:
+    """Seeded train/test split of range(n), the validation share of the training rows, and the
+    two halves of test and of val.
 
-    Returns {"train", "test", "test_fit", "test_eval"} -> sorted int64 index tensors.
-    round(n * test_fraction) rows (at least 2, so both halves are non-empty; at most n - 1)
-    go to test.
+    Returns {"train", "test", "test_fit", "test_eval", "val", "val_fit", "val_eval"} -> sorted
+    int64 index tensors. round(n * test_fraction) rows (at least 2, so both halves are
+    non-empty) go to test; then `validation_share` carves val out of the rest. The test rows do
+    not depend on val_fraction (the val draw has a generator of its own).
     """
-    if n < 3:
-        raise DataError(f"only {n} samples: too few to split into train/test_fit/test_eval",
+    if n < 5:
+        raise DataError(f"only {n} samples: too few to split into train, test and validation halves",
                         "provide more images (raise data.*.subset / max_images / synthetic_count)")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
-    n_test = min(max(2, round(n * test_fraction)), n - 1)
+    n_test = min(max(2, round(n * test_fraction)), n - 3)
     order = torch.randperm(n, generator=generator(seed, "split"))
     test = order[:n_test].sort().values
-    train = order[n_test:].sort().values
+    train, val = validation_share(order[n_test:].sort().values, val_fraction, seed)
     fit, evaluation = test_halves(test, seed)
-    return {"train": train, "test": test, "test_fit": fit, "test_eval": evaluation}
+    val_fit, val_eval = test_halves(val, seed)
+    return {"train": train, "test": test, "test_fit": fit, "test_eval": evaluation,
+            "val": val, "val_fit": val_fit, "val_eval": val_eval}
+
+
+def validation_share(train: torch.Tensor, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train without val, val): a seeded share `val_fraction` of the training rows `train` (at
+    least 2 rows, so both halves are non-empty; at least 1 row stays for training), each sorted."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
+    train = torch.as_tensor(train, dtype=torch.int64)
+    if train.numel() < 3:
+        raise DataError(f"only {train.numel()} training samples: too few to carve a validation split from",
+                        "provide more images (raise data.*.subset / max_images / synthetic_count)")
+    n_val = min(max(2, round(train.numel() * val_fraction)), train.numel() - 1)
+    order = torch.randperm(train.numel(), generator=generator(seed, "validation"))
+    return train[order[n_val:]].sort().values, train[order[:n_val]].sort().values
 
 
 def test_halves(test: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Seeded halves (fit gets the extra one when odd) of a set of test indices, each sorted."""
+    """Seeded halves (fit gets the extra one when odd) of a set of held-out indices, each sorted."""
     test = torch.as_tensor(test, dtype=torch.int64)
     order = torch.randperm(test.numel(), generator=generator(seed, "test-halves"))
     n_fit = (test.numel() + 1) // 2
@@ -179,8 +200,10 @@ def load_split(path: str | os.PathLike) -> dict[str, Any]:
     """Read and validate one split file.
 
     Missing file -> DataError whose fix names `snakemake` / `mmjsd prepare`; unreadable file or
-    wrong keys/dtypes/shapes -> DataError.
+    wrong keys/dtypes/shapes -> DataError; a test split in a selection process (mmjsd.holdout)
+    -> DataError before the file is opened.
     """
+    holdout.check_readable(Path(path).stem, path)
     split = torch_load(path, "processed data", "delete it and rebuild: " + PREPARE_FIX, missing_fix=PREPARE_FIX)
     validate_split(split, str(path))
     return split

@@ -25,7 +25,7 @@ MODELS: dict[str, type[MultimodalVAE]] = {"mmjsd": MMJSD, "mmpoe": MMPoE}
 SPEC_KEYS = ("model", "dataset", "settings", "img_channels", "text_len", "alphabet_size")
 
 __all__ = ["MODELS", "MMJSD", "MMPoE", "MultimodalVAE", "Posterior",
-           "model_spec", "build_model", "save_model", "load_model", "load_run_model"]
+           "model_spec", "build_model", "save_model", "load_model", "load_model_file", "load_run_model"]
 
 
 def model_spec(config: dict, model_name: str, dataset: str, img_channels: int, text_len: int,
@@ -71,7 +71,12 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu", expec
     DataError naming the fix."""
     path = Path(path)
     fix = fix or f"re-run the training step that writes {path} (delete the file first if it is damaged)"
-    blob = torch_load(path, "model file", fix)
+    model, _ = load_model_file(path, torch_load(path, "model file", fix), fix, expect)
+    return model.to(map_location)
+
+
+def load_model_file(path: Path, blob, fix: str, expect: dict | None = None) -> tuple[MultimodalVAE, dict]:
+    """(model, fingerprint) from save_model's loaded `blob`, its checksum and `expect` checked."""
     if not isinstance(blob, dict) or "spec" not in blob or "state_dict" not in blob:
         raise DataError(f"model file {path} does not hold a model (expected keys 'spec' and 'state_dict')", fix)
     check_checksum(blob, "model file", path, fix)
@@ -85,7 +90,7 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu", expec
         model.load_state_dict(blob["state_dict"])
     except (ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise DataError(f"model file {path} does not match its spec: {detail(exc)}", fix) from None
-    return model.to(map_location)
+    return model, blob.get("fingerprint") or {}
 
 
 def load_run_model(config: dict, dataset: str, model_name: str, seed: int) -> tuple[MultimodalVAE, Path]:
