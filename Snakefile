@@ -7,6 +7,9 @@
 # Every rule is one call of the `mmjsd` CLI (src/mmjsd/cli.py) with a log under logs/<scale>/.
 
 
+configfile: "config.yaml"
+
+
 include: "workflow/rules/common.smk"
 
 wildcard_constraints:

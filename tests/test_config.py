@@ -60,6 +60,14 @@ def test_paper_scale_keeps_the_authors_celeba_settings(raw):
      "scale 'demo': config value eval.figure.texts[1] 'smiling \u00e9': character '\u00e9' at position 9"),
     (lambda c: c["model"]["celeba"].update(logvar_bound=0), "config value model.celeba.logvar_bound"),
     (lambda c: c["resources"].update(gpu_share={"dsprites": 1.5}), "config value resources.gpu_share.dsprites"),
+    # learning rates finite, above 0 and at most 0.1; seeds in [0, 2^32)
+    (lambda c: c["train"]["dsprites"].update(lr=float("inf")), "config value train.dsprites.lr"),
+    (lambda c: c["train"]["dsprites"].update(lr=float("nan")), "config value train.dsprites.lr"),
+    (lambda c: c["train"]["dsprites"].update(lr=1.0), "config value train.dsprites.lr"),
+    (lambda c: c["classifier"]["celeba"].update(lr=0), "config value classifier.celeba.lr"),
+    (lambda c: c.update(seeds=[0, 2**32]), "config value seeds.1"),
+    (lambda c: c["data"]["dsprites"].update(seed=2**63), "config value data.dsprites.seed"),
+    (lambda c: c["data"]["celeba"].update(val_fraction=0), "config value data.celeba.val_fraction"),
 ])
 def test_invalid_config_names_the_key(raw, mutate, message):
     bad = copy.deepcopy(raw)

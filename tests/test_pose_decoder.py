@@ -70,3 +70,13 @@ def test_models_train_and_generate_with_the_pose_decoders(name, decoder):
 def test_celeba_refuses_the_pose_decoder():
     with pytest.raises(ValueError, match="dSprites only"):
         h.make_model("mmjsd", "celeba", image_decoder="pose")
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan"), 1e30])
+def test_non_finite_or_huge_poses_give_a_finite_backward_not_a_crash(bad):
+    """A diverging run's pose reaches grid_sample bounded and finite (it segfaulted in backward)."""
+    decoder = PoseImageDecoder(1, content_dim=4, style_dim=3, width=0.25)
+    decoder.pose.forward = lambda style: torch.full((style.shape[0], 3), bad) + 0 * style.sum()
+    z = torch.randn(2, 7, requires_grad=True)
+    decoder(z).sum().backward()
+    assert z.grad is not None

@@ -45,11 +45,25 @@ def _common(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
                         help="scale overlay from the config's 'scales:' (default: the file's 'scale' key, i.e. paper)")
 
 
+MAX_SEED = 2**32 - 1   # the schema's bound (workflow/schemas/config.schema.yaml, $defs.seed)
+
+
+def seed_value(text: str) -> int:
+    """A training seed from the command line: an integer in [0, 2^32)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{value} is outside [0, 2^32): seeds that differ by 2^32 would train the same model")
+    return value
+
+
 def _run_args(parser: argparse.ArgumentParser, with_model: bool = True) -> None:
     parser.add_argument("--dataset", required=True, choices=DATASETS, help="which processed dataset (data/processed/DATASET/)")
     if with_model:
         parser.add_argument("--model", required=True, choices=MODELS, help="mmjsd (the paper's model) or mmpoe (the baseline)")
-        parser.add_argument("--seed", required=True, type=int,
+        parser.add_argument("--seed", required=True, type=seed_value,
                             help="training seed; the run lives in <paths.results>/runs/DATASET/MODEL/seedSEED/")
 
 

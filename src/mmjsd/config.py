@@ -8,6 +8,7 @@ The same function serves the CLI and the Snakefile, so both see one configuratio
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,23 @@ def _schema() -> dict:
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
+def _non_finite(node: Any, where: str = "") -> str | None:
+    """The dotted key of the first NaN or infinite number (JSON Schema's bounds let NaN through:
+    every comparison with it is false), or None."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return where or "<top level>"
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in children:
+        found = _non_finite(child, f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return None
+
+
 def _first_error(instance: Any, schema: dict) -> str | None:
+    bad = _non_finite(instance)
+    if bad is not None:
+        return f"config value {bad}: {lookup_value(instance, bad)!r} is not a finite number"
     validator_cls = jsonschema.validators.validator_for(schema)
     validator = validator_cls(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.path), list(map(str, e.path))))
@@ -99,6 +116,12 @@ def _first_error(instance: Any, schema: dict) -> str | None:
             hint = (f" (YAML reads {error.instance} as a string, not a number: write {written}, "
                     f"with a dot and a signed exponent, or a plain decimal)")
     return f"config value {where}: {error.message}{hint}"
+
+
+def lookup_value(node: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
 
 
 def validate(config: dict) -> None:

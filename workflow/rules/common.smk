@@ -21,8 +21,11 @@ from mmjsd.data.dsprites import verify_official
 from mmjsd.errors import ConfigError, MmjsdError
 from mmjsd.schedule import train_priority
 
-
-configfile: "config.yaml"
+# Every rule runs the one pinned environment, which environment.yml creates under this name, and
+# `snakemake --sdm conda` activates it per job (a named environment, so that its `-e .` and
+# `-r requirements.txt` resolve from the repository; without --sdm conda, the rules run in the
+# environment Snakemake runs in, e.g. the Makefile's .venv).
+CONDA_ENV = "mmjsd"
 
 
 def _config_file():
@@ -106,11 +109,6 @@ DATA = CFG["paths"]["data"]
 RESULTS = CFG["paths"]["results"]
 # Every rule is one call of this CLI with the same configuration arguments (dvc.yaml's too).
 MMJSD = cli_prefix(CFG, CONFIG_FILE)
-# No `conda:` directive: every rule calls this repository's own `mmjsd`, so the one environment
-# is the one Snakemake runs in (.venv from requirements.txt, or `conda env create -f
-# environment.yml` from the repository root). A per-rule conda environment could not install the
-# package: Snakemake copies the environment file elsewhere, where `-r requirements.txt` and
-# `-e .` no longer resolve (README, "Environment").
 
 
 # GPUs (src/mmjsd/gpu.py): `--resources gpu=N` means N devices. Each GPU job claims a share of

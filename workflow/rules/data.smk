@@ -6,6 +6,8 @@ rule dsprites_download:
         pattern(P.DSPRITES_RAW.replace("{source}", "official")),
     params:
         cli=MMJSD,
+    conda:
+        CONDA_ENV
     log:
         f"logs/{SCALE}/dsprites_download.log",
     shell:
@@ -18,6 +20,8 @@ rule dsprites_render:
     params:
         cli=MMJSD,
         settings=settings("dsprites_render"),
+    conda:
+        CONDA_ENV
     log:
         f"logs/{SCALE}/dsprites_render.log",
     shell:
@@ -29,6 +33,8 @@ rule celeba_download:
         directory(pattern(P.CELEBA_TORCHVISION)),
     params:
         cli=MMJSD,
+    conda:
+        CONDA_ENV
     log:
         f"logs/{SCALE}/celeba_download.log",
     shell:
@@ -41,6 +47,8 @@ rule celeba_synthesize:
     params:
         cli=MMJSD,
         settings=settings("celeba_synthesize"),
+    conda:
+        CONDA_ENV
     log:
         f"logs/{SCALE}/celeba_synthesize.log",
     shell:
@@ -60,6 +68,8 @@ rule prepare:
     resources:
         runtime=CFG["resources"]["prepare"]["runtime_min"],
         mem_mb=CFG["resources"]["prepare"]["mem_mb"],
+    conda:
+        CONDA_ENV
     log:
         f"logs/{SCALE}/prepare_{{dataset}}.log",
     shell:

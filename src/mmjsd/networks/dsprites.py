@@ -40,6 +40,7 @@ DATASET = "dsprites"
 IMG_CHANNELS = (32, 32, 64, 64)
 TEXT_CHANNELS = (64, 128, 128, 256)
 HIDDEN = 256
+POSE_COORDINATE_BOUND = 1e3   # |shift| beyond this moves the sprite a thousand canvases away
 
 
 class ImageEncoder(nn.Module):
@@ -158,6 +159,10 @@ class PoseImageDecoder(nn.Module):
             # theta maps output coordinates to input ones: turn about the centre, then shift.
             theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], dim=1),
                                  torch.stack([sin, cos, shift[:, 1]], dim=1)], dim=1)  # B x 2 x 3
+            # A diverging run can hand grid_sample non-finite or huge coordinates, and its backward
+            # then reads outside the canvas (a segmentation fault, not an error). Bounded, finite
+            # coordinates fail as a NaN loss instead; for every sane pose this is the identity.
+            theta = torch.nan_to_num(theta, nan=0.0).clamp(-POSE_COORDINATE_BOUND, POSE_COORDINATE_BOUND)
             grid = F.affine_grid(theta, list(logits.shape), align_corners=False)
             # border: the canvas edge is background, so what moves in is background too
             return F.grid_sample(logits.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
