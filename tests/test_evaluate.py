@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,7 +166,7 @@ def test_cli_evaluate_with_a_real_model_is_deterministic(dsprites_setup, tmp_pat
     from mmjsd.evaluate import cli_evaluate
     from mmjsd.fingerprints import classifier_fingerprint
     from test_classifiers import made_here
-    from mmjsd.models import build_model, model_spec, save_model
+    from mmjsd.models import build_model, expected_run, model_spec, save_model
 
     config = small_config(tmp_path)
     config["eval"] = dict(config["eval"], batch_size=32, max_test_samples=40, latent_fit_samples=20)
@@ -181,7 +182,8 @@ def test_cli_evaluate_with_a_real_model_is_deterministic(dsprites_setup, tmp_pat
         paths.fill(paths.CLASSIFIER_METRICS, config, dataset="dsprites", modality=modality).write_text(json.dumps(metrics))
     torch.manual_seed(0)
     model = build_model(model_spec(config, "mmjsd", "dsprites", 1, 64, len(test["alphabet"])))
-    save_model(paths.run_file(paths.RUN_MODEL, config, "dsprites", "mmjsd", 0), model)
+    save_model(paths.run_file(paths.RUN_MODEL, config, "dsprites", "mmjsd", 0), model,
+               fingerprint=expected_run(config, "dsprites", "mmjsd", 0))
 
     # The real parser, so the handler sees every argument the command line gives it.
     args = cli._build_parser().parse_args(["evaluate", "--dataset", "dsprites", "--model", "mmjsd", "--seed", "0",
@@ -295,3 +297,25 @@ def test_described_conditioning_reads_real_texts_at_several_paddings():
     assert set(result["gaps"]) == {"Male", "Smiling", "Wavy_Hair"}
     assert result["gaps"]["Male"] == {"with": 1.0, "without": 0.0, "gap": 1.0, "texts_with": 2, "texts_without": 2}
     assert result["gaps"]["Smiling"]["gap"] == 0.0 and abs(result["gaps"]["Wavy_Hair"]["gap"] + 2 / 3) < 1e-6
+
+
+def test_a_model_of_another_slot_is_refused(tmp_path):
+    """A model.pt copied from another seed, config or data into a run's slot is never evaluated
+    under that slot's name: its recorded run key must match what the slot expects."""
+    from mmjsd.config import load_config
+    from mmjsd.errors import DataError
+    from mmjsd.models import build_model, expected_run, load_run_model, model_spec, save_model
+
+    config = load_config(Path(__file__).resolve().parents[1] / "config.yaml", "ci")
+    config["paths"] = {"data": str(tmp_path / "data"), "results": str(tmp_path / "results")}
+    slot = paths.run_file(paths.RUN_MODEL, config, "dsprites", "mmjsd", 0)
+    slot.parent.mkdir(parents=True)
+    model = build_model(model_spec(config, "mmjsd", "dsprites", 1, 64, 71))
+    save_model(slot, model, fingerprint=expected_run(config, "dsprites", "mmjsd", 0))
+    assert load_run_model(config, "dsprites", "mmjsd", 0)[1] == slot
+    other_seed = expected_run(config, "dsprites", "mmjsd", 1)
+    other_scale = {**expected_run(config, "dsprites", "mmjsd", 0), "train": {**config["train"]["dsprites"], "epochs": 12}}
+    for recorded, named in ((other_seed, "seed"), (other_scale, "train.epochs"), ({}, "dataset")):
+        save_model(slot, model, fingerprint=recorded)
+        with pytest.raises(DataError, match=f"not trained for this slot .*{named}"):
+            load_run_model(config, "dsprites", "mmjsd", 0)

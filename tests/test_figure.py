@@ -69,12 +69,13 @@ def test_cli_writes_the_png_atomically(config, test_split):
     from mmjsd.data.processed import save_split
     from mmjsd.figure import cli_figure
     from test_classifiers import made_here
-    from mmjsd.models import save_model
+    from mmjsd.models import expected_run, save_model
 
     config["datasets"] = ["celeba"]
     save_split(paths.processed(config, "celeba", "test"), {**test_split, "fingerprint": made_here(config, "celeba")})
     for name, model in _tiny_real_models(config).items():
-        save_model(paths.run_file(paths.RUN_MODEL, config, "celeba", name, 0), model)
+        save_model(paths.run_file(paths.RUN_MODEL, config, "celeba", name, 0), model,
+                   fingerprint=expected_run(config, "celeba", name, 0))
         # the panel caption's numbers come from the run's eval.json
         files.write_json(paths.run_file(paths.RUN_EVAL, config, "celeba", name, 0),
                          {"conditioning": {"gaps": {"Male": {"gap": 0.4}}}})

@@ -71,7 +71,7 @@ def test_prepare_dsprites_writes_the_contract(render_npz, tmp_path):
     assert summary["counts"] == {"train": 324, "test": 40, "test_fit": 20, "test_eval": 20, "val": 36, "val_fit": 18, "val_eval": 18}
     assert summary["source"] == "render"
     train = processed.load_split(tmp_path / "train.pt")
-    assert list(train) == [*processed.KEYS, "fingerprint"]
+    assert list(train) == [*processed.KEYS, "fingerprint", "checksum"]
     assert train["images"].shape == (324, 1, 64, 64) and set(train["images"].unique().tolist()) == {0, 255}
     assert train["text"].shape == (324, 64) and train["alphabet"] == ALPHABET
     assert train["labels"].shape == (324, 5) and train["label_names"] == dsprites.LABEL_NAMES
@@ -201,3 +201,18 @@ def test_cli_prepare_bad_inputs_exit_nonzero_and_write_nothing(tmp_path, capsys)
         err = capsys.readouterr().err.strip()
         assert err.startswith("mmjsd: error: ") and "\n" not in err
         assert files_of(out) == []
+
+
+def test_same_size_damage_to_a_split_is_caught_by_its_checksum(render_npz, tmp_path):
+    """One label changed, file size and format kept: the content checksum written with the split
+    refuses it on every load (Snakemake sees only times and sizes)."""
+    prepare.prepare("dsprites", render_npz, tmp_path, DSPRITES_SETTINGS)
+    path = tmp_path / "test.pt"
+    split = torch.load(path, weights_only=False)
+    assert split["checksum"] == processed.canonical(split)["checksum"]      # written with the file
+    split["labels"][0, 0] = (split["labels"][0, 0] + 1) % 3                   # the checksum stays the old one
+    with open(path, "wb") as handle:
+        torch.save(split, handle)
+    with pytest.raises(DataError, match="damaged") as exc:
+        processed.load_split(path)
+    one_line(exc)

@@ -444,7 +444,7 @@ def test_evaluate_refuses_a_stale_or_damaged_classifier_and_records_what_it_read
     import json
 
     from mmjsd import paths as P
-    from mmjsd.models import build_model, model_spec, save_model
+    from mmjsd.models import build_model, expected_run, model_spec, save_model
 
     config_path, config = prepared_ci
     classifier = {m: P.fill(P.CLASSIFIER, config, dataset="dsprites", modality=m) for m in ("img", "text")}
@@ -457,7 +457,8 @@ def test_evaluate_refuses_a_stale_or_damaged_classifier_and_records_what_it_read
     assert classifier["img"].read_bytes() == first            # same seed on the CPU, same bytes
     torch.manual_seed(0)
     save_model(P.run_file(P.RUN_MODEL, config, "dsprites", "mmjsd", 0),
-               build_model(model_spec(config, "mmjsd", "dsprites", 1, 64, 71)))
+               build_model(model_spec(config, "mmjsd", "dsprites", 1, 64, 71)),
+               fingerprint=expected_run(config, "dsprites", "mmjsd", 0))
 
     def evaluate(path):
         return _mmjsd(path, "evaluate", "--dataset", "dsprites", "--model", "mmjsd", "--seed", "0",

@@ -21,6 +21,7 @@ Each file holds a dict:
 | dataset      | str                                    | "dsprites" or "celeba" |
 | notes        | str                                    | stand-in label, missing-image count, how the split was made |
 | fingerprint  | str (JSON), optional                   | what made it: raw input sha256, the config keys `prepare` reads, the data code's digest (mmjsd.fingerprints; consumers refuse a mismatch) |
+| checksum     | str, optional                          | files.content_checksum of every other entry, written by `save_split(s)` and checked on every load: damage that keeps the file's size and format (a changed label byte) is caught |
 
 Rows keep the order of the raw data within each split (dSprites grid order, CelebA file order).
 
@@ -41,13 +42,13 @@ import torch
 
 from mmjsd import fingerprints, holdout, paths
 from mmjsd.errors import DataError
-from mmjsd.files import atomic_path, torch_load, torch_save
+from mmjsd.files import atomic_path, check_checksum, content_checksum, torch_load, torch_save
 from mmjsd.paths import SPLITS
 from mmjsd.vocabulary import DATASETS, SOURCES
 
 KEYS = ("images", "text", "alphabet", "labels", "label_names", "source", "seed", "dataset", "notes")
-# Optional in the contract (hand-made splits in tests lack it); the pipeline's consumers require it.
-OPTIONAL_KEYS = ("fingerprint",)
+# Optional in the contract (hand-made splits in tests lack them); the pipeline's consumers require them.
+OPTIONAL_KEYS = ("fingerprint", "checksum")
 PREPARE_FIX = "run `snakemake` (or `mmjsd prepare --dataset DATASET --input RAW --out-dir data/processed/DATASET`) to build it"
 
 
@@ -147,16 +148,17 @@ def _describe(x: Any) -> str:
 
 
 def canonical(split: dict[str, Any]) -> dict[str, Any]:
-    """The dict in key order with contiguous, storage-owning tensors.
+    """The dict in key order with contiguous, storage-owning tensors, and the checksum of its content.
 
     torch.save writes a view's whole underlying storage, so a slice would carry its parent
     along and make the file depend on how it was produced; cloning makes equal content give
     byte-identical files.
     """
     out = {}
-    for key in (*KEYS, *(k for k in OPTIONAL_KEYS if k in split)):
+    for key in (*KEYS, *(k for k in OPTIONAL_KEYS if k in split and k != "checksum")):
         value = split[key]
         out[key] = value if not isinstance(value, torch.Tensor) or _owns_storage(value) else value.contiguous().clone()
+    out["checksum"] = content_checksum(out)
     return out
 
 
@@ -204,8 +206,10 @@ def load_split(path: str | os.PathLike) -> dict[str, Any]:
     -> DataError before the file is opened.
     """
     holdout.check_readable(Path(path).stem, path)
-    split = torch_load(path, "processed data", "delete it and rebuild: " + PREPARE_FIX, missing_fix=PREPARE_FIX)
+    fix = "delete it and rebuild: " + PREPARE_FIX
+    split = torch_load(path, "processed data", fix, missing_fix=PREPARE_FIX)
     validate_split(split, str(path))
+    check_checksum(split, "processed split", path, fix)
     return split
 
 
@@ -220,6 +224,9 @@ def load_checked_split(config: dict, dataset: str, split: str, config_file: str 
             f"build it: `mmjsd prepare --scale {config['scale']} --dataset {dataset} ...` (or `snakemake {path}`)",
         )
     loaded = load_split(path)
+    if "checksum" not in loaded:
+        raise DataError(f"processed split {path} holds no checksum (written before checksums were kept), so damage "
+                        "inside it cannot be noticed", f"rebuild it: `{fingerprints.rebuild_command(config, path, config_file)}`")
     fingerprints.check_split(loaded, path, config, dataset, config_file)
     return loaded
 

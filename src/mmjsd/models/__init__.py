@@ -16,10 +16,11 @@ import torch
 
 from mmjsd import paths
 from mmjsd.errors import DataError, detail
-from mmjsd.files import check_checksum, content_checksum, torch_load, torch_save
+from mmjsd.files import check_checksum, content_checksum, file_sha256, torch_load, torch_save
 from mmjsd.models.base import MultimodalVAE, Posterior
 from mmjsd.models.mmjsd import MMJSD
 from mmjsd.models.mmpoe import MMPoE
+from mmjsd.steps import code_digest
 
 MODELS: dict[str, type[MultimodalVAE]] = {"mmjsd": MMJSD, "mmpoe": MMPoE}
 SPEC_KEYS = ("model", "dataset", "settings", "img_channels", "text_len", "alphabet_size")
@@ -93,16 +94,44 @@ def load_model_file(path: Path, blob, fix: str, expect: dict | None = None) -> t
     return model, blob.get("fingerprint") or {}
 
 
+def expected_run(config: dict, dataset: str, model_name: str, seed: int) -> dict:
+    """What a model in this slot must record (train's run key, mmjsd.train): the slot itself, the
+    settings that shape training, the bytes of the training split on disk and the training code."""
+    expected = {"dataset": dataset, "model": model_name, "seed": seed, "train": config["train"][dataset],
+                "adam_betas": config["train"]["adam_betas"], "spec": {"settings": config["model"][dataset]},
+                "code": code_digest("train")}
+    split = paths.processed(config, dataset, "train")
+    if split.is_file():
+        expected["data_sha256"] = file_sha256(split)
+    return expected
+
+
+def slot_mismatch(recorded: dict, expected: dict, prefix: str = "") -> list[str]:
+    """Dotted keys where `recorded` differs from `expected` (only keys `expected` names)."""
+    changed = []
+    for key, want in expected.items():
+        have = recorded.get(key) if isinstance(recorded, dict) else None
+        if isinstance(want, dict) and isinstance(have, dict):
+            changed += slot_mismatch(have, want, f"{prefix}{key}.")
+        elif have != want:
+            changed.append(f"{prefix}{key}")
+    return changed
+
+
 def load_run_model(config: dict, dataset: str, model_name: str, seed: int) -> tuple[MultimodalVAE, Path]:
-    """(the model of one pipeline run, in eval mode on the CPU, and its path); missing or of
-    another model/dataset -> DataError naming the command that (re)trains it."""
+    """(the model of one pipeline run, in eval mode on the CPU, and its path). Missing, damaged, or
+    made for another slot (another dataset, model, seed, scale or config, other training data or
+    training code: `expected_run`) -> DataError naming the command that retrains it."""
     path = paths.run_file(paths.RUN_MODEL, config, dataset, model_name, seed)
+    retrain = (f"train it: `mmjsd --scale {config['scale']} train --dataset {dataset} --model {model_name} --seed {seed}` "
+               f"(or `snakemake {path} --config scale={config['scale']}`)")
     if not path.is_file():
-        raise DataError(
-            f"trained model {path} not found",
-            f"train it: `mmjsd train --scale {config['scale']} --dataset {dataset} --model {model_name} --seed {seed}` (or `snakemake {path}`)",
-        )
-    model = load_model(path, map_location="cpu", expect={"model": model_name, "dataset": dataset},
-                       fix=f"retrain it: `snakemake {path} --forcerun {path} --config scale={config['scale']}`")
-    model.eval()
-    return model, path
+        raise DataError(f"trained model {path} not found", retrain)
+    fix = f"delete it and retrain: `rm {path}`, then `snakemake {path} --config scale={config['scale']}`"
+    model, recorded = load_model_file(path, torch_load(path, "model file", fix), fix,
+                                      expect={"model": model_name, "dataset": dataset})
+    changed = slot_mismatch(recorded, expected_run(config, dataset, model_name, seed))
+    if changed:
+        raise DataError(f"model file {path} was not trained for this slot ({dataset}/{model_name}/seed{seed} at scale "
+                        f"{config['scale']}): it records other {', '.join(changed)}", fix)
+    return model.eval(), path
