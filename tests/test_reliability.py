@@ -171,6 +171,26 @@ def test_temporaries_of_killed_writers_are_swept_on_the_next_write(tmp_path):
     assert (tmp_path / "train.pt").read_text() == "new"
 
 
+def test_every_command_sweeps_its_scales_folders_first(tmp_path):
+    """A SIGKILLed writer's temporary file deep in the results folder is gone after any mmjsd
+    command of that scale, even one that writes nothing there (here: check-config)."""
+    import subprocess
+    import sys
+
+    from mmjsd.cli import main
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    run_dir = tmp_path / "results" / "runs" / "dsprites" / "mmjsd" / "seed0"
+    run_dir.mkdir(parents=True)
+    left = run_dir / f".checkpoint.pt.{files._HOST}.{int(dead.stdout)}.abcd1234.tmp"
+    left.write_bytes(b"half a checkpoint")
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
+    config["scales"]["ci"]["paths"] = {"data": str(tmp_path / "data"), "results": str(tmp_path / "results")}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    assert main(["--config", str(tmp_path / "config.yaml"), "--scale", "ci", "check-config"]) == 0
+    assert not left.exists() and run_dir.is_dir()
+
+
 # --- strict CelebA attribute and partition files (item 3) ---------------------------------------
 def _attr_text(rows: list[str], count: int | None = None) -> str:
     return "\n".join([str(len(rows) if count is None else count), " ".join(celeba.ATTRIBUTE_NAMES), *rows]) + "\n"

@@ -25,6 +25,7 @@ from mmjsd.data.prepare import cli_prepare
 from mmjsd.dvcgen import cli_dvc_yaml
 from mmjsd.errors import MmjsdError, from_os_error
 from mmjsd.evaluate import cli_evaluate
+from mmjsd.files import sweep_tree
 from mmjsd.figure import cli_figure
 from mmjsd.gpu import config_share
 from mmjsd.report import cli_report
@@ -161,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config, args.scale)
+        for root in (config["paths"]["data"], config["paths"]["results"]):
+            sweep_tree(root)    # what killed writers left behind, before this command writes anything
         if getattr(args, "gpu_share", "absent") is None:
             args.gpu_share = config_share(config, args.dataset)
         return int(args.handler(args, config) or 0)

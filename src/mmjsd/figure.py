@@ -200,7 +200,11 @@ def draw_figure(config: dict, models: dict[str, object], test: dict, evaluations
     return render_figure(panels, labels, figure_title(config, test.get("source", "unknown")), captions)
 
 
+FIGURE_THREADS = 1   # generation's float sums depend on the thread count: one, whichever tool runs it
+
+
 def cli_figure(args: argparse.Namespace, config: dict) -> int:
+    torch.set_num_threads(FIGURE_THREADS)   # byte-identical figure1.png under Snakemake and dvc repro
     if "celeba" not in config["datasets"]:
         raise DataError(f"Figure 1 needs CelebA, which scale {config['scale']!r} does not include",
                         "add celeba to `datasets` for this scale, or do not ask for the figure")

@@ -78,6 +78,16 @@ STALE_FOREIGN_S = 24 * 3600     # a temporary file of another host is stale afte
 STALE_LEGACY_S = 600            # one from before writers were named, after ten minutes
 
 
+def sweep_tree(root: str | os.PathLike) -> list[Path]:
+    """sweep_temporaries in `root` and every folder below it (every `mmjsd` command starts with
+    this over its scale's data and results folders: a writer killed by SIGKILL leaves its
+    temporary file behind, and no later job of the same kind may come to clean it)."""
+    removed: list[Path] = []
+    for folder, _, _ in os.walk(root):
+        removed += sweep_temporaries(folder)
+    return removed
+
+
 def sweep_temporaries(folder: str | os.PathLike) -> list[Path]:
     """Delete the temporary files of writers that are gone: this host's whose process has ended,
     another host's older than a day (a shared file system; its pids mean nothing here).
