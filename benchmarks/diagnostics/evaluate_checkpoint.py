@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from mmjsd import config as config_io, files, gpu, holdout, precision, runtime
+from mmjsd import config as config_io, files, gpu, holdout, precision, provenance, runtime
 from mmjsd.classifiers import load_classifier
 from mmjsd.data.processed import load_split
 from mmjsd.evaluate import evaluate_run
@@ -80,7 +80,7 @@ def main() -> int:
         **computed,
         "device": gpu.device_name(args.device),
         "precision": used,
-        "provenance": files.provenance(config=config, seed=key["seed"]),
+        "provenance": provenance.provenance(config=config, seed=key["seed"]),
     }
     files.write_json(args.out, files.json_safe(record))
     cells = ", ".join(f"{n} img {v['img']:.3f} text {v['text']:.3f}" for n, v in computed["coherence"].items())

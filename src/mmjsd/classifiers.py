@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmjsd import files, fingerprints, gpu, holdout, paths, precision, progress, runtime
+from mmjsd import files, fingerprints, gpu, holdout, paths, precision, progress, provenance, runtime
 from mmjsd.data.dsprites import LABEL_NAMES, LABEL_SIZES
 from mmjsd.data.processed import load_checked_split, model_input, sorted_subset
 from mmjsd.errors import DataError
@@ -259,7 +259,7 @@ def cli_train_classifier(args: argparse.Namespace, config: dict) -> int:
     metrics["device"] = gpu.device_name(device)
     metrics["scale"] = config["scale"]
     metrics["data_notes"] = test_split.get("notes", "")
-    metrics["provenance"] = files.provenance(config=config, seed=CLASSIFIER_SEED)
+    metrics["provenance"] = provenance.provenance(config=config, seed=CLASSIFIER_SEED)
     out = paths.fill(paths.CLASSIFIER, config, dataset=dataset, modality=modality)
     save_classifier(out, classifier, fingerprint=fingerprints.classifier_fingerprint(config, dataset, modality))
     files.write_json(paths.fill(paths.CLASSIFIER_METRICS, config, dataset=dataset, modality=modality), files.json_safe(metrics))

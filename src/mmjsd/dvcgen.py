@@ -18,7 +18,6 @@ outputs, that Snakemake's rule runs for the same job).
 from __future__ import annotations
 
 import copy
-import json
 import sys
 
 import yaml

@@ -1,4 +1,4 @@
-"""Files: atomic writes, the one JSON and torch reader, provenance records and fingerprints.
+"""Files: atomic writes, temporaries of killed writers, the one JSON and torch reader, content checksums.
 
 Every output goes to a temporary file (or folder) in the destination folder and is
 `os.replace`d into place, so a killed job leaves either the old file or the new one, never half
@@ -18,10 +18,8 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -29,7 +27,6 @@ import torch
 
 from mmjsd.errors import DataError, MmjsdError, detail
 
-PROVENANCE_PACKAGES = ("torch", "torchvision", "numpy", "pandas", "scikit-learn", "mmjsd")
 
 
 @contextlib.contextmanager
@@ -260,46 +257,6 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def git_commit(cwd: str | os.PathLike | None = None) -> str:
-    """The commit of the working tree, with '-dirty' when tracked files differ; 'unknown' outside git."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd, capture_output=True, text=True, check=True,
-        ).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in PROVENANCE_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def provenance(config: dict | None = None, seed: int | None = None) -> dict[str, Any]:
-    """What every reported number carries: config, seed, git commit, package versions.
-
-    Deliberately free of timestamps and host names so that two CPU runs of the same seed write
-    identical files (wall time and device are recorded separately, in the metrics that are
-    allowed to differ).
-    """
-    record: dict[str, Any] = {"git_commit": git_commit(), "packages": package_versions()}
-    if config is not None:
-        record["config"] = config
-    if seed is not None:
-        record["seed"] = seed
-    return record
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mmjsd import files, paths, verdict
+from mmjsd import files, paths, provenance, verdict
 from mmjsd.aggregate import describe_scale, factor_order
 from mmjsd.errors import DataError
 from mmjsd.figure import NO_IMAGE_STYLE, image_style_dim
@@ -229,12 +229,12 @@ def figure_section(config: dict, data: dict) -> list[str]:
 def provenance_section(data: dict) -> list[str]:
     commits = sorted({r["metrics"].get("provenance", {}).get("git_commit", "unknown") for r in data["runs"]}
                      | {r["eval"].get("provenance", {}).get("git_commit", "unknown") for r in data["runs"]})
-    packages = files.package_versions()
+    packages = provenance.package_versions()
     run_packages = data["runs"][0]["metrics"].get("provenance", {}).get("packages", {}) if data["runs"] else {}
     lines = [
         "## Provenance",
         "",
-        f"- Git commit writing this report: `{files.git_commit()}`",
+        f"- Git commit writing this report: `{provenance.git_commit()}`",
         f"- Git commits recorded by the training and evaluation runs: {', '.join(f'`{c}`' for c in commits)}",
         "",
         "| package | this report | training runs |",

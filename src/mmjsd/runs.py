@@ -22,12 +22,10 @@ from typing import Any
 import torch
 
 from mmjsd import files, paths
+from mmjsd.checkpoints import CHECKPOINT_CHECKSUMMED, CHECKPOINT_FORMAT
 from mmjsd.errors import DataError, detail
 from mmjsd.models import MultimodalVAE, build_model, load_model_file
 
-CHECKPOINT_FORMAT = 2        # 2: run key with data hash and code digest, content checksum
-# the checkpoint keys its checksum covers (train.save_checkpoint writes them)
-CHECKPOINT_CHECKSUMMED = ("run", "spec", "model", "optimizer", "rng", "position")
 
 
 @dataclass

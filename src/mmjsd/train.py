@@ -27,8 +27,6 @@ Guarantees
 from __future__ import annotations
 
 import csv
-import datetime
-import hashlib
 import io
 import json
 import math
@@ -42,12 +40,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from mmjsd import files, gpu, optim, paths, precision, runtime
-from mmjsd.data.processed import load_checked_split, model_input, sorted_subset
-from mmjsd.errors import DataError, TrainingError
+from mmjsd import files, gpu, optim, paths, precision, provenance, runtime
+from mmjsd.data.processed import load_checked_split
+from mmjsd.errors import TrainingError
 from mmjsd.models import build_model, model_spec, save_model
 from mmjsd.progress import clock as _clock, log
-from mmjsd.runs import CHECKPOINT_CHECKSUMMED, CHECKPOINT_FORMAT
+from mmjsd.batches import InMemoryData, epoch_order, pack_binary_images, unpack_binary_images  # noqa: F401 (re-exported)
+from mmjsd.checkpoints import (Position, Timing, load_checkpoint, load_timing, save_checkpoint, save_timing,
+                               set_rng_state, utc_now)
 from mmjsd.steps import code_digest
 from mmjsd.summary import train_summary
 
@@ -55,184 +55,6 @@ LOSS_TERMS = ("loss", "rec_img", "rec_text", "kl_style_img", "kl_style_text", "d
 # How often a CUDA run brings its finite-loss flag to the host (a sync per step would stall the
 # GPU); the flag records the exact step on the device. On the CPU every step is checked.
 NAN_CHECK_EVERY_CUDA = 25
-
-
-# --------------------------------------------------------------------------------------------
-# Data in memory: binary images bit-packed, indexed per batch on the training device
-# --------------------------------------------------------------------------------------------
-
-def pack_binary_images(images: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
-    """uint8 N x C x H x W with values {0, 255} -> uint8 N x (C*H*W/8), 8 pixels per byte.
-
-    Full-scale dSprites training data is 663,552 x 4096 bytes = 2.7 GB as uint8 and 340 MB
-    packed, which fits on any GPU beside the model. Packing goes in chunks to bound memory.
-    """
-    n = images.shape[0]
-    flat_size = images[0].numel()
-    if flat_size % 8:
-        raise ValueError("image size must be a multiple of 8 to bit-pack")
-    weights = (2 ** torch.arange(7, -1, -1, dtype=torch.int32))
-    packed = torch.empty((n, flat_size // 8), dtype=torch.uint8)
-    for start in range(0, n, chunk):
-        bits = (images[start:start + chunk].reshape(-1, flat_size // 8, 8) > 127).to(torch.int32)
-        packed[start:start + chunk] = (bits * weights).sum(-1).to(torch.uint8)
-    return packed
-
-
-def unpack_binary_images(packed: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    """Inverse of pack_binary_images for one batch -> float32 B x C x H x W in {0, 1}."""
-    shifts = torch.arange(7, -1, -1, device=packed.device, dtype=torch.uint8)
-    bits = (packed.unsqueeze(-1) >> shifts) & 1
-    return bits.reshape(packed.shape[0], *shape).float()
-
-
-@dataclass
-class InMemoryData:
-    """The training split as device tensors; `batch(idx)` builds one model batch by indexing."""
-
-    images: torch.Tensor        # packed bits (binary) or uint8 images
-    text: torch.Tensor          # uint8 N x L
-    image_shape: tuple[int, ...]
-    binary: bool
-
-    @classmethod
-    def from_split(cls, split: dict, device: str, max_samples: int | None, seed: int) -> "InMemoryData":
-        """The split's rows, or (`max_samples`) a subset of them drawn with `seed`, kept in split order."""
-        images, text = split["images"], split["text"]
-        keep = sorted_subset(text.shape[0], max_samples, torch.Generator().manual_seed(seed))
-        if keep.numel() < text.shape[0]:
-            images, text = images[keep], text[keep]
-        image_shape = tuple(images.shape[1:])
-        # dSprites pixels are exactly 0 or 255: pack them; anything else stays uint8.
-        binary = split.get("dataset") == "dsprites"
-        stored = pack_binary_images(images) if binary else images.contiguous()
-        return cls(stored.to(device), text.to(device), image_shape, binary)
-
-    def __len__(self) -> int:
-        return self.text.shape[0]
-
-    def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
-        if self.binary:
-            img = unpack_binary_images(self.images[idx], self.image_shape)
-        else:
-            img = model_input("img", self.images[idx])
-        return {"img": img, "text": model_input("text", self.text[idx])}
-
-
-def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
-    """The batch order of one epoch, reproducible from (seed, epoch) alone (CPU generator)."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n, generator=generator)
-
-
-# --------------------------------------------------------------------------------------------
-# Checkpoints
-# --------------------------------------------------------------------------------------------
-
-@dataclass
-class Position:
-    epoch: int = 0            # epoch in progress (0-based)
-    batch: int = 0            # next batch index within that epoch
-    step: int = 0             # optimiser steps taken in total
-    sums: dict = field(default_factory=dict)   # running loss sums of the epoch in progress
-    count: int = 0            # samples summed in `sums`
-    curve: list = field(default_factory=list)  # one row per finished epoch
-
-
-def rng_state(device: str) -> dict:
-    state = {"torch": torch.get_rng_state()}
-    if device == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state()
-    return state
-
-
-def set_rng_state(state: dict, device: str) -> None:
-    torch.set_rng_state(state["torch"])
-    if device == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"])
-
-
-
-
-def save_checkpoint(path: Path, model, optimizer, position: Position, device: str, run_key: dict) -> None:
-    state = {
-        "format": CHECKPOINT_FORMAT,
-        "run": run_key,
-        "spec": model.spec,
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "optimizer": optimizer.state_dict(),
-        "rng": rng_state(device),
-        # JSON, not a pickled dict: pickle memoises repeated strings by object identity, so a
-        # resumed run (strings from the loaded checkpoint) would write other bytes than a fresh one.
-        "position": json.dumps(position.__dict__, sort_keys=True),
-    }
-    # Checked on load: torch.load does not notice damaged bytes inside a tensor's data.
-    state["checksum"] = files.content_checksum({k: state[k] for k in CHECKPOINT_CHECKSUMMED})
-    files.torch_save(path, state)
-
-
-def load_checkpoint(path: Path, run_key: dict) -> dict | None:
-    """The checkpoint's state when it belongs to this run (same settings, data bytes and training
-    code); None (train from scratch, with a note naming what changed) when it belongs to another;
-    TrainingError when its bytes are damaged."""
-    if not path.exists():
-        return None
-    fix = f"delete {path} and run again: the run trains from scratch"
-    # a truncated file from a killed writer cannot exist (atomic), but a copied one can;
-    # weights_only=False: our own file, holding the optimiser's state
-    state = files.torch_load(path, "checkpoint", fix, weights_only=False, error=TrainingError)
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        print(f"note: {path} has an older format (no fingerprint); training from scratch", file=sys.stderr)
-        return None
-    files.check_checksum(state, "checkpoint", path, fix, keys=CHECKPOINT_CHECKSUMMED, required=True, error=TrainingError)
-    if state.get("run") != run_key:
-        # The config, the data or the training code changed since it was written: its state
-        # cannot continue this run (a stale checkpoint is never resumed).
-        old = state.get("run") or {}
-        changed = sorted(k for k in set(old) | set(run_key) if old.get(k) != run_key.get(k))
-        print(f"note: {path} was written under other settings (changed: {', '.join(changed)}); training from scratch",
-              file=sys.stderr)
-        return None
-    return state
-
-
-# --------------------------------------------------------------------------------------------
-# Time across calls: a sidecar beside the checkpoint (wall times would break identical bytes)
-# --------------------------------------------------------------------------------------------
-
-@dataclass
-class Timing:
-    wall_time_s: float = 0.0   # summed over every call of this run
-    samples: int = 0           # samples trained, summed over every call (steps redone after a kill count twice)
-    started_at: str = ""       # UTC time the first call started (for the report's run times)
-    finished_at: str = ""      # UTC time the last call stopped
-
-
-def _run_digest(run_key: dict) -> str:
-    return hashlib.sha256(json.dumps(run_key, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def load_timing(path: Path, run_key: dict) -> Timing:
-    """The totals of earlier calls of this same run; zero when absent, unreadable or another run's."""
-    try:
-        record = files.read_json(path, "")
-        if record.get("run") == _run_digest(run_key):
-            return Timing(float(record["wall_time_s"]), int(record["samples"]), str(record.get("started_at", "")),
-                          str(record.get("finished_at", "")))
-    except (DataError, OSError, ValueError, KeyError, TypeError, AttributeError):
-        pass
-    return Timing()
-
-
-def save_timing(path: Path, run_key: dict, timing: Timing) -> None:
-    # Unrounded: metrics.json rounds to 2 decimals, and a metrics file rebuilt from this one must
-    # give the same number (rounding twice, 3 then 2 decimals, can differ by 0.01).
-    files.write_json(path, {"run": _run_digest(run_key), "wall_time_s": timing.wall_time_s,
-                            "samples": timing.samples, "started_at": timing.started_at, "finished_at": utc_now()})
-
-
-def utc_now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 # --------------------------------------------------------------------------------------------
@@ -543,7 +365,7 @@ def finish_run(config, dataset, model_name, seed, result: RunResult, device, thr
         "device": gpu.device_name(device),
         "precision": result.precision,
         "threads": threads,
-        "provenance": files.provenance(config=config, seed=seed),
+        "provenance": provenance.provenance(config=config, seed=seed),
     }
     files.write_json(paths.run_file(paths.RUN_SUMMARY, config, **run), train_summary(metrics))
     files.write_json(paths.run_file(paths.RUN_METRICS, config, **run), metrics)

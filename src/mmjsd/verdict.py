@@ -5,7 +5,7 @@ Reads the runs' eval.json records (as `report.collect` gathers them) and writes 
   direction and whether this run agrees;
 - dSprites coherence without a classifier (mmjsd.direct_coherence), per model;
 - CelebA: the conditioning gaps of the figure strings' attributes on real test texts, on the
-  figure strings and in context (mmjsd.evaluate described_conditioning, conditioning_gaps,
+  figure strings and in context (mmjsd.conditioning: described_conditioning, conditioning_gaps,
   paired_conditioning) and, attribute by attribute, the coherence average precision. The paper
   has no CelebA numbers (only Figure 1's generations), so these say which model is ahead, not
   whether the paper holds.

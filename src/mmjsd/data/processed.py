@@ -43,7 +43,7 @@ import torch
 from mmjsd import fingerprints, holdout, paths
 from mmjsd.errors import DataError
 from mmjsd.files import atomic_path, check_checksum, content_checksum, torch_load, torch_save
-from mmjsd.paths import SPLITS
+from mmjsd.paths import SPLITS  # noqa: F401 (re-exported: processed.SPLITS)
 from mmjsd.vocabulary import DATASETS, SOURCES
 
 KEYS = ("images", "text", "alphabet", "labels", "label_names", "source", "seed", "dataset", "notes")
