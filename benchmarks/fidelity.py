@@ -145,6 +145,7 @@ def main() -> None:
             "classifier_accuracy": evaluation["classifier_accuracy"],
             "direct": evaluation.get("coherence_direct"), "conditioning": evaluation.get("conditioning"),
             "average_precision": evaluation.get("coherence_average_precision"),
+            "described": evaluation.get("conditioning_described"),
         }
         with open(workdir / "results.jsonl", "a") as handle:
             handle.write(json.dumps(record) + "\n")

@@ -16,7 +16,8 @@ from mmjsd.data import processed
 from mmjsd.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
-SELECTION_TOOLS = [REPO / "benchmarks" / "fidelity.py", *sorted((REPO / "benchmarks" / "diagnostics").glob("*.py"))]
+SELECTION_TOOLS = [REPO / "benchmarks" / "fidelity.py", *sorted((REPO / "benchmarks" / "diagnostics").glob("*.py")),
+                   *sorted((REPO / "benchmarks" / "selection").glob("*.py"))]
 
 
 def tiny_split(n: int = 6) -> dict:

@@ -1,0 +1,163 @@
+"""Validation selection of one setting: run every candidate for both models on the given seeds,
+then judge them by a rule fixed before the runs.
+
+    python benchmarks/selection/choose.py run image_decoder --seeds 0 1 [--workdir W]
+    python benchmarks/selection/choose.py summary image_decoder [--workdir W]
+
+`run` calls benchmarks/fidelity.py (the real CLI: render, prepare, classifiers, train, evaluate)
+once per candidate x seed, two at a time (one per CPU core), for mmJSD and mmPoE alike: every
+candidate is a change to the repro scale's overlay, and both models get the same candidates.
+fidelity.py is a selection tool (MMJSD_HOLDOUT=val): every number here is scored on val_fit /
+val_eval, and the test split cannot be opened.
+
+The rule (RULE). Per model, the selection score of a run is the mean of its Table 1a cells on
+validation (coherence in both directions: the 10 dSprites factor cells, or CelebA's average
+precisions). A setting moves from its paper-closer candidate (listed first) to a deviation only
+when the deviation raises at least one model's score beyond the seed noise and lowers neither
+beyond it (mmjsd.verdict.compare: more than 2 standard errors of the difference over seeds). A
+deviation that helps one model and hurts the other is not adopted: the setting is shared by both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "src"))
+
+from mmjsd import holdout  # noqa: E402
+from mmjsd.aggregate import summarise  # noqa: E402
+from mmjsd.verdict import compare  # noqa: E402
+
+holdout.enter_selection()   # every command below reads val, never test
+
+RULE = ("a deviation replaces the paper-closer candidate only when it raises at least one model's score "
+        "(mean Table 1a cell on val) beyond 2 standard errors over seeds and lowers neither beyond that")
+
+# choice -> (dataset, {candidate: [--set KEY=YAML, ...]}), the paper-closer candidate first.
+CHOICES: dict[str, tuple[str, dict[str, list[str]]]] = {
+    "image_decoder": ("dsprites", {
+        "conv": ["model.dsprites.image_decoder=conv", "model.dsprites.style_dim={img: 0, text: 0}"],
+        "pose": [],                                             # the repro setting: pose decoder, image style 3
+    }),
+    "text_decoder": ("dsprites", {
+        "conv": ["model.dsprites.text_decoder=conv"],
+        "aligned": [],
+    }),
+    "dsprites_lr": ("dsprites", {
+        "lr0.001": ["train.dsprites.lr=0.001"],                 # the paper's
+        "lr0.002": [],
+    }),
+    "celeba_width": ("celeba", {
+        "width0.125": ["model.celeba.width={img: 0.125, text: 0.125}"],
+        "width0.25": [],
+    }),
+}
+
+
+def run_name(choice: str, candidate: str, seed: int) -> str:
+    return f"V-{choice}-{candidate}-s{seed}"
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    dataset, candidates = CHOICES[args.choice]
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    running: list[subprocess.Popen] = []
+    for seed in args.seeds:
+        for candidate in candidates:
+            while len(running) >= args.parallel:
+                running[0].wait()
+                running = [p for p in running if p.poll() is None]
+            name = run_name(args.choice, candidate, seed)
+            sets = [x for s in candidates[candidate] for x in ("--set", s)]
+            command = [sys.executable, str(REPO / "benchmarks" / "fidelity.py"), "--name", name, "--scale", "repro",
+                       "--dataset", dataset, "--seed", str(seed), "--workdir", str(workdir), *sets]
+            with open(workdir / f"{name}.out", "w") as log:
+                running.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
+            print(f"started {name}", flush=True)
+            if not list(workdir.glob(f"shared/classifiers-*/{dataset}/text.json")):
+                running[-1].wait()   # the first run makes the shared data and classifiers; a second would race it
+                running = [p for p in running if p.poll() is None]
+    for process in running:
+        process.wait()
+
+
+def score(record: dict) -> float:
+    """Mean Table 1a cell on validation: dSprites accuracy, CelebA average precision."""
+    table = record["average_precision"] if record["dataset"] == "celeba" else record["coherence"]
+    values = [v for cell in table.values() for v in cell.values() if v is not None]
+    return sum(values) / len(values)
+
+
+def collect(workdir: Path, choice: str) -> dict[str, dict[str, list[tuple[int, float]]]]:
+    """candidate -> model -> [(seed, score)] from the fidelity records of this choice."""
+    _, candidates = CHOICES[choice]
+    prefixes = {run_name(choice, c, 0).rsplit("-s", 1)[0]: c for c in candidates}
+    found: dict[str, dict[str, list[tuple[int, float]]]] = {c: {"mmjsd": [], "mmpoe": []} for c in candidates}
+    for line in (workdir / "results.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        candidate = prefixes.get(record["name"].rsplit("-s", 1)[0])
+        if candidate is None:
+            continue
+        if record.get("holdout") != "val":
+            raise SystemExit(f"{record['name']} was not scored on val: it cannot decide anything")
+        found[candidate][record["model"]].append((record["seed"], score(record)))
+    return found
+
+
+def decide(found: dict[str, dict[str, list[tuple[int, float]]]]) -> list[str]:
+    base, *deviations = list(found)
+    lines = []
+    for deviation in deviations:
+        orders = {m: compare([s for _, s in found[deviation][m]], [s for _, s in found[base][m]]) for m in ("mmjsd", "mmpoe")}
+        marks = [o.order for o in orders.values()]
+        if None in marks or "?" in marks:
+            decision = "not decided: fewer than 2 seeds of a model or candidate"
+        elif "<" not in marks and ">" in marks:
+            decision = f"adopt {deviation}"
+        else:
+            decision = f"keep {base}"
+        described = ", ".join(f"{m} {o.diff:+.3f} ± {o.se or 0:.3f} ({o.order})" if o.diff is not None else f"{m} -"
+                              for m, o in orders.items())
+        lines.append(f"{deviation} - {base}: {described} -> {decision}")
+    return lines
+
+
+def cmd_summary(args: argparse.Namespace) -> None:
+    dataset, _ = CHOICES[args.choice]
+    found = collect(Path(args.workdir), args.choice)
+    print(f"{args.choice} ({dataset}), selection score per model: mean ± std over seeds [seeds]")
+    for candidate, by_model in found.items():
+        cells = []
+        for model, runs in by_model.items():
+            mean, std, _ = summarise(s for _, s in runs)
+            cells.append(f"{model} {mean:.3f} ± {std or 0:.3f} {sorted(seed for seed, _ in runs)}" if runs else f"{model} -")
+        print(f"  {candidate}: " + "; ".join(cells))
+    for line in decide(found):
+        print("  " + line)
+    print(f"rule: {RULE}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("run", "summary"):
+        p = sub.add_parser(name)
+        p.add_argument("choice", choices=sorted(CHOICES))
+        p.add_argument("--workdir", default=str(REPO / "fidelity_runs" / "selection"))
+        if name == "run":
+            p.add_argument("--seeds", type=int, nargs="+", required=True)
+            p.add_argument("--parallel", type=int, default=2, help="fidelity processes at a time (one CPU thread each)")
+    args = parser.parse_args()
+    {"run": cmd_run, "summary": cmd_summary}[args.command](args)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

@@ -1,0 +1,45 @@
+"""The validation selection rule (benchmarks/selection/choose.py) on known scores."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("choose", REPO / "benchmarks" / "selection" / "choose.py")
+choose = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(choose)
+
+
+def records(scores: dict[tuple[str, str], list[float]], holdout: str = "val") -> str:
+    lines = []
+    for (candidate, model), values in scores.items():
+        for seed, value in enumerate(values):
+            lines.append(json.dumps({"name": choose.run_name("image_decoder", candidate, seed), "holdout": holdout,
+                                     "model": model, "dataset": "dsprites", "seed": seed,
+                                     "coherence": {"shape": {"img": value, "text": value}}}))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("pose_mmpoe, decision", [
+    ([0.40, 0.41], "adopt pose"),     # helps mmJSD, leaves mmPoE within noise
+    ([0.20, 0.21], "keep conv"),      # helps mmJSD, hurts mmPoE: a shared setting is not tilted
+])
+def test_a_deviation_must_help_one_model_and_hurt_neither(tmp_path, pose_mmpoe, decision):
+    (tmp_path / "results.jsonl").write_text(records({
+        ("conv", "mmjsd"): [0.50, 0.51], ("conv", "mmpoe"): [0.40, 0.41],
+        ("pose", "mmjsd"): [0.80, 0.81], ("pose", "mmpoe"): pose_mmpoe}))
+    [line] = choose.decide(choose.collect(tmp_path, "image_decoder"))
+    assert line.endswith(decision)
+
+
+def test_one_seed_decides_nothing_and_test_numbers_are_refused(tmp_path):
+    (tmp_path / "results.jsonl").write_text(records({("conv", "mmjsd"): [0.5], ("conv", "mmpoe"): [0.4],
+                                                      ("pose", "mmjsd"): [0.8], ("pose", "mmpoe"): [0.4]}))
+    assert "not decided" in choose.decide(choose.collect(tmp_path, "image_decoder"))[0]
+    (tmp_path / "results.jsonl").write_text(records({("conv", "mmjsd"): [0.5]}, holdout="test"))
+    with pytest.raises(SystemExit, match="not scored on val"):
+        choose.collect(tmp_path, "image_decoder")
