@@ -7,6 +7,9 @@
 # Every rule is one call of the `mmjsd` CLI (src/mmjsd/cli.py) with a log under logs/<scale>/.
 
 
+import sys
+
+
 configfile: "config.yaml"
 
 
@@ -28,6 +31,8 @@ onstart:
     from mmjsd.files import rotate_logs
 
     rotate_logs(f"logs/{SCALE}")
+    print(f"mmjsd: per-job progress (epoch, samples/s, ETA): `mmjsd --scale {SCALE} status` in another terminal; "
+          f"logs in logs/{SCALE}/", file=sys.stderr)
 
 
 # Light or network-bound steps run on the submitting host under a cluster executor; training,

@@ -30,6 +30,7 @@ from mmjsd.figure import cli_figure
 from mmjsd.gpu import config_share
 from mmjsd.report import cli_report
 from mmjsd.runs import cli_inspect
+from mmjsd.status import cli_status
 from mmjsd.train import cli_train
 from mmjsd.vocabulary import DATASETS, MODALITIES, MODELS
 
@@ -147,6 +148,10 @@ def _build_parser() -> argparse.ArgumentParser:
             "open a trained run (its folder, model.pt or checkpoint.pt) through the checked loader and print its "
             "spec, parameter count, fingerprint and, for a checkpoint, where it stands")
     p.add_argument("path", type=Path, help="a run folder <paths.results>/runs/DATASET/MODEL/seedSEED, or a model.pt / checkpoint.pt")
+
+    p = add("status", cli_status,
+            "one line per job of the scale (done, running with epoch, samples/s and ETA, failed, stopped, waiting), "
+            "read from its outputs and logs/<scale>/; works beside a running Snakemake or dvc repro")
 
     p = add("aggregate", cli_aggregate, "collect every run's evaluation into <paths.results>/table1.csv, table1.md, table1_celeba.csv")
     p = add("figure", cli_figure, "draw Figure 1: CelebA faces generated from text strings; writes <paths.results>/figure1.png")
