@@ -8,9 +8,11 @@ import re
 import subprocess
 
 import pytest
+import yaml
 
 from mmjsd.config import load_config, read_yaml
 from mmjsd.dvcgen import render
+from mmjsd.steps import code_paths
 from conftest import BIN, REPO
 
 
@@ -136,7 +138,7 @@ def test_dvc_stages_depend_on_exactly_the_keys_they_read(key, wanted):
 @pytest.mark.parametrize("key, wanted", RERUNS)
 def test_snakemake_params_hold_exactly_the_keys_each_job_reads(key, wanted):
     """The Snakefile's params come from the same STEP_PARAMS (the e2e test reruns through Snakemake)."""
-    from mmjsd.dvcgen import STEP_PARAMS, step_settings
+    from mmjsd.steps import STEP_PARAMS, step_settings
 
     config = load_config(REPO / "config.yaml", "paper")
     for step in STEP_PARAMS:
@@ -168,13 +170,26 @@ def test_a_celeba_folder_is_tracked_by_content_in_both_tools(workdir, repo_env, 
     result = subprocess.run([str(BIN / "snakemake"), "-n", "-F", "data/ci/processed/celeba/train.pt", "--config", "scale=ci"],
                             cwd=workdir, env=repo_env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "    input: data/ci/raw/celeba_manifest.txt" in result.stdout
+    assert "    input: data/ci/raw/celeba_manifest.txt, src/mmjsd/" in result.stdout
     snakemake_command = re.sub(r" > \S+ 2>&1$", "", next(l for l in result.stdout.splitlines() if "prepare --dataset celeba" in l))
     assert (workdir / "data/ci/raw/celeba_manifest.txt").is_file()
 
     stage = yaml.safe_load(render(load_config(workdir / "config.yaml", "ci"), raw))["stages"]["prepare"]
     item = stage["foreach"]["celeba"]
-    assert stage["do"]["deps"] == ["${item.input}"] and item["input"] == str(folder)
+    assert stage["do"]["deps"] == ["${item.input}", *code_paths("prepare")] and item["input"] == str(folder)
     dvc_command = stage["do"]["cmd"].replace("${key}", "celeba").replace("${item.input}", item["input"]) \
         .replace("${item.out_dir}", item["out_dir"])
     assert snakemake_command == "Shell command: " + dvc_command.replace("config.yaml", "config.yaml", 1)
+
+
+def test_both_engines_list_the_code_each_step_runs(workdir, repo_env):
+    """A change to a file a step runs reruns it (and what follows) under both engines: the files
+    are the step's Snakemake inputs and its DVC deps, from one source (mmjsd.steps.code_paths)."""
+    config = load_config(REPO / "config.yaml", "demo")
+    stages = yaml.safe_load(render(config, read_yaml(REPO / "config.yaml")))["stages"]
+    assert set(code_paths("train")) <= set(stages["train"]["deps"])
+    assert "src/mmjsd/networks/dsprites.py" in stages["train"]["deps"] and "src/mmjsd/figure.py" in stages["figure"]["deps"]
+    dry = subprocess.run([str(BIN / "snakemake"), "-n", "-F", "results/ci/runs/dsprites/mmjsd/seed0/model.pt",
+                          "--config", "scale=ci"], cwd=workdir, env=repo_env, capture_output=True, text=True, timeout=300)
+    train_inputs = next(line for line in dry.stdout.splitlines() if line.strip().startswith("input:") and "train.pt" in line)
+    assert all(path in train_inputs for path in code_paths("train")), train_inputs

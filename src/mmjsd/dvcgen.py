@@ -25,7 +25,7 @@ import yaml
 from mmjsd import paths as P
 from mmjsd.config import read_yaml
 from mmjsd.files import write_text
-from mmjsd.steps import STEP_PARAMS, lookup, step_params, step_settings  # noqa: F401 (step_params, step_settings: re-exported)
+from mmjsd.steps import STEP_PARAMS, code_paths, lookup, step_params, step_settings  # noqa: F401 (step_params, step_settings: re-exported)
 from mmjsd.vocabulary import MODALITIES
 
 HEADER = """\
@@ -77,7 +77,8 @@ def raw_stages(config: dict, raw_overlay: dict) -> tuple[dict, dict[str, str]]:
 
     def stand_in(step: str, command: str, out: str) -> dict:
         """A procedural stand-in's stage: it reads only its config keys."""
-        return {"cmd": f"{cli} {command}", "params": _params(config, raw_overlay, step), "outs": [out]}
+        return {"cmd": f"{cli} {command}", "deps": code_paths(step), "params": _params(config, raw_overlay, step),
+                "outs": [out]}
 
     if "dsprites" in config["datasets"]:
         source = config["data"]["dsprites"]["source"]
@@ -108,7 +109,7 @@ def prepare_stage(config: dict, raw_overlay: dict, raw_inputs: dict[str, str]) -
                     for d in config["datasets"]},
         "do": {
             "cmd": f"{cli_prefix(config)} prepare --dataset ${{key}} --input ${{item.input}} --out-dir ${{item.out_dir}}",
-            "deps": ["${item.input}"],
+            "deps": ["${item.input}", *code_paths("prepare")],
             "params": _params(config, raw_overlay, "prepare", item="${key}"),
             "outs": [f"${{item.out_dir}}/{split}.pt" for split in P.SPLITS],
         },
@@ -133,7 +134,7 @@ def run_stages(config: dict, raw_overlay: dict) -> dict:
         "train": {
             "matrix": {"dataset": datasets, "model": models, "seed": seeds},
             "cmd": f"{cli} train --dataset ${{item.dataset}} --model ${{item.model}} --seed ${{item.seed}} --threads {threads}",
-            "deps": [processed("train")],
+            "deps": [processed("train"), *code_paths("train")],
             "params": _params(config, raw_overlay, "train"),
             "outs": [run(P.RUN_MODEL), {run(P.RUN_METRICS): {"cache": False}}],
             "metrics": [{run(P.RUN_SUMMARY): {"cache": False}}],
@@ -142,7 +143,7 @@ def run_stages(config: dict, raw_overlay: dict) -> dict:
         "train_classifier": {
             "matrix": {"dataset": datasets, "modality": list(MODALITIES)},
             "cmd": f"{cli} train-classifier --dataset ${{item.dataset}} --modality ${{item.modality}} --threads {threads}",
-            "deps": [processed("train"), processed("test")],
+            "deps": [processed("train"), processed("test"), *code_paths("classifier")],
             "params": _params(config, raw_overlay, "train_classifier"),
             "outs": [classifier(P.CLASSIFIER), {classifier(P.CLASSIFIER_METRICS): {"cache": False}}],
             "metrics": [{classifier(P.CLASSIFIER_SUMMARY): {"cache": False}}],
@@ -151,7 +152,7 @@ def run_stages(config: dict, raw_overlay: dict) -> dict:
             "matrix": {"dataset": datasets, "model": models, "seed": seeds},
             "cmd": f"{cli} evaluate --dataset ${{item.dataset}} --model ${{item.model}} --seed ${{item.seed}} --threads {threads}",
             "deps": [run(P.RUN_MODEL), *[classifier(P.CLASSIFIER, m) for m in MODALITIES],
-                     *[processed(s) for s in ("test", "test_fit", "test_eval")]],
+                     *[processed(s) for s in ("test", "test_fit", "test_eval")], *code_paths("evaluate")],
             "params": _params(config, raw_overlay, "evaluate"),
             "outs": [{run(P.RUN_EVAL): {"cache": False}}],
             "metrics": [{run(P.RUN_EVAL_SUMMARY): {"cache": False}}],
@@ -171,7 +172,7 @@ def output_stages(config: dict, raw_overlay: dict) -> dict:
         tables.append(_fill(P.TABLE1_CELEBA, config))
     stages["aggregate"] = {
         "cmd": f"{cli} aggregate",
-        "deps": evals + run_metrics,
+        "deps": evals + run_metrics + code_paths("aggregate"),
         "outs": [{t: {"cache": False}} for t in tables],
     }
     report_deps = list(tables)
@@ -181,7 +182,7 @@ def output_stages(config: dict, raw_overlay: dict) -> dict:
             "cmd": f"{cli} figure",
             "deps": [str(P.run_file(t, config, "celeba", m, config["eval"]["figure"]["seed"]))
                      for m in models for t in (P.RUN_MODEL, P.RUN_EVAL)]
-                    + [str(P.processed(config, "celeba", "test"))],
+                    + [str(P.processed(config, "celeba", "test"))] + code_paths("figure"),
             "params": _params(config, raw_overlay, "figure"),
             "outs": [{figure: {"cache": False}}],
         }
@@ -189,7 +190,7 @@ def output_stages(config: dict, raw_overlay: dict) -> dict:
     report_deps += [str(P.fill(P.CLASSIFIER_METRICS, config, dataset=d, modality=m)) for d in datasets for m in MODALITIES]
     stages["report"] = {
         "cmd": f"{cli} report",
-        "deps": report_deps,
+        "deps": report_deps + code_paths("report"),
         "outs": [{_fill(P.REPORT, config): {"cache": False}}],
     }
     return stages

@@ -36,13 +36,21 @@ STEP_PARAMS: dict[str, list[str]] = {
     "figure": ["eval.figure"],
 }
 
-# The module each step's command runs (its `cli_*` function lives there).
+# The module each step's command runs (its `cli_*` function lives there). The first four record
+# their code digest in what they write (mmjsd.fingerprints); every step's files are inputs of its
+# Snakemake rule and deps of its DVC stage (code_paths).
 STEP_MODULES = {
     "prepare": "mmjsd.data.prepare",
     "train": "mmjsd.train",
     "classifier": "mmjsd.classifiers",
     "evaluate": "mmjsd.evaluate",
+    "dsprites_render": "mmjsd.data.dsprites_render",
+    "celeba_synthesize": "mmjsd.data.celeba_faces",
+    "aggregate": "mmjsd.aggregate",
+    "figure": "mmjsd.figure",
+    "report": "mmjsd.report",
 }
+SOURCE_PREFIX = "src/mmjsd/"     # where the package's files sit, relative to the repository root
 
 
 def lookup(node, dotted: str):
@@ -114,6 +122,13 @@ def code_files(step: str) -> tuple[str, ...]:
         seen.add(path)
         todo.extend(_imports(path))
     return tuple(sorted(p.relative_to(PACKAGE_ROOT).as_posix() for p in seen))
+
+
+def code_paths(step: str) -> list[str]:
+    """The files `step` runs, relative to the repository root: the inputs of its Snakemake rule
+    and the deps of its DVC stage, so that both engines rerun it (and what follows) when one of
+    them changes."""
+    return [SOURCE_PREFIX + name for name in code_files(step)]
 
 
 def _without_docstrings(tree: ast.AST) -> ast.AST:

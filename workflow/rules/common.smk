@@ -14,7 +14,7 @@ from mmjsd import gpu as G
 from mmjsd import paths as P
 from mmjsd.config import deep_merge, read_yaml, resolve, validate_raw
 from mmjsd.dvcgen import cli_prefix
-from mmjsd.steps import step_params
+from mmjsd.steps import code_paths, step_params
 from mmjsd.data.celeba import check_folder as check_celeba_folder
 from mmjsd.data.manifest import refresh_manifest as refresh_celeba_manifest
 from mmjsd.data.dsprites import verify_official

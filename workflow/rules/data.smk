@@ -15,6 +15,8 @@ rule dsprites_download:
 
 
 rule dsprites_render:
+    input:
+        code=code_paths("dsprites_render"),
     output:
         pattern(P.DSPRITES_RAW.replace("{source}", "render")),
     params:
@@ -42,6 +44,8 @@ rule celeba_download:
 
 
 rule celeba_synthesize:
+    input:
+        code=code_paths("celeba_synthesize"),
     output:
         directory(pattern(P.CELEBA_SYNTHETIC)),
     params:
@@ -58,6 +62,7 @@ rule celeba_synthesize:
 rule prepare:
     input:
         prepare_input,
+        code=code_paths("prepare"),
     output:
         expand(pattern(P.PROCESSED), split=P.SPLITS, allow_missing=True),
     params:

@@ -6,6 +6,7 @@
 rule train_classifier:
     input:
         expand(pattern(P.PROCESSED), split=["train", "test"], allow_missing=True),
+        code=code_paths("classifier"),
     output:
         classifier=pattern(P.CLASSIFIER),
         metrics=pattern(P.CLASSIFIER_METRICS),
@@ -32,6 +33,7 @@ rule evaluate:
         model=pattern(P.RUN_MODEL),
         classifiers=expand(pattern(P.CLASSIFIER), modality=["img", "text"], allow_missing=True),
         splits=expand(pattern(P.PROCESSED), split=["test", "test_fit", "test_eval"], allow_missing=True),
+        code=code_paths("evaluate"),
     output:
         record=pattern(P.RUN_EVAL),
         summary=pattern(P.RUN_EVAL_SUMMARY),
@@ -56,6 +58,7 @@ rule aggregate:
     input:
         evals=run_targets(P.RUN_EVAL),
         metrics=run_targets(P.RUN_METRICS),
+        code=code_paths("aggregate"),
     output:
         **table_outputs(),
     params:
@@ -74,6 +77,7 @@ rule figure:
         # eval.json: the conditioning gaps printed under each panel
         expand(pattern(P.RUN_EVAL), dataset="celeba", model=CFG["models"], seed=CFG["eval"]["figure"]["seed"]),
         pattern(P.PROCESSED).replace("{dataset}", "celeba").replace("{split}", "test"),
+        code=code_paths("figure"),
     output:
         report(pattern(P.FIGURE1), caption="../report/figure1.rst", category="Figure 1"),
     params:
@@ -92,6 +96,7 @@ rule report:
         tables=list(table_outputs().values()),
         figure=[pattern(P.FIGURE1)] if "celeba" in CFG["datasets"] else [],
         classifiers=expand(pattern(P.CLASSIFIER_METRICS), dataset=CFG["datasets"], modality=["img", "text"]),
+        code=code_paths("report"),
     output:
         report(pattern(P.REPORT), caption="../report/report.rst", category="Report"),
     params:

@@ -5,6 +5,7 @@
 rule train:
     input:
         pattern(P.PROCESSED.replace("{split}", "train")),
+        code=code_paths("train"),
     output:
         model=pattern(P.RUN_MODEL),
         metrics=pattern(P.RUN_METRICS),
