@@ -94,6 +94,7 @@ def main() -> None:
     overlay["datasets"] = [args.dataset]
     overlay["models"] = args.models
     overlay["seeds"] = [args.seed]
+    overlay.setdefault("eval", {}).setdefault("figure", {})["seed"] = args.seed   # the figure seed must be a trained one
     raw["scales"] = {"exp": overlay}
     config_path = exp_dir / "config.yaml"
     config_path.write_text(yaml.safe_dump(raw, sort_keys=False))
