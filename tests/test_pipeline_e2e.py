@@ -190,6 +190,8 @@ def test_dvc_repro_on_a_fresh_repository(tmp_path, repo_env):
     run("git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-q", "--allow-empty", "-m", "init")
     run(str(BIN / "mmjsd"), "dvc-yaml", "--scale", "ci", "--out", "dvc.yaml")
     run(str(BIN / "dvc"), "init", "-q")
+    planned = run(str(BIN / "dvc"), "status")          # the fresh clone's dry run (docs/USAGE.md, DVC)
+    assert "train@" in planned and "src/mmjsd/train.py" in planned
     run(str(BIN / "dvc"), "repro")
     assert (tmp_path / RESULTS / "table1.csv").exists() and (tmp_path / RESULTS / "figure1.png").exists()
     again = run(str(BIN / "dvc"), "repro")
