@@ -3,6 +3,7 @@ then judge them by a rule fixed before the runs.
 
     python benchmarks/selection/choose.py run image_decoder --seeds 0 1 [--workdir W]
     python benchmarks/selection/choose.py summary image_decoder [--workdir W]
+    python benchmarks/selection/choose.py cells image_decoder [--workdir W]     # every run's cells
 
 `run` calls benchmarks/fidelity.py (the real CLI: render, prepare, classifiers, train, evaluate)
 once per candidate x seed, two at a time (one per CPU core), for mmJSD and mmPoE alike: every
@@ -117,12 +118,15 @@ def decide(found: dict[str, dict[str, list[tuple[int, float]]]]) -> list[str]:
     for deviation in deviations:
         orders = {m: compare([s for _, s in found[deviation][m]], [s for _, s in found[base][m]]) for m in ("mmjsd", "mmpoe")}
         marks = [o.order for o in orders.values()]
-        if None in marks or "?" in marks:
+        lowered = [m for m, o in orders.items() if o.order == "<"]
+        if lowered:     # decided whatever the other model's runs say
+            decision = f"keep {base} (lowers {', '.join(lowered)} beyond the seed noise)"
+        elif None in marks or "?" in marks:
             decision = "not decided: fewer than 2 seeds of a model or candidate"
-        elif "<" not in marks and ">" in marks:
+        elif ">" in marks:
             decision = f"adopt {deviation}"
         else:
-            decision = f"keep {base}"
+            decision = f"keep {base} (no model gains beyond the seed noise)"
         described = ", ".join(f"{m} {o.diff:+.3f} ± {o.se or 0:.3f} ({o.order})" if o.diff is not None else f"{m} -"
                               for m, o in orders.items())
         lines.append(f"{deviation} - {base}: {described} -> {decision}")
@@ -144,10 +148,31 @@ def cmd_summary(args: argparse.Namespace) -> None:
     print(f"rule: {RULE}")
 
 
+def cmd_cells(args: argparse.Namespace) -> None:
+    """Every run's Table 1a cells on val (images from text / text from images), and the
+    classifier-free measures beside them (dSprites: template shape match, centroid ~ position)."""
+    _, candidates = CHOICES[args.choice]
+    prefixes = {run_name(args.choice, c, 0).rsplit("-s", 1)[0]: c for c in candidates}
+    for line in (Path(args.workdir) / "results.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        candidate = prefixes.get(record["name"].rsplit("-s", 1)[0])
+        if candidate is None:
+            continue
+        table = record["average_precision"] if record["dataset"] == "celeba" else record["coherence"]
+        cells = " ".join(f"{f} {c['img']:.2f}/{c['text']:.2f}" for f, c in table.items() if c["img"] is not None)
+        direct = record.get("direct") or {}
+        extra = ""
+        if "image_shape_template" in direct:
+            pixels = direct["image_pixel_spearman"]
+            extra = (f" | template shape {direct['image_shape_template']['match']:.2f}, "
+                     + ", ".join(f"{k} {v:+.2f}" for k, v in pixels.items()))
+        print(f"{candidate:>10} {record['model']} seed {record['seed']}: score {score(record):.3f} | {cells}{extra}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("run", "summary"):
+    for name in ("run", "summary", "cells"):
         p = sub.add_parser(name)
         p.add_argument("choice", choices=sorted(CHOICES))
         p.add_argument("--workdir", default=str(REPO / "fidelity_runs" / "selection"))
@@ -155,7 +180,7 @@ def main() -> None:
             p.add_argument("--seeds", type=int, nargs="+", required=True)
             p.add_argument("--parallel", type=int, default=2, help="fidelity processes at a time (one CPU thread each)")
     args = parser.parse_args()
-    {"run": cmd_run, "summary": cmd_summary}[args.command](args)
+    {"run": cmd_run, "summary": cmd_summary, "cells": cmd_cells}[args.command](args)
 
 
 if __name__ == "__main__":
