@@ -28,3 +28,10 @@ def workdir(tmp_path):
         shutil.copytree(REPO / name, tmp_path / name)
     (tmp_path / "src").symlink_to(REPO / "src")
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def pipeline_holdout(monkeypatch):
+    """Every test starts as the pipeline (MMJSD_HOLDOUT unset): importing a selection tool turns
+    selection on for its process; tests of selection runs set it themselves."""
+    monkeypatch.delenv("MMJSD_HOLDOUT", raising=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -58,16 +57,23 @@ def test_an_unknown_holdout_is_refused(monkeypatch):
         holdout.splits()
 
 
-@pytest.mark.parametrize("tool", SELECTION_TOOLS, ids=lambda p: p.name)
-def test_every_selection_tool_enters_selection_before_it_reads_data(tool):
-    """Importing a selection tool (fidelity.py, each diagnostic) turns the guard on for its
-    process and every command it starts; then the test split cannot be opened at all."""
-    assert "torch.load(" not in tool.read_text(), f"{tool.name} bypasses the checked loaders"
-    code = (f"import importlib.util, os, sys; sys.argv = ['x']\n"
-            f"spec = importlib.util.spec_from_file_location('tool', {str(tool)!r}); module = importlib.util.module_from_spec(spec)\n"
-            f"spec.loader.exec_module(module)\n"
-            f"print(os.environ.get({holdout.ENV!r}))")
+def test_every_selection_tool_enters_selection_before_it_reads_data():
+    """Importing a selection tool (fidelity.py, choose.py, each diagnostic) turns the guard on for
+    its process and every command it starts; then the test split cannot be opened at all. One
+    child process imports every tool in turn, with the guard off before each."""
+    for tool in SELECTION_TOOLS:
+        assert "torch.load(" not in tool.read_text(), f"{tool.name} bypasses the checked loaders"
+    code = "\n".join([
+        "import importlib.util, os, sys",
+        "sys.argv = ['x']",
+        f"for path in {[str(t) for t in SELECTION_TOOLS]!r}:",
+        f"    os.environ.pop({holdout.ENV!r}, None)",
+        "    spec = importlib.util.spec_from_file_location('tool', path)",
+        "    spec.loader.exec_module(importlib.util.module_from_spec(spec))",
+        f"    print(os.path.basename(path), os.environ.get({holdout.ENV!r}))",
+    ])
     env = {k: v for k, v in os.environ.items() if k != holdout.ENV}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "val"
+    seen = dict(line.split() for line in out.stdout.splitlines() if line.endswith((" val", " None", " test")))
+    assert seen == {tool.name: "val" for tool in SELECTION_TOOLS}, out.stdout

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
 
+from mmjsd import holdout
+
 REPO = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("choose", REPO / "benchmarks" / "selection" / "choose.py")
 choose = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(choose)
+_outside = os.environ.get(holdout.ENV)
+spec.loader.exec_module(choose)        # a selection tool: importing it enters selection for the process...
+if _outside is None:                   # ...which the rest of the test session must not inherit
+    os.environ.pop(holdout.ENV, None)
+else:
+    os.environ[holdout.ENV] = _outside
 
 
 def records(scores: dict[tuple[str, str], list[float]], holdout: str = "val") -> str:
