@@ -37,7 +37,7 @@ dryrun: $(STAMP)
 	snakemake -n all
 
 lint: $(STAMP)
-	snakemake --lint
+	$(BIN)/python workflow/lint.py
 
 dvc-demo: $(STAMP)
 	dvc repro

@@ -150,7 +150,10 @@ EOF
         # the networks are the same, and the diagnostic needs evaluate.load_inputs)
         PYTHONPATH="$REPO/src${EXTRA_PATH:+:$EXTRA_PATH}" \
         $PY "$REPO/benchmarks/diagnostics/evaluate_checkpoint.py" --config config.yaml --scale gpupaper \
-          --dataset dsprites --model $model --seed 0 --out results/runs/dsprites/$model/seed0/eval_paused.json
+          --run results/runs/dsprites/$model/seed0 --split data/processed/dsprites/val.pt \
+          --fit data/processed/dsprites/val_fit.pt --eval data/processed/dsprites/val_eval.pt \
+          --img-classifier results/classifiers/dsprites/img.pt --text-classifier results/classifiers/dsprites/text.pt \
+          --out results/runs/dsprites/$model/seed0/eval_paused.json
       fi
     done
     for f in classifier_img classifier_text $(printf 'train_%s ' $MODELS); do echo "--- $f"; grep -v "ETA" "$f.log" | tail -20; done

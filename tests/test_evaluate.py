@@ -215,7 +215,7 @@ def metrics_for(config: dict, modality: str) -> dict:
 
 
 def test_named_attributes_of_the_figure_strings():
-    from mmjsd.evaluate import named_attributes
+    from mmjsd.conditioning import named_attributes
 
     names = ["Eyeglasses", "Male", "Smiling", "Wavy_Hair", "Bald"]
     texts = ["male, smiling", "smiling", "male", "wavy hair"]
@@ -252,7 +252,7 @@ def test_conditioning_gap_follows_the_text_not_the_style():
     """A model whose faces are bright exactly when the text says 'male', scored by a classifier that
     reads brightness as every attribute's probability: Male gap 1, Smiling gap 0 (half of each
     group names 'male')."""
-    from mmjsd.evaluate import conditioning_gaps
+    from mmjsd.conditioning import conditioning_gaps
 
     texts = ["male, smiling, eyeglasses", "male, smiling", "male, eyeglasses", "male", "smiling, eyeglasses", "smiling",
              "eyeglasses", "wavy hair, heavy makeup, wearing lipstick"]
@@ -267,7 +267,7 @@ def test_paired_conditioning_switches_one_attribute_in_real_rows():
     moves P by 1 in every row; switching Smiling moves nothing. Rows are real attribute rows
     (here: the first of them has Male on, the second off), written as in training."""
     from mmjsd.data.celeba import ATTRIBUTE_NAMES
-    from mmjsd.evaluate import paired_conditioning
+    from mmjsd.conditioning import paired_conditioning
 
     labels = torch.full((2, len(ATTRIBUTE_NAMES)), -1, dtype=torch.int8)
     labels[0, ATTRIBUTE_NAMES.index("Male")] = 1
@@ -287,7 +287,7 @@ def test_described_conditioning_reads_real_texts_at_several_paddings():
     starts: Male gap 1 (two texts name it); Smiling gap 0 (one male text and one other on each side)."""
     from mmjsd.data.celeba import ATTRIBUTE_NAMES
     from mmjsd.data.text import encode_at_seeded_starts
-    from mmjsd.evaluate import DESCRIBED_PADDINGS, described_conditioning
+    from mmjsd.conditioning import DESCRIBED_PADDINGS, described_conditioning
 
     texts = ["male, smiling", "smiling", "male", "wavy hair"]
     test_eval = {"text": encode_at_seeded_starts(texts, 256, ALPHABET, seed=5), "alphabet": ALPHABET,

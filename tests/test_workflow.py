@@ -1,5 +1,6 @@
 """The Snakemake workflow: the whole DAG builds at every scale, lint is clean, bad config stops it."""
 
+import importlib.util
 import subprocess
 import sys
 
@@ -28,24 +29,29 @@ def test_dry_run_builds_the_whole_dag(scale, workdir, repo_env):
         assert any(line.split() == [rule, str(count)] for line in out.splitlines()), (rule, out[-2000:])
 
 
-def test_lint_is_clean(repo_env):
-    """`snakemake --lint` (make lint) exits 0 with no finding."""
-    result = run_snakemake(["--lint"], REPO, repo_env)
-    out = result.stdout + result.stderr
-    assert result.returncode == 0 and not [line for line in out.splitlines() if line.strip().startswith("* ")], out
+def test_make_lint_passes_with_one_documented_suppression(repo_env):
+    """`make lint` (workflow/lint.py) exits 0: Snakemake's only finding is the per-rule conda
+    environment, accepted for the reason workflow/lint.py states; any other finding fails it."""
+    result = subprocess.run([sys.executable, str(REPO / "workflow" / "lint.py")], cwd=REPO, env=repo_env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    spec = importlib.util.spec_from_file_location("lint", REPO / "workflow" / "lint.py")
+    lint = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lint)
+    assert lint.findings("    * Specify a conda environment or container for each rule.:\n    * Absolute path:") == [
+        "Specify a conda environment or container for each rule.", "Absolute path"]
 
 
-def test_every_rule_names_the_one_named_conda_environment(workdir, repo_env):
-    """Every rule says which environment it runs in: the named environment `mmjsd` that
-    environment.yml creates from the repository root (a named environment is not relocated, so
-    its `-r requirements.txt` and `-e .` resolve); `--sdm conda` plans with it."""
+def test_no_rule_uses_a_relocated_conda_environment(workdir, repo_env):
+    """Snakemake copies a rule's environment file elsewhere, where environment.yml's
+    `-r requirements.txt` and `-e .` would not resolve, and a named environment makes it call
+    conda on every run; so no rule has a `conda:` directive, and `--sdm conda` runs in the
+    caller's environment. environment.yml is for `conda env create` from the repository root."""
     rules = [REPO / "Snakefile", *(REPO / "workflow" / "rules").glob("*.smk")]
-    text = "\n".join(path.read_text() for path in rules)
-    n_rules = sum(1 for line in text.splitlines() if line.startswith("rule ") and not line.startswith("rule all"))
-    assert text.count("\n    conda:\n        CONDA_ENV\n") == n_rules and 'CONDA_ENV = "mmjsd"' in text
+    assert not any(line.strip().startswith("conda:") for path in rules for line in path.read_text().splitlines())
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert env["name"] == "mmjsd" and "-r requirements.txt" in pip and (REPO / "requirements.txt").is_file()
+    assert "-r requirements.txt" in pip and (REPO / "requirements.txt").is_file() and (REPO / "pyproject.toml").is_file()
     result = run_snakemake(["-n", "all", "--sdm", "conda"], workdir, repo_env)
     assert result.returncode == 0, result.stderr
 

@@ -43,8 +43,8 @@ RULE = ("a deviation replaces the paper-closer candidate only when it raises at 
 # choice -> (dataset, {candidate: [--set KEY=YAML, ...]}), the paper-closer candidate first.
 CHOICES: dict[str, tuple[str, dict[str, list[str]]]] = {
     "image_decoder": ("dsprites", {
-        "conv": ["model.dsprites.image_decoder=conv", "model.dsprites.style_dim={img: 0, text: 0}"],
-        "pose": [],                                             # the repro setting: pose decoder, image style 3
+        "conv": [],                                             # decided on val: the repro setting
+        "pose": ["model.dsprites.image_decoder=pose", "model.dsprites.style_dim={img: 3, text: 0}"],
     }),
     "text_decoder": ("dsprites", {
         "conv": ["model.dsprites.text_decoder=conv"],

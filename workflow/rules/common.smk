@@ -21,11 +21,12 @@ from mmjsd.data.dsprites import verify_official
 from mmjsd.errors import ConfigError, MmjsdError
 from mmjsd.schedule import train_priority
 
-# Every rule runs the one pinned environment, which environment.yml creates under this name, and
-# `snakemake --sdm conda` activates it per job (a named environment, so that its `-e .` and
-# `-r requirements.txt` resolve from the repository; without --sdm conda, the rules run in the
-# environment Snakemake runs in, e.g. the Makefile's .venv).
-CONDA_ENV = "mmjsd"
+# No `conda:` directive: every rule calls this repository's own `mmjsd`, so the one environment
+# is the one Snakemake runs in (.venv from requirements.txt, or `conda env create -f
+# environment.yml` from the repository root). A per-rule environment file could not install the
+# package (Snakemake copies it elsewhere, where `-r requirements.txt` and `-e .` do not resolve),
+# and a named environment makes Snakemake call `conda` on every run, also without --sdm conda.
+# `make lint` accepts that one lint for this reason (workflow/lint.py).
 
 
 def _config_file():

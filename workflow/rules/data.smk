@@ -6,8 +6,6 @@ rule dsprites_download:
         pattern(P.DSPRITES_RAW.replace("{source}", "official")),
     params:
         cli=MMJSD,
-    conda:
-        CONDA_ENV
     log:
         f"logs/{SCALE}/dsprites_download.log",
     shell:
@@ -22,8 +20,6 @@ rule dsprites_render:
     params:
         cli=MMJSD,
         settings=settings("dsprites_render"),
-    conda:
-        CONDA_ENV
     log:
         f"logs/{SCALE}/dsprites_render.log",
     shell:
@@ -35,8 +31,6 @@ rule celeba_download:
         directory(pattern(P.CELEBA_TORCHVISION)),
     params:
         cli=MMJSD,
-    conda:
-        CONDA_ENV
     log:
         f"logs/{SCALE}/celeba_download.log",
     shell:
@@ -51,8 +45,6 @@ rule celeba_synthesize:
     params:
         cli=MMJSD,
         settings=settings("celeba_synthesize"),
-    conda:
-        CONDA_ENV
     log:
         f"logs/{SCALE}/celeba_synthesize.log",
     shell:
@@ -73,8 +65,6 @@ rule prepare:
     resources:
         runtime=CFG["resources"]["prepare"]["runtime_min"],
         mem_mb=CFG["resources"]["prepare"]["mem_mb"],
-    conda:
-        CONDA_ENV
     log:
         f"logs/{SCALE}/prepare_{{dataset}}.log",
     shell:

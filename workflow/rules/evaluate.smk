@@ -19,8 +19,6 @@ rule train_classifier:
         runtime=CFG["resources"]["train_classifier"]["runtime_min"],
         mem_mb=CFG["resources"]["train_classifier"]["mem_mb"],
         gpu_units=gpu_units,
-    conda:
-        CONDA_ENV
     log:
         f"logs/{SCALE}/classifier_{{dataset}}_{{modality}}.log",
     shell:
@@ -45,8 +43,6 @@ rule evaluate:
         runtime=CFG["resources"]["evaluate"]["runtime_min"],
         mem_mb=CFG["resources"]["evaluate"]["mem_mb"],
         gpu_units=gpu_units,
-    conda:
-        CONDA_ENV
     log:
         f"logs/{SCALE}/evaluate_{{dataset}}_{{model}}_seed{{seed}}.log",
     shell:
@@ -63,8 +59,6 @@ rule aggregate:
         **table_outputs(),
     params:
         cli=MMJSD,
-    conda:
-        CONDA_ENV
     log:
         f"logs/{SCALE}/aggregate.log",
     shell:
@@ -83,8 +77,6 @@ rule figure:
     params:
         cli=MMJSD,
         settings=settings("figure"),
-    conda:
-        CONDA_ENV
     log:
         f"logs/{SCALE}/figure.log",
     shell:
@@ -101,8 +93,6 @@ rule report:
         report(pattern(P.REPORT), caption="../report/report.rst", category="Report"),
     params:
         cli=MMJSD,
-    conda:
-        CONDA_ENV
     log:
         f"logs/{SCALE}/report.log",
     shell:

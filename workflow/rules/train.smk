@@ -22,8 +22,6 @@ rule train:
         runtime=CFG["resources"]["train"]["runtime_min"],
         mem_mb=CFG["resources"]["train"]["mem_mb"],
         gpu_units=gpu_units,
-    conda:
-        CONDA_ENV
     log:
         f"logs/{SCALE}/train_{{dataset}}_{{model}}_seed{{seed}}.log",
     shell:
