@@ -16,7 +16,8 @@ import torch
 
 from mmjsd import paths
 from mmjsd.errors import DataError, detail
-from mmjsd.files import check_checksum, content_checksum, file_sha256, torch_load, torch_save
+from mmjsd.files import check_checksum, content_checksum, torch_load, torch_save
+from mmjsd.fingerprints import changed_keys, content_sha256
 from mmjsd.models.base import MultimodalVAE, Posterior
 from mmjsd.models.mmjsd import MMJSD
 from mmjsd.models.mmpoe import MMPoE
@@ -102,20 +103,8 @@ def expected_run(config: dict, dataset: str, model_name: str, seed: int) -> dict
                 "code": code_digest("train")}
     split = paths.processed(config, dataset, "train")
     if split.is_file():
-        expected["data_sha256"] = file_sha256(split)
+        expected["data_sha256"] = content_sha256(split)   # cached per file: figure checks two models
     return expected
-
-
-def slot_mismatch(recorded: dict, expected: dict, prefix: str = "") -> list[str]:
-    """Dotted keys where `recorded` differs from `expected` (only keys `expected` names)."""
-    changed = []
-    for key, want in expected.items():
-        have = recorded.get(key) if isinstance(recorded, dict) else None
-        if isinstance(want, dict) and isinstance(have, dict):
-            changed += slot_mismatch(have, want, f"{prefix}{key}.")
-        elif have != want:
-            changed.append(f"{prefix}{key}")
-    return changed
 
 
 def load_run_model(config: dict, dataset: str, model_name: str, seed: int) -> tuple[MultimodalVAE, Path]:
@@ -130,7 +119,7 @@ def load_run_model(config: dict, dataset: str, model_name: str, seed: int) -> tu
     fix = f"delete it and retrain: `rm {path}`, then `snakemake {path} --config scale={config['scale']}`"
     model, recorded = load_model_file(path, torch_load(path, "model file", fix), fix,
                                       expect={"model": model_name, "dataset": dataset})
-    changed = slot_mismatch(recorded, expected_run(config, dataset, model_name, seed))
+    changed = changed_keys(recorded, expected_run(config, dataset, model_name, seed))
     if changed:
         raise DataError(f"model file {path} was not trained for this slot ({dataset}/{model_name}/seed{seed} at scale "
                         f"{config['scale']}): it records other {', '.join(changed)}", fix)
