@@ -71,6 +71,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workdir", default=str(REPO / "fidelity_runs"))
     parser.add_argument("--data-dir", default=None, help="use this data folder (with processed/) instead of the shared one")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="make the shared data and classifiers, then stop (lets parallel runs start without racing)")
     args = parser.parse_args()
 
     workdir = Path(args.workdir).resolve()
@@ -129,6 +131,8 @@ def main() -> None:
         if not (link / f"{modality}.json").is_file():
             run([*cli, "train-classifier", "--dataset", args.dataset, "--modality", modality,
                  "--device", "cpu", "--threads", str(args.threads)], log)
+    if args.prepare_only:
+        return
 
     for model in args.models:
         run_dir = exp_dir / "results" / "runs" / args.dataset / model / f"seed{args.seed}"

@@ -69,6 +69,12 @@ def cmd_run(args: argparse.Namespace) -> None:
     dataset, candidates = CHOICES[args.choice]
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    fidelity = [sys.executable, str(REPO / "benchmarks" / "fidelity.py"), "--scale", "repro", "--dataset", dataset,
+                "--workdir", str(workdir)]
+    # the shared data and classifiers first, once: parallel runs would race to make them
+    first = next(iter(candidates.values()))
+    subprocess.run([*fidelity, "--name", f"V-{args.choice}-prepare", "--seed", str(args.seeds[0]), "--prepare-only",
+                    *[x for s in first for x in ("--set", s)]], check=True)
     running: list[subprocess.Popen] = []
     for seed in args.seeds:
         for candidate in candidates:
@@ -77,14 +83,10 @@ def cmd_run(args: argparse.Namespace) -> None:
                 running = [p for p in running if p.poll() is None]
             name = run_name(args.choice, candidate, seed)
             sets = [x for s in candidates[candidate] for x in ("--set", s)]
-            command = [sys.executable, str(REPO / "benchmarks" / "fidelity.py"), "--name", name, "--scale", "repro",
-                       "--dataset", dataset, "--seed", str(seed), "--workdir", str(workdir), *sets]
+            command = [*fidelity, "--name", name, "--seed", str(seed), *sets]
             with open(workdir / f"{name}.out", "w") as log:
                 running.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
             print(f"started {name}", flush=True)
-            if not list(workdir.glob(f"shared/classifiers-*/{dataset}/text.json")):
-                running[-1].wait()   # the first run makes the shared data and classifiers; a second would race it
-                running = [p for p in running if p.poll() is None]
     for process in running:
         process.wait()
 
