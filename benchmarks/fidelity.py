@@ -31,7 +31,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from mmjsd import holdout  # noqa: E402
+from mmjsd import experiments, holdout  # noqa: E402
 from mmjsd.config import deep_merge, load_config, read_yaml  # noqa: E402
 
 holdout.enter_selection()   # this process and every command it runs read val, never test
@@ -71,11 +71,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workdir", default=str(REPO / "fidelity_runs"))
     parser.add_argument("--data-dir", default=None, help="use this data folder (with processed/) instead of the shared one")
+    parser.add_argument("--experiment", action="append", default=[], metavar="FILE",
+                        help="load this experiment file (experiments/*.py) in every command: MMJSD_EXPERIMENTS")
     parser.add_argument("--prepare-only", action="store_true",
                         help="make the shared data and classifiers, then stop (lets parallel runs start without racing)")
     args = parser.parse_args()
 
     workdir = Path(args.workdir).resolve()
+    if args.experiment:     # every mmjsd command below inherits it (mmjsd.experiments)
+        os.environ[experiments.ENV] = os.pathsep.join(str(Path(f).resolve()) for f in args.experiment)
+        experiments.load()  # so that load_config below accepts the experiment's values
     raw = read_yaml(REPO / "config.yaml")
     overlay = raw["scales"].get(args.scale, {}) if args.scale != "paper" else {}
     changes = {}
@@ -144,6 +149,7 @@ def main() -> None:
         evaluation = json.loads((run_dir / "eval.json").read_text())
         record = {
             "name": args.name, "holdout": evaluation["holdout"], "model": model, "dataset": args.dataset, "seed": args.seed, "changes": changes,
+            "experiments": [Path(f).name for f in args.experiment],
             "steps": metrics["steps"], "samples": metrics["steps"] * config["train"][args.dataset]["batch_size"],
             "train_s": round(train_s, 1), "eval_s": round(eval_s, 1), "precision": metrics.get("precision"),
             "final": metrics["final"], "coherence": evaluation["coherence"], "latent": evaluation["latent"],

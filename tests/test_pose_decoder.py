@@ -1,11 +1,35 @@
-"""The dSprites pose image decoder: content draws the sprite, the image style only turns and moves it."""
+"""The dSprites pose image decoder (an experiment outside the product, experiments/dsprites_pose.py):
+content draws the sprite, the image style only turns and moves it. And the way experiments join
+a process (mmjsd.experiments): only when asked for, allowed by the config schema only then, and
+recorded in the code digest only then."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 import model_helpers as h
-from mmjsd import precision
-from mmjsd.networks.dsprites import PoseImageDecoder
+from mmjsd import experiments, precision, steps
+from mmjsd.config import load_config
+from mmjsd.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+POSE_FILE = REPO / "experiments" / "dsprites_pose.py"
+
+
+@pytest.fixture(autouse=True)
+def pose_registered():
+    experiments.load([POSE_FILE])
+    yield
+    experiments.unload()
+
+
+def PoseImageDecoder(*args, **kwargs):
+    from mmjsd.networks.dsprites import IMAGE_DECODERS
+    return IMAGE_DECODERS["pose"](*args, **kwargs)
 
 
 def sprite_canvas(batch: int) -> torch.Tensor:
@@ -80,3 +104,36 @@ def test_non_finite_or_huge_poses_give_a_finite_backward_not_a_crash(bad):
     z = torch.randn(2, 7, requires_grad=True)
     decoder(z).sum().backward()
     assert z.grad is not None
+
+
+def test_without_the_experiment_the_product_knows_no_pose_decoder(tmp_path):
+    experiments.unload()
+    from mmjsd.networks.dsprites import IMAGE_DECODERS
+    assert list(IMAGE_DECODERS) == ["conv"]
+    config = tmp_path / "config.yaml"
+    config.write_text((REPO / "config.yaml").read_text().replace("    image_decoder: conv\n", "    image_decoder: pose\n", 1))
+    with pytest.raises(ConfigError, match="image_decoder"):
+        load_config(config, "ci")
+    experiments.load([POSE_FILE])
+    assert load_config(config, "ci")["model"]["dsprites"]["image_decoder"] == "pose"
+
+
+def test_an_experiment_enters_the_code_digest_only_when_loaded():
+    with_pose = steps.code_digest("train")
+    experiments.unload()
+    product = steps.code_digest("train")
+    assert with_pose != product
+    assert not [p for p in steps.code_paths("train") if p.startswith("experiments/")]   # no Snakemake or DVC input
+
+
+def test_the_cli_loads_experiments_from_the_environment_and_names_a_missing_file(tmp_path):
+    env = {**os.environ, experiments.ENV: str(tmp_path / "absent.py")}
+    done = subprocess.run([sys.executable, "-m", "mmjsd.cli", "--scale", "ci", "status"], env=env,
+                          capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("mmjsd: error: experiment file") and "-- fix:" in done.stderr
+    code = "from mmjsd import cli, experiments; cli.main(['--scale', 'ci', 'status']); print(experiments.image_decoder_names())"
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, experiments.ENV: str(POSE_FILE)},
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("['pose']")

@@ -61,6 +61,12 @@ CHOICES: dict[str, tuple[str, dict[str, list[str]]]] = {
 }
 
 
+# candidates whose code lives outside the product (experiments/, loaded by fidelity.py --experiment)
+EXPERIMENT_FILES: dict[tuple[str, str], list[str]] = {
+    ("image_decoder", "pose"): ["experiments/dsprites_pose.py"],
+}
+
+
 def run_name(choice: str, candidate: str, seed: int) -> str:
     return f"V-{choice}-{candidate}-s{seed}"
 
@@ -83,6 +89,7 @@ def cmd_run(args: argparse.Namespace) -> None:
                 running = [p for p in running if p.poll() is None]
             name = run_name(args.choice, candidate, seed)
             sets = [x for s in candidates[candidate] for x in ("--set", s)]
+            sets += [x for f in EXPERIMENT_FILES.get((args.choice, candidate), []) for x in ("--experiment", str(REPO / f))]
             command = [*fidelity, "--name", name, "--seed", str(seed), *sets]
             with open(workdir / f"{name}.out", "w") as log:
                 running.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))

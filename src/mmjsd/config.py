@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from mmjsd import experiments
 from mmjsd.data.text import outside_alphabet
 from mmjsd.errors import ConfigError
 
@@ -74,7 +75,23 @@ def load_config(path: str | Path = DEFAULT_CONFIG, scale: str | None = None) -> 
 
 
 def _schema() -> dict:
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    extra = experiments.image_decoder_names()
+    if extra:    # an experiment loaded for this process (mmjsd.experiments) adds its decoders
+        _extend_enum(schema, "image_decoder", extra)
+    return schema
+
+
+def _extend_enum(node: Any, key: str, values: list[str]) -> None:
+    if isinstance(node, dict):
+        for name, child in node.items():
+            if name == key and isinstance(child, dict) and "enum" in child:
+                child["enum"] = [*child["enum"], *(v for v in values if v not in child["enum"])]
+            else:
+                _extend_enum(child, key, values)
+    elif isinstance(node, list):
+        for child in node:
+            _extend_enum(child, key, values)
 
 
 def _non_finite(node: Any, where: str = "") -> str | None:

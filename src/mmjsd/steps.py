@@ -22,6 +22,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from mmjsd import experiments
+
 PACKAGE_ROOT = Path(__file__).resolve().parent
 
 STEP_PARAMS: dict[str, list[str]] = {
@@ -151,4 +153,7 @@ def code_digest(step: str) -> str:
     for name in code_files(step):
         digest.update(name.encode() + b"\0")
         digest.update(normalised_source(PACKAGE_ROOT / name))
+    for path in experiments.loaded_files():    # none unless MMJSD_EXPERIMENTS asked for some
+        digest.update(b"experiment:" + path.name.encode() + b"\0")
+        digest.update(normalised_source(path))
     return digest.hexdigest()[:16]

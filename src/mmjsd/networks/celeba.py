@@ -147,9 +147,7 @@ class TextDecoder(nn.Module):
         return self.generator(h).transpose(1, 2)  # B x L x A logits
 
 
-# "aligned" changes only the text likelihood (models/base.py), not the authors' decoder;
-# "offset" is a dSprites decoder.
+# "aligned" changes only the text likelihood (models/base.py), not the authors' decoder.
 TEXT_DECODERS = {"conv": TextDecoder, "aligned": TextDecoder}
-# "shift" and "pose" are dSprites image decoders.
 IMAGE_DECODERS = {"conv": ImageDecoder}
 DECODER_NOTE = "the CelebA networks are the authors'; the other decoders are dSprites only"
