@@ -142,6 +142,29 @@ def _outputs_snapshot(workdir):
         str(p.relative_to(workdir)): digest(p) for p in sorted((workdir / "results").rglob("*")) if p.is_file()}
 
 
+def test_a_damaged_output_stops_the_run_and_the_printed_fix_works_as_printed(ci_runs):
+    """A truncated eval.json: the run stops before any job (the tables stay), and the command the
+    error prints, run exactly as printed, rebuilds it and what follows; then nothing is left to do."""
+    import shlex
+
+    (first, _), env = ci_runs
+    record = first / RESULTS / "runs/dsprites/mmjsd/seed0/eval.json"
+    tables = {p: digest(p) for p in sorted((first / RESULTS).glob("table1*"))}
+    record.write_bytes(record.read_bytes()[:100])
+    stopped = snakemake(first, env, "all", "--config", "scale=ci", check=False)
+    assert stopped.returncode != 0
+    line = next(l for l in stopped.stderr.splitlines() if l.startswith("mmjsd: error:"))
+    assert "eval.json is damaged" in line and "no job was started" in line
+    assert {p: digest(p) for p in tables} == tables
+    fix = line.split("`")[-2]
+    assert fix.startswith("snakemake all --config scale=ci --forcerun ")
+    snakemake(first, env, *shlex.split(fix)[1:])
+    json.loads(record.read_text())
+    assert {p: digest(p) for p in tables} == tables                 # the same numbers as before the damage
+    again = snakemake(first, env, "-n", "all", "--config", "scale=ci")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
 def test_corrupt_dsprites_file_stops_before_any_job(ci_runs):
     (_, second), env = ci_runs
     config = yaml.safe_load((second / "config.yaml").read_text())

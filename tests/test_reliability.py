@@ -274,6 +274,50 @@ def test_zip_damage_spots_truncation(tmp_path):
     assert zip_damage(path) == "it is empty (0 bytes)"
 
 
+def test_parse_time_check_finds_bad_json_and_a_model_of_another_slot_and_lets_its_own_fix_through(tmp_path):
+    """A truncated eval.json, or a model copied from another seed into a slot, stop the run before any
+    job (Snakemake would delete the tables, or the slot's eval.json, first); the printed
+    `--forcerun PATH` passes the check for that file, so the fix works as printed."""
+    import shlex
+
+    from mmjsd import models, paths as P
+    from mmjsd.config import load_config
+    from mmjsd.errors import DataError
+    from mmjsd.integrity import check_outputs
+    import model_helpers
+
+    config = load_config(ci_config(tmp_path), "ci")
+    record = P.run_file(P.RUN_EVAL, config, "dsprites", "mmjsd", 0)
+    record.parent.mkdir(parents=True)
+    record.write_text('{"coherence": {"shape": ')               # truncated
+    with pytest.raises(DataError, match="eval.json is damaged: it is not valid JSON") as caught:
+        check_outputs(config)
+    fix = str(caught.value).split("`")[1]
+    assert fix == f"snakemake all --config scale=ci --forcerun {record}"
+    check_outputs(config, argv=shlex.split(fix))                 # the printed fix is not refused by the check
+    check_outputs(config, argv=["snakemake", "all", "-F"])
+    record.write_text("{}")
+
+    slot = P.run_file(P.RUN_MODEL, config, "dsprites", "mmpoe", 0)
+    slot.parent.mkdir(parents=True)
+    model = model_helpers.make_model("mmpoe", "dsprites")
+    models.save_model(slot, model, {"dataset": "dsprites", "model": "mmpoe", "seed": 0})
+    check_outputs(config)                                        # its own slot
+    models.save_model(slot, model, {"dataset": "dsprites", "model": "mmpoe", "seed": 1})
+    with pytest.raises(DataError, match=r"model.pt is damaged: it holds the model of another run \(seed 1\)"):
+        check_outputs(config)
+    check_outputs(config, argv=["snakemake", "all", "--forcerun", str(slot)])
+
+
+def test_snakemake_request_reads_dry_run_and_forced_paths():
+    from mmjsd.integrity import snakemake_request
+
+    dry, force_all, forced = snakemake_request(["snakemake", "-np", "all", "--forcerun", "a/b.pt", "c.json", "--cores", "2"])
+    assert dry and not force_all and forced == {Path("a/b.pt").resolve(), Path("c.json").resolve()}
+    assert snakemake_request(["snakemake", "all", "--dry-run", "-F"])[:2] == (True, True)
+    assert snakemake_request(["snakemake", "all", "--cores", "1"]) == (False, False, set())
+
+
 def test_logs_are_rotated_not_overwritten(tmp_path):
     from mmjsd.files import rotate_logs
 
@@ -368,19 +412,41 @@ def test_snakemake_reruns_prepare_when_the_celeba_folder_content_changes(workdir
     os.utime(folder / celeba.IMAGE_DIR / "000003.jpg", None)
     assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(_snakemake(workdir, repo_env, "-n", target))
 
+    (folder / celeba.IMAGE_DIR / "notes.txt").write_text("a stray file")   # not an image: prepare never reads it
+    assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(_snakemake(workdir, repo_env, "-n", target))
+
+    before = manifest.read_bytes()
     _flip_first_attribute(folder)                              # an in-place edit: the folder's mtime is unchanged
     dry = _snakemake(workdir, repo_env, "-n", target)
-    assert dry.returncode == 0 and "rule prepare:" in dry.stdout, dry.stdout[-2000:]
-    assert "data/ci/raw/celeba_manifest.txt" in dry.stdout     # the reason Snakemake gives: the updated input
+    assert dry.returncode == 0 and "a real run reruns `prepare`" in dry.stderr, dry.stderr[-2000:]
+    assert manifest.read_bytes() == before                     # a dry run has no side effect
 
-    (folder / celeba.IMAGE_DIR / "000004.jpg").write_bytes(b"")
-    before = manifest.read_bytes()
-    stopped = _snakemake(workdir, repo_env, target)
-    assert stopped.returncode != 0
-    line = next(l for l in stopped.stderr.splitlines() if l.startswith("mmjsd: error:"))
-    assert "000004.jpg is empty (0 bytes)" in line and "no job was started" in line and " -- fix: " in line
-    assert {p: p.read_bytes() for p in splits} == splits      # nothing was deleted
-    assert manifest.read_bytes() == before
+    def stopped_at_parse_time(message):
+        stopped = _snakemake(workdir, repo_env, target)
+        assert stopped.returncode != 0
+        line = next(l for l in stopped.stderr.splitlines() if l.startswith("mmjsd: error:"))
+        assert message in line and "no job was started" in line and " -- fix: " in line, line
+        assert {p: p.read_bytes() for p in splits} == splits  # nothing was deleted
+        assert manifest.read_bytes() == before
+
+    image = folder / celeba.IMAGE_DIR / "000004.jpg"
+    good = image.read_bytes()
+    image.write_bytes(b"")
+    stopped_at_parse_time("000004.jpg is empty (0 bytes)")
+    image.write_bytes(b"\xff\xd8 not a JPEG" * 50)            # a bad JPEG: found by decoding, as prepare would
+    stopped_at_parse_time("000004.jpg is not a readable JPEG")
+    image.write_bytes(good)
+    attributes = folder / celeba.ATTR_FILE
+    text = attributes.read_text()
+    lines = text.splitlines(keepends=True)
+    lines[3] = lines[3].replace(" -1", " 2", 1) if " -1" in lines[3] else lines[3].replace(" 1", " 2", 1)
+    attributes.write_text("".join(lines))                      # an attribute value that is neither 1 nor -1
+    stopped_at_parse_time(celeba.ATTR_FILE)
+    attributes.write_text(text)
+
+    rebuilt = _snakemake(workdir, repo_env, target)            # the folder is valid again: prepare reruns
+    assert rebuilt.returncode == 0 and "rule prepare:" in rebuilt.stdout + rebuilt.stderr
+    assert manifest.read_bytes() != before
 
 
 # --- fingerprints: every artifact bound to what made it (item 1) --------------------------------

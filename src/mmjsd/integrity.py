@@ -1,5 +1,4 @@
-"""Parse-time check of the artifacts already on disk (issue 15 item 2): a damaged input never
-costs good outputs.
+"""Parse-time check of the artifacts already on disk: a damaged input never costs good outputs.
 
 Snakemake deletes a job's outputs before it reruns the job. A truncated processed split has a
 new mtime, so a plain `snakemake all` reran (and first deleted) the good classifier and
@@ -7,14 +6,26 @@ evaluation files downstream of it, then failed on the damaged file. The Snakefil
 checks, before any job starts, that every torch file of this scale that exists is a complete zip
 archive (its central directory is at the end, so a truncated file fails; this reads only the
 directory, milliseconds even for the gigabyte splits). Damage inside a tensor's bytes is caught
-on load by the checksums stored in checkpoints and models.
+on load by the checksums stored in checkpoints and models. The same holds for the JSON files
+(a truncated eval.json would cost the tables), and for a model file that names another slot's
+dataset, model or seed (a run folder copied from another seed would cost that slot's eval.json):
+none of these can be repaired by the job Snakemake would start, so the run stops first.
+
+A file that the command line asks to rebuild (`--forcerun PATH`, `-R PATH`, `--forceall`) is not
+checked: that is the fix these errors print, and it must work as printed. Snakemake 9 gives a
+Snakefile no access to its DAG settings at parse time, so they are read from the command line
+(`snakemake_request`).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import zipfile
 from pathlib import Path
+
+import torch
 
 from mmjsd import paths as P
 from mmjsd.errors import DataError, detail
@@ -38,6 +49,60 @@ def zip_damage(path: str | os.PathLike) -> str | None:
     return None
 
 
+def json_damage(path: str | os.PathLike) -> str | None:
+    """None when `path` holds valid JSON, else why not."""
+    try:
+        json.loads(Path(path).read_bytes())
+    except (ValueError, OSError) as exc:
+        return f"it is not valid JSON ({detail(exc)})"
+    return None
+
+
+def slot_damage(path: str | os.PathLike, dataset: str, model: str, seed: int) -> str | None:
+    """None when the model file at a run's slot records that slot's dataset, model and seed (or
+    records nothing to compare), else what it records. Reads the small pickled part only (mmap)."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - unreadable files are zip_damage's (or the job's) to report
+        return None
+    recorded = blob.get("fingerprint") if isinstance(blob, dict) else None
+    if not isinstance(recorded, dict):
+        return None
+    wanted = {"dataset": dataset, "model": model, "seed": seed}
+    other = {key: recorded[key] for key in wanted if key in recorded and recorded[key] != wanted[key]}
+    if not other:
+        return None
+    return ("it holds the model of another run (" + ", ".join(f"{k} {v!r}" for k, v in other.items())
+            + f"), not of {dataset}/{model}/seed{seed}")
+
+
+def snakemake_request(argv: list[str]) -> tuple[bool, bool, set[Path]]:
+    """(dry run, force all, paths to force) from a Snakemake command line."""
+    dry = force_all = False
+    forced: set[Path] = set()
+    taking = False
+    for token in argv[1:]:
+        if token.startswith("-"):
+            taking = token in ("--forcerun", "-R")
+            if token in ("--dry-run", "--dryrun") or re.fullmatch(r"-[pqrkn]*n[pqrkn]*", token):
+                dry = True
+            if token in ("--forceall", "-F"):
+                force_all = True
+            continue
+        if taking:
+            forced.add(Path(token).resolve())
+    return dry, force_all, forced
+
+
+def json_outputs(config: dict) -> list[Path]:
+    """Every JSON file a rule of this scale declares as output (runs and classifiers)."""
+    out = [P.run_file(t, config, d, m, s) for t in (P.RUN_METRICS, P.RUN_SUMMARY, P.RUN_EVAL, P.RUN_EVAL_SUMMARY)
+           for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
+    out += [P.fill(t, config, dataset=d, modality=mod) for t in (P.CLASSIFIER_METRICS, P.CLASSIFIER_SUMMARY)
+            for d in config["datasets"] for mod in MODALITIES]
+    return out
+
+
 def torch_outputs(config: dict) -> list[Path]:
     """Every torch file the pipeline writes for this scale: processed splits, models, classifiers."""
     out = [P.processed(config, d, s) for d in config["datasets"] for s in P.SPLITS]
@@ -46,13 +111,20 @@ def torch_outputs(config: dict) -> list[Path]:
     return out
 
 
-def check_outputs(config: dict, config_file: str = "config.yaml") -> None:
-    """DataError for the first damaged torch file of this scale, naming the exact command that
-    rebuilds it and what depends on it (and nothing else)."""
-    for path in torch_outputs(config):
-        if not path.exists():
+def check_outputs(config: dict, config_file: str = "config.yaml", argv: list[str] | None = None) -> None:
+    """DataError for the first damaged output of this scale (torch file, JSON file, or a model in
+    another run's slot), naming the exact command that rebuilds it and what depends on it (and
+    nothing else). Files the command line `argv` forces to be rebuilt are not checked."""
+    _, force_all, forced = snakemake_request(argv or [])
+    if force_all:
+        return
+    checks = [(path, zip_damage) for path in torch_outputs(config)] + [(path, json_damage) for path in json_outputs(config)]
+    checks += [(P.run_file(P.RUN_MODEL, config, d, m, s), lambda path, d=d, m=m, s=s: slot_damage(path, d, m, s))
+               for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
+    for path, damage in checks:
+        if not path.exists() or path.resolve() in forced:
             continue
-        problem = zip_damage(path)
+        problem = damage(path)
         if problem is not None:
             raise DataError(
                 f"{path} is damaged: {problem}; no job was started, so nothing built from it was deleted",

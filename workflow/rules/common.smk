@@ -16,9 +16,11 @@ from mmjsd.config import deep_merge, read_yaml, resolve, validate_raw
 from mmjsd.dvcgen import cli_prefix
 from mmjsd.steps import code_paths, step_params
 from mmjsd.data.celeba import check_folder as check_celeba_folder
+from mmjsd.data.celeba import validate_folder as validate_celeba_folder
 from mmjsd.data.manifest import refresh_manifest as refresh_celeba_manifest
 from mmjsd.data.dsprites import verify_official
-from mmjsd.errors import ConfigError, MmjsdError
+from mmjsd.errors import ConfigError, DataError, MmjsdError
+from mmjsd.integrity import snakemake_request
 from mmjsd.schedule import train_priority
 
 # No `conda:` directive: every rule calls this repository's own `mmjsd`, so the one environment
@@ -86,7 +88,24 @@ def _load_validated_config(config_file):
             # A folder of the user's (no job writes it) is tracked by its content; `prepare` depends on its manifest,
             # rewritten only when the content changed (a file edited in place leaves the folder's
             # mtime alone). Computing it also stops the run here on a zero-byte or looping image.
-            refresh_celeba_manifest(celeba["root"], P.fill(P.CELEBA_MANIFEST, resolved))
+            # A changed folder is validated as `prepare` would read it before its new manifest is
+            # written (Snakemake deletes prepare's outputs before running it); a dry run writes nothing.
+            dry_run, _, _ = snakemake_request(sys.argv)
+            splits = [P.processed(resolved, "celeba", split) for split in P.SPLITS]
+
+            def validate_changed_folder():
+                if any(split.exists() for split in splits):
+                    try:
+                        validate_celeba_folder(celeba["root"], celeba["max_images"])
+                    except DataError as exc:
+                        raise DataError(f"{exc.problem}; no job was started, so the processed CelebA splits were kept",
+                                        exc.fix) from None
+
+            if refresh_celeba_manifest(celeba["root"], P.fill(P.CELEBA_MANIFEST, resolved), dry_run,
+                                       validate_changed_folder) and dry_run:
+                print(f"mmjsd: note: the CelebA folder {celeba['root']} changed since its manifest was written: a real "
+                      f"run reruns `prepare` and what follows (a dry run writes no manifest, so the plan below omits them)",
+                      file=sys.stderr)
     # A corrupt official dSprites file already on disk stops the run here, before any job
     # (Snakemake would delete the outputs of a job that reruns and fails).
     official = P.dsprites_input(resolved)
@@ -95,7 +114,7 @@ def _load_validated_config(config_file):
     # Likewise a damaged processed split, model or classifier (src/mmjsd/integrity.py).
     from mmjsd.integrity import check_outputs
 
-    check_outputs(resolved, config_file)
+    check_outputs(resolved, config_file, sys.argv)
     return resolved
 
 

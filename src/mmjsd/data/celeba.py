@@ -263,9 +263,17 @@ def check_folder(root: str | Path) -> None:
                         f"put the images under {image_dir}, " + FOLDER_FIX.replace("set ", "or set ", 1))
 
 
-def read_folder(root: str | Path, max_images: int | None = None) -> CelebAFolder:
+def validate_folder(root: str | Path, max_images: int | None = None) -> None:
+    """Everything `read_folder` would refuse, found without keeping the images: the attribute and
+    partition files parsed row by row, every image that would be used decoded. The Snakefile runs
+    it before a changed folder reruns `prepare` (Snakemake deletes a job's outputs first)."""
+    read_folder(root, max_images, keep_images=False)
+
+
+def read_folder(root: str | Path, max_images: int | None = None, keep_images: bool = True) -> CelebAFolder:
     """Load the present images of a CelebA folder (at most `max_images`, file order) with
-    their attributes (0/1) and partitions; count the listed images that are missing."""
+    their attributes (0/1) and partitions; count the listed images that are missing.
+    `keep_images=False` decodes and checks every image but keeps none (`images` is empty)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"CelebA folder {root} not found", FOLDER_FIX)
@@ -296,10 +304,12 @@ def read_folder(root: str | Path, max_images: int | None = None) -> CelebAFolder
         if (partition < 0).any():
             notes.append(f"{int((partition < 0).sum())} loaded images have no partition entry")
 
-    images = torch.empty((len(chosen), 3, IMAGE_SIZE, IMAGE_SIZE), dtype=torch.uint8)
+    images = torch.empty((len(chosen) if keep_images else 0, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=torch.uint8)
     for lo in range(0, len(chosen), BATCH):
         paths = [image_dir / name for name in chosen[lo:lo + BATCH]]
-        images[lo:lo + len(paths)] = preprocess(_decode(paths))
+        decoded = preprocess(_decode(paths))
+        if keep_images:
+            images[lo:lo + len(paths)] = decoded
     attributes = torch.from_numpy((values[index] > 0).astype(np.int64))
     return CelebAFolder(root=root, names=chosen, images=images, attributes=attributes, partition=partition,
                         listed=len(names), missing=missing, synthetic=is_synthetic(root), notes=notes)
