@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmjsd import __version__, experiments
+from mmjsd import __version__, engines, experiments
 from mmjsd.aggregate import cli_aggregate
 from mmjsd.classifiers import cli_train_classifier
 from mmjsd.config import dump_yaml, load_config
@@ -166,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
+        engines.refuse_under_dvc_if_snakemake_running()
         experiments.load()      # variants outside the product, only when MMJSD_EXPERIMENTS names them
         config = load_config(args.config, args.scale)
         for root in (config["paths"]["data"], config["paths"]["results"]):

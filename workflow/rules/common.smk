@@ -10,6 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from mmjsd import engines
 from mmjsd import gpu as G
 from mmjsd import paths as P
 from mmjsd.config import deep_merge, read_yaml, resolve, validate_raw
@@ -121,6 +122,10 @@ def _load_validated_config(config_file):
 try:
     CONFIG_FILE = _config_file()
     CFG = _load_validated_config(CONFIG_FILE)
+    # One engine at a time in a checkout (src/mmjsd/engines.py): refuse while `dvc repro` runs, and
+    # hold the lock that makes `mmjsd` commands under DVC refuse while this run lasts.
+    engines.refuse_if_dvc_running()
+    ENGINE_LOCK = engines.hold_snakemake_lock()
 except MmjsdError as exc:
     sys.exit(f"mmjsd: error: {exc}")
 
