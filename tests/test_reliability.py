@@ -110,6 +110,10 @@ def test_torch_write_failure_becomes_an_os_error_naming_the_file(tmp_path):
         with files.atomic_path(target):
             raise RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file data/0: file write failed")
     assert info.value.filename == str(target) and "file write failed" in info.value.strerror
+    with pytest.raises(OSError) as info:      # the same full disk, seen at the end of the archive (prepare's splits)
+        with files.atomic_path(target):
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1920 vs 1814")
+    assert info.value.filename == str(target) and "unexpected pos" in info.value.strerror
 
 
 def test_folder_that_cannot_be_written(tmp_path, capsys, monkeypatch):
@@ -307,6 +311,24 @@ def test_parse_time_check_finds_bad_json_and_a_model_of_another_slot_and_lets_it
     with pytest.raises(DataError, match=r"model.pt is damaged: it holds the model of another run \(seed 1\)"):
         check_outputs(config)
     check_outputs(config, argv=["snakemake", "all", "--forcerun", str(slot)])
+
+
+def test_folders_with_a_space_run_under_snakemake(workdir, repo_env):
+    """paths.data / paths.results and the config file may hold a space: every shell command quotes them."""
+    raw = yaml.safe_load((workdir / "config.yaml").read_text())
+    raw["scales"]["ci"]["datasets"] = ["dsprites"]
+    raw["scales"]["ci"]["data"]["dsprites"]["subset"] = 600
+    raw["scales"]["ci"]["paths"] = {"data": "my data/ci", "results": "my results/ci"}
+    (workdir / "my config.yaml").write_text(yaml.safe_dump(raw))
+    import subprocess
+    import sys
+
+    target = "my data/ci/processed/dsprites/train.pt"
+    result = subprocess.run([str(Path(sys.executable).parent / "snakemake"), target, "--configfile", "my config.yaml",
+                             "--config", "scale=ci", "--cores", "1"], cwd=workdir, env=repo_env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (workdir / target).is_file()
 
 
 def test_snakemake_request_reads_dry_run_and_forced_paths():

@@ -18,6 +18,7 @@ outputs, that Snakemake's rule runs for the same job).
 from __future__ import annotations
 
 import copy
+import shlex
 import sys
 
 import yaml
@@ -41,7 +42,7 @@ HEADER = """\
 
 def cli_prefix(config: dict, config_file: str = "config.yaml") -> str:
     """The CLI call every Snakemake rule and DVC stage starts with."""
-    return f"mmjsd --config {config_file} --scale {config['scale']}"
+    return f"mmjsd --config {shlex.quote(str(config_file))} --scale {config['scale']}"   # a path may hold a space
 
 
 def _params(config: dict, raw_overlay: dict, step: str, item: str = "${item.dataset}") -> list:
@@ -85,18 +86,18 @@ def raw_stages(config: dict, raw_overlay: dict) -> tuple[dict, dict[str, str]]:
         raw = str(P.dsprites_input(config))
         raw_inputs["dsprites"] = raw
         if source == "render":
-            stages["dsprites_render"] = stand_in("dsprites_render", f"dsprites-render --out {raw}", raw)
+            stages["dsprites_render"] = stand_in("dsprites_render", f"dsprites-render --out {shlex.quote(str(raw))}", raw)
         else:
-            stages["dsprites_download"] = {"cmd": f"{cli} dsprites-download --out {raw}", "outs": [raw]}
+            stages["dsprites_download"] = {"cmd": f"{cli} dsprites-download --out {shlex.quote(str(raw))}", "outs": [raw]}
     if "celeba" in config["datasets"]:
         source = P.celeba_source(config)
         folder = str(P.celeba_input(config))
         raw_inputs["celeba"] = folder
         if source == "synthetic":
-            stages["celeba_synthesize"] = stand_in("celeba_synthesize", f"celeba-synthesize --out {folder}", folder)
+            stages["celeba_synthesize"] = stand_in("celeba_synthesize", f"celeba-synthesize --out {shlex.quote(str(folder))}", folder)
         elif source == "torchvision":
             stages["celeba_download"] = {
-                "cmd": f"{cli} celeba-download --root {_fill(P.CELEBA_TORCHVISION_ROOT, config)}",
+                "cmd": f"{cli} celeba-download --root {shlex.quote(str(_fill(P.CELEBA_TORCHVISION_ROOT, config)))}",
                 "outs": [folder],
             }
     return stages, raw_inputs
@@ -108,7 +109,7 @@ def prepare_stage(config: dict, raw_overlay: dict, raw_inputs: dict[str, str]) -
         "foreach": {d: {"input": raw_inputs[d], "out_dir": str(P.processed(config, d, "train").parent)}
                     for d in config["datasets"]},
         "do": {
-            "cmd": f"{cli_prefix(config)} prepare --dataset ${{key}} --input ${{item.input}} --out-dir ${{item.out_dir}}",
+            "cmd": f"{cli_prefix(config)} prepare --dataset ${{key}} --input \"${{item.input}}\" --out-dir \"${{item.out_dir}}\"",
             "deps": ["${item.input}", *code_paths("prepare")],
             "params": _params(config, raw_overlay, "prepare", item="${key}"),
             "outs": [f"${{item.out_dir}}/{split}.pt" for split in P.SPLITS],

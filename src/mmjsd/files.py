@@ -52,8 +52,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
         raise
     except RuntimeError as exc:
-        # torch's zip writer reports a failed write (a full disk) as a RuntimeError
-        if "write" not in str(exc).lower():
+        # torch's zip writer reports a failed write (a full disk) as a RuntimeError: "file write
+        # failed", or "unexpected pos N vs M" when the short write shows at the end of the archive
+        if not any(sign in str(exc).lower() for sign in ("write", "inline_container", "unexpected pos")):
             raise
         free = shutil.disk_usage(path.parent).free
         code = errno.ENOSPC if free < 1 << 20 else errno.EIO

@@ -9,7 +9,7 @@ rule dsprites_download:
     log:
         f"logs/{SCALE}/dsprites_download.log",
     shell:
-        "{params.cli} dsprites-download --out {output} > {log} 2>&1"
+        "{params.cli} dsprites-download --out {output:q} > {log:q} 2>&1"
 
 
 rule dsprites_render:
@@ -23,7 +23,7 @@ rule dsprites_render:
     log:
         f"logs/{SCALE}/dsprites_render.log",
     shell:
-        "{params.cli} dsprites-render --out {output} > {log} 2>&1"
+        "{params.cli} dsprites-render --out {output:q} > {log:q} 2>&1"
 
 
 rule celeba_download:
@@ -34,7 +34,7 @@ rule celeba_download:
     log:
         f"logs/{SCALE}/celeba_download.log",
     shell:
-        "{params.cli} celeba-download --root $(dirname {output}) > {log} 2>&1"
+        "{params.cli} celeba-download --root \"$(dirname {output:q})\" > {log:q} 2>&1"
 
 
 rule celeba_synthesize:
@@ -48,7 +48,7 @@ rule celeba_synthesize:
     log:
         f"logs/{SCALE}/celeba_synthesize.log",
     shell:
-        "{params.cli} celeba-synthesize --out {output} > {log} 2>&1"
+        "{params.cli} celeba-synthesize --out {output:q} > {log:q} 2>&1"
 
 
 rule prepare:
@@ -68,4 +68,4 @@ rule prepare:
     log:
         f"logs/{SCALE}/prepare_{{dataset}}.log",
     shell:
-        "{params.cli} prepare --dataset {wildcards.dataset} --input {params.raw} --out-dir {params.out_dir} > {log} 2>&1"
+        "{params.cli} prepare --dataset {wildcards.dataset} --input \"{params.raw}\" --out-dir \"{params.out_dir}\" > {log:q} 2>&1"

@@ -23,7 +23,7 @@ rule train_classifier:
         f"logs/{SCALE}/classifier_{{dataset}}_{{modality}}.log",
     shell:
         "{params.cli} train-classifier --dataset {wildcards.dataset} --modality {wildcards.modality}"
-        " --threads {threads} > {log} 2>&1"
+        " --threads {threads} > {log:q} 2>&1"
 
 
 rule evaluate:
@@ -47,7 +47,7 @@ rule evaluate:
         f"logs/{SCALE}/evaluate_{{dataset}}_{{model}}_seed{{seed}}.log",
     shell:
         "{params.cli} evaluate --dataset {wildcards.dataset} --model {wildcards.model} --seed {wildcards.seed}"
-        " --threads {threads} > {log} 2>&1"
+        " --threads {threads} > {log:q} 2>&1"
 
 
 rule aggregate:
@@ -62,7 +62,7 @@ rule aggregate:
     log:
         f"logs/{SCALE}/aggregate.log",
     shell:
-        "{params.cli} aggregate > {log} 2>&1"
+        "{params.cli} aggregate > {log:q} 2>&1"
 
 
 rule figure:
@@ -80,7 +80,7 @@ rule figure:
     log:
         f"logs/{SCALE}/figure.log",
     shell:
-        "{params.cli} figure > {log} 2>&1"
+        "{params.cli} figure > {log:q} 2>&1"
 
 
 rule report:
@@ -96,4 +96,4 @@ rule report:
     log:
         f"logs/{SCALE}/report.log",
     shell:
-        "{params.cli} report > {log} 2>&1"
+        "{params.cli} report > {log:q} 2>&1"

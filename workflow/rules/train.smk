@@ -26,4 +26,4 @@ rule train:
         f"logs/{SCALE}/train_{{dataset}}_{{model}}_seed{{seed}}.log",
     shell:
         "{params.cli} train --dataset {wildcards.dataset} --model {wildcards.model} --seed {wildcards.seed}"
-        " --threads {threads} > {log} 2>&1"
+        " --threads {threads} > {log:q} 2>&1"
