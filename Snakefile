@@ -53,5 +53,6 @@ rule all:
     input:
         rules.report.output,
         rules.aggregate.output,
+        rules.plots.output,
         rules.figure.output if "celeba" in CFG["datasets"] else [],
     default_target: True

@@ -64,12 +64,12 @@ def test_dvc_stages_match_snakemake_jobs(repo_env, tmp_path):
     snakemake = snakemake_jobs("demo", repo_env)
     dvc = dvc_stages(tmp_path)
     with_shared_subset = "celeba-synthesize" not in (tmp_path / "dvc.yaml").read_text()
-    assert len(snakemake) == len(dvc) == (18 if with_shared_subset else 19)
+    assert len(snakemake) == len(dvc) == (19 if with_shared_subset else 20)
     assert snakemake == dvc
 
 
 def test_committed_dvc_yaml_loads_in_dvc():
-    assert len(dvc_stages(REPO)) == 18
+    assert len(dvc_stages(REPO)) == 19
 
 
 def test_stages_track_their_config_keys():
@@ -80,7 +80,8 @@ def test_stages_track_their_config_keys():
         "model.${item.dataset}", "train.${item.dataset}", "train.adam_betas", "precision",
         "scales.demo.model.${item.dataset}", "scales.demo.train.${item.dataset}", "scales.demo.precision"]}]
     assert stages["train"]["metrics"] == [{"results/demo/runs/${item.dataset}/${item.model}/seed${item.seed}/summary.json": {"cache": False}}]
-    assert stages["train"]["plots"][0]
+    assert [list(p)[0] for p in stages["plots"]["plots"]] == ["results/demo/plots/curves.png", "results/demo/plots/coherence.png"]
+    assert "plots" not in stages["train"]        # no CDN-rendered template plots: the page works offline
     assert all(list(o.values())[0]["cache"] is False for o in stages["aggregate"]["outs"])
 
 

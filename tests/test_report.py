@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,8 @@ from mmjsd import paths
 from mmjsd.aggregate import cli_aggregate
 from mmjsd.errors import DataError
 from mmjsd.report import cli_report, collect, render_report
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _write_json(path, obj):
@@ -94,7 +97,45 @@ def test_summaries_hold_only_headline_numbers():
 
     record = {"coherence": {"shape": {"img": 0.5, "text": 0.7}, "scale": {"img": 0.3, "text": None}},
               "latent": {"img": {"shape": 0.9, "scale": 0.8}, "joint": {"shape": 1.0, "scale": 0.6}}, "provenance": {}}
-    assert eval_summary(record) == {"coherence_img": 0.4, "coherence_text": 0.7, "latent_img": 0.85, "latent_joint": 0.8}
+    assert eval_summary(record) == {"coherence_accuracy_img": 0.4, "coherence_accuracy_text": 0.7, "latent_img": 0.85, "latent_joint": 0.8}
+    record["coherence_average_precision"] = {"shape": {"img": 0.2, "text": 0.6}, "scale": {"img": 0.4, "text": 0.8}}
+    assert eval_summary(record)["coherence_ap_img"] == 0.3 and eval_summary(record)["coherence_ap_text"] == 0.7   # CelebA's Table 1a measure
     metrics = {"final": {"loss": 12.345678}, "epochs": 3, "samples_per_s": 850.0, "wall_time_s": 1.5, "provenance": {}}
     assert train_summary(metrics) == {"loss": 12.3457, "epochs": 3, "samples_per_s": 850.0, "wall_time_s": 1.5}
     assert classifier_summary({"test": {"accuracy": {"a": 0.5, "b": 1.0}}}) == {"accuracy": 0.75}
+
+
+def test_plots_are_deterministic_pngs_of_every_run_and_table_cell(tmp_path):
+    """`mmjsd plots`: curves.png and coherence.png from the runs' curve.csv and Table 1, the same bytes twice."""
+    import argparse
+    import csv
+
+    from mmjsd import paths, plots
+    from mmjsd.config import load_config
+
+    config = load_config(REPO / "config.yaml", "ci")
+    config["paths"]["results"] = str(tmp_path)
+    for d in config["datasets"]:
+        for m in config["models"]:
+            for s in config["seeds"]:
+                curve = paths.run_file(paths.RUN_CURVE, config, d, m, s)
+                curve.parent.mkdir(parents=True)
+                curve.write_text("epoch,step,loss\n1,10,900.5\n2,20,400.25\n")
+    fields = ["dataset", "table", "model", "modality", "factor", "mean", "std", "n_seeds", "seeds", "paper"]
+    for d, template, factors in (("dsprites", paths.TABLE1, ["shape", "scale"]), ("celeba", paths.TABLE1_CELEBA, ["Male"])):
+        with open(paths.fill(template, config), "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer.writeheader()
+            for m in config["models"]:
+                for mod in ("img", "text"):
+                    for f in factors:
+                        writer.writerow({"dataset": d, "table": "1a", "model": m, "modality": mod, "factor": f, "mean": "0.5",
+                                         "std": "0.1", "n_seeds": "2", "seeds": "0 1", "paper": "0.9" if d == "dsprites" else ""})
+    plots.cli_plots(argparse.Namespace(), config)
+    first = {t: paths.fill(t, config).read_bytes() for t in (paths.PLOT_CURVES, paths.PLOT_COHERENCE)}
+    assert all(b.startswith(b"\x89PNG") for b in first.values())
+    plots.cli_plots(argparse.Namespace(), config)
+    assert {t: paths.fill(t, config).read_bytes() for t in first} == first
+    paths.run_file(paths.RUN_CURVE, config, "dsprites", "mmjsd", 0).unlink()
+    with pytest.raises(DataError, match="curve.csv not found"):
+        plots.curves_png(config)

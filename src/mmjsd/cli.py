@@ -28,6 +28,7 @@ from mmjsd.evaluate import cli_evaluate
 from mmjsd.files import sweep_tree
 from mmjsd.figure import cli_figure
 from mmjsd.gpu import config_share
+from mmjsd.plots import cli_plots
 from mmjsd.report import cli_report
 from mmjsd.runs import cli_inspect
 from mmjsd.status import cli_status
@@ -155,6 +156,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = add("aggregate", cli_aggregate, "collect every run's evaluation into <paths.results>/table1.csv, table1.md, table1_celeba.csv")
     p = add("figure", cli_figure, "draw Figure 1: CelebA faces generated from text strings; writes <paths.results>/figure1.png")
+    add("plots", cli_plots, "draw the training curves and Table 1a as PNG files (<paths.results>/plots/, dvc plots)")
     p = add("report", cli_report, "write <paths.results>/report.md: scale, data sources, seeds, hardware, paper comparison")
 
     p = add("dvc-yaml", cli_dvc_yaml, "generate dvc.yaml for the chosen scale (the same DAG and commands as the Snakefile)")

@@ -137,9 +137,8 @@ def run_stages(config: dict, raw_overlay: dict) -> dict:
             "cmd": f"{cli} train --dataset ${{item.dataset}} --model ${{item.model}} --seed ${{item.seed}} --threads {threads}",
             "deps": [processed("train"), *code_paths("train")],
             "params": _params(config, raw_overlay, "train"),
-            "outs": [run(P.RUN_MODEL), {run(P.RUN_METRICS): {"cache": False}}],
+            "outs": [run(P.RUN_MODEL), {run(P.RUN_METRICS): {"cache": False}}, {run(P.RUN_CURVE): {"cache": False}}],
             "metrics": [{run(P.RUN_SUMMARY): {"cache": False}}],
-            "plots": [{run(P.RUN_CURVE): {"cache": False, "x": "epoch", "y": "loss"}}],
         },
         "train_classifier": {
             "matrix": {"dataset": datasets, "modality": list(MODALITIES)},
@@ -162,7 +161,7 @@ def run_stages(config: dict, raw_overlay: dict) -> dict:
 
 
 def output_stages(config: dict, raw_overlay: dict) -> dict:
-    """aggregate (Table 1), figure (CelebA only) and report, kept in git."""
+    """aggregate (Table 1), plots, figure (CelebA only) and report, kept in git."""
     cli = cli_prefix(config)
     datasets, models, seeds = config["datasets"], config["models"], config["seeds"]
     stages: dict = {}
@@ -175,6 +174,13 @@ def output_stages(config: dict, raw_overlay: dict) -> dict:
         "cmd": f"{cli} aggregate",
         "deps": evals + run_metrics + code_paths("aggregate"),
         "outs": [{t: {"cache": False}} for t in tables],
+    }
+    # PNG image plots (mmjsd.plots): `dvc plots show` renders them offline, unlike its CDN-loaded templates
+    curves = [str(P.run_file(P.RUN_CURVE, config, d, m, s)) for d in datasets for m in models for s in seeds]
+    stages["plots"] = {
+        "cmd": f"{cli} plots",
+        "deps": curves + tables + code_paths("plots"),
+        "plots": [{_fill(P.PLOT_CURVES, config): {"cache": False}}, {_fill(P.PLOT_COHERENCE, config): {"cache": False}}],
     }
     report_deps = list(tables)
     if "celeba" in datasets:

@@ -40,6 +40,8 @@ TABLE1 = "{results}/table1.csv"
 TABLE1_MD = "{results}/table1.md"
 TABLE1_CELEBA = "{results}/table1_celeba.csv"
 FIGURE1 = "{results}/figure1.png"
+PLOT_CURVES = "{results}/plots/curves.png"       # training loss per epoch, every run (dvc plots)
+PLOT_COHERENCE = "{results}/plots/coherence.png"  # Table 1a as bars, mean and spread over seeds (dvc plots)
 REPORT = "{results}/report.md"
 
 

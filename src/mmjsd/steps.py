@@ -50,6 +50,7 @@ STEP_MODULES = {
     "celeba_synthesize": "mmjsd.data.celeba_faces",
     "aggregate": "mmjsd.aggregate",
     "figure": "mmjsd.figure",
+    "plots": "mmjsd.plots",
     "report": "mmjsd.report",
 }
 SOURCE_PREFIX = "src/mmjsd/"     # where the package's files sit, relative to the repository root

@@ -65,6 +65,22 @@ rule aggregate:
         "{params.cli} aggregate > {log:q} 2>&1"
 
 
+rule plots:
+    input:
+        curves=run_targets(P.RUN_CURVE),
+        tables=list(table_outputs().values()),
+        code=code_paths("plots"),
+    output:
+        curves=report(pattern(P.PLOT_CURVES), caption="../report/plots.rst", category="Plots"),
+        coherence=report(pattern(P.PLOT_COHERENCE), caption="../report/plots.rst", category="Plots"),
+    params:
+        cli=MMJSD,
+    log:
+        f"logs/{SCALE}/plots.log",
+    shell:
+        "{params.cli} plots > {log:q} 2>&1"
+
+
 rule figure:
     input:
         expand(pattern(P.RUN_MODEL), dataset="celeba", model=CFG["models"], seed=CFG["eval"]["figure"]["seed"]),
