@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum
 # Rules call `mmjsd`, `snakemake` and `dvc` by name: put the venv first on PATH for every recipe.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install demo demo-report test paper dryrun lint dvc-demo bench clean-demo
+.PHONY: install demo demo-report test paper dryrun lint dvc-demo dvc-remote bench clean-demo
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found -- fix: install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 2; }
@@ -41,6 +41,14 @@ lint: $(STAMP)
 
 dvc-demo: $(STAMP)
 	dvc repro
+
+# The default DVC remote: a folder outside the checkout (override: make dvc-remote DVC_REMOTE=/path).
+# Written to .dvc/config.local (not committed), so each machine names its own folder.
+DVC_REMOTE ?= $(abspath $(CURDIR)/../mmjsd-dvc-remote)
+dvc-remote: $(STAMP)
+	mkdir -p "$(DVC_REMOTE)"
+	dvc remote add --local --default --force local "$(DVC_REMOTE)"
+	@echo "DVC remote 'local' -> $(DVC_REMOTE): dvc push (after dvc repro) / dvc pull (in another clone)"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_render.py
