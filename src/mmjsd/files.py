@@ -204,15 +204,17 @@ def read_json(path: str | os.PathLike, fix: str, what: str = "") -> Any:
 
 
 def torch_load(path: str | os.PathLike, what: str, fix: str, missing_fix: str | None = None,
-               weights_only: bool = True, error: type[MmjsdError] = DataError) -> Any:
+               weights_only: bool = True, error: type[MmjsdError] = DataError, mmap: bool = False) -> Any:
     """The object in a torch file, on the CPU. Missing -> `error` "<what> <path> not found"
     (fix `missing_fix`, default `fix`); unreadable -> `error` "<what> <path> cannot be read (...)".
-    `weights_only=False` only for the project's own checkpoints (they hold optimiser state)."""
+    `weights_only=False` only for the project's own checkpoints (they hold optimiser state).
+    `mmap=True` maps the tensors instead of reading them: cheap when only the small pickled part
+    (spec, fingerprint) is looked at."""
     path = Path(path)
     if not path.is_file():
         raise error(f"{what} {path} not found", missing_fix or fix)
     try:
-        return torch.load(path, map_location="cpu", weights_only=weights_only)
+        return torch.load(path, map_location="cpu", weights_only=weights_only, mmap=mmap)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a truncated, damaged or foreign file
         raise error(f"{what} {path} cannot be read ({detail(exc)})", fix) from None
 

@@ -25,10 +25,10 @@ import re
 import zipfile
 from pathlib import Path
 
-import torch
 
 from mmjsd import paths as P
 from mmjsd.errors import DataError, detail
+from mmjsd.files import torch_load
 from mmjsd.fingerprints import rebuild_command
 from mmjsd.vocabulary import MODALITIES
 
@@ -62,8 +62,8 @@ def slot_damage(path: str | os.PathLike, dataset: str, model: str, seed: int) ->
     """None when the model file at a run's slot records that slot's dataset, model and seed (or
     records nothing to compare), else what it records. Reads the small pickled part only (mmap)."""
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001 - unreadable files are zip_damage's (or the job's) to report
+        blob = torch_load(path, "model file", "", mmap=True)
+    except DataError:   # unreadable files are zip_damage's (or the job's) to report
         return None
     recorded = blob.get("fingerprint") if isinstance(blob, dict) else None
     if not isinstance(recorded, dict):
