@@ -25,7 +25,6 @@ import re
 import zipfile
 from pathlib import Path
 
-
 from mmjsd import paths as P
 from mmjsd.errors import DataError, detail
 from mmjsd.files import torch_load
