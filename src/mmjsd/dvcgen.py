@@ -45,14 +45,17 @@ def cli_prefix(config: dict, config_file: str = "config.yaml") -> str:
     return f"mmjsd --config {shlex.quote(str(config_file))} --scale {config['scale']}"   # a path may hold a space
 
 
-def _params(config: dict, raw_overlay: dict, step: str, item: str = "${item.dataset}") -> list:
+def _params(config: dict, raw_overlay: dict, step: str, item: str = "${item.dataset}", dataset: str | None = None) -> list:
     """dvc.yaml params of a stage: STEP_PARAMS[step] with the dataset as DVC's `item` template,
     plus the scale overlay's keys where they exist. DVC fails on a listed key that is missing,
     so a per-dataset overlay key is listed when every dataset has it; when only some have it,
     its parent section stands in (a superset: more reruns, never fewer)."""
     keys = []
     overlay_keys = []
-    for key in STEP_PARAMS[step]:
+    for entry in STEP_PARAMS[step]:
+        key, _, only = entry.partition("@")
+        if only and only != dataset:     # KEY@DATASET: only in that dataset's own stage
+            continue
         keys.append(key.format(dataset=item))
         if "{dataset}" in key:
             present = [lookup(raw_overlay, key.format(dataset=d)) is not None for d in config["datasets"]]
@@ -148,15 +151,16 @@ def run_stages(config: dict, raw_overlay: dict) -> dict:
             "outs": [classifier(P.CLASSIFIER), {classifier(P.CLASSIFIER_METRICS): {"cache": False}}],
             "metrics": [{classifier(P.CLASSIFIER_SUMMARY): {"cache": False}}],
         },
-        "evaluate": {
-            "matrix": {"dataset": datasets, "model": models, "seed": seeds},
+        # one stage per dataset: a DVC matrix shares one params list, and some keys are one dataset's
+        **{f"evaluate_{dataset}": {
+            "matrix": {"dataset": [dataset], "model": models, "seed": seeds},
             "cmd": f"{cli} evaluate --dataset ${{item.dataset}} --model ${{item.model}} --seed ${{item.seed}} --threads {threads}",
             "deps": [run(P.RUN_MODEL), *[classifier(P.CLASSIFIER, m) for m in MODALITIES],
                      *[processed(s) for s in ("test", "test_fit", "test_eval")], *code_paths("evaluate")],
-            "params": _params(config, raw_overlay, "evaluate"),
+            "params": _params(config, raw_overlay, "evaluate", dataset=dataset),
             "outs": [{run(P.RUN_EVAL): {"cache": False}}],
             "metrics": [{run(P.RUN_EVAL_SUMMARY): {"cache": False}}],
-        },
+        } for dataset in datasets},
     }
 
 

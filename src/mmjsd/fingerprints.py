@@ -145,5 +145,5 @@ def eval_fingerprint(config: dict, dataset: str, model: str, seed: int) -> dict:
             "classifiers_sha256": {m: content_sha256(P.fill(P.CLASSIFIER, config, dataset=dataset, modality=m))
                                    for m in MODALITIES},
             "splits_sha256": {name: content_sha256(P.processed(config, dataset, name)) for name in holdout.splits()},
-            "settings": step_settings(config, "evaluate"),
+            "settings": step_settings(config, "evaluate", dataset),
             "code": code_digest("evaluate")}

@@ -32,9 +32,9 @@ STEP_PARAMS: dict[str, list[str]] = {
     "prepare": ["data.{dataset}"],
     "train": ["model.{dataset}", "train.{dataset}", "train.adam_betas", "precision"],
     "train_classifier": ["classifier.{dataset}", "precision"],
-    # eval.figure.texts: CelebA's conditioning measure scores faces generated from them (a
-    # superset for dSprites, whose evaluation does not read them: one key list per step).
-    "evaluate": ["eval.batch_size", "eval.max_test_samples", "eval.latent_fit_samples", "eval.figure.texts", "precision"],
+    # KEY@DATASET: read by that dataset's jobs only. CelebA's conditioning measure scores faces
+    # generated from the figure strings; dSprites' evaluation never reads them.
+    "evaluate": ["eval.batch_size", "eval.max_test_samples", "eval.latent_fit_samples", "eval.figure.texts@celeba", "precision"],
     "figure": ["eval.figure"],
 }
 
@@ -65,10 +65,20 @@ def lookup(node, dotted: str):
     return node
 
 
+def step_keys(step: str, dataset: str | None = None) -> list[str]:
+    """The config keys `step` reads for `dataset` (`{dataset}` filled in; a KEY@DATASET entry only
+    for that dataset, and for every dataset when `dataset` is None)."""
+    keys = []
+    for entry in STEP_PARAMS[step]:
+        key, _, only = entry.partition("@")
+        if not only or dataset is None or dataset == only:
+            keys.append(key.format(dataset=dataset))
+    return keys
+
+
 def step_settings(config: dict, step: str, dataset: str | None = None) -> dict:
-    """{key: value} of the keys `step` reads."""
-    keys = [k.format(dataset=dataset) for k in STEP_PARAMS[step]]
-    return {k: lookup(config, k) for k in keys}
+    """{key: value} of the keys `step` reads (for `dataset`'s jobs)."""
+    return {k: lookup(config, k) for k in step_keys(step, dataset)}
 
 
 def step_params(config: dict, step: str, dataset: str | None = None) -> str:

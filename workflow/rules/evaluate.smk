@@ -37,7 +37,7 @@ rule evaluate:
         summary=pattern(P.RUN_EVAL_SUMMARY),
     params:
         cli=MMJSD,
-        settings=settings("evaluate"),
+        settings=lambda wildcards: settings("evaluate", wildcards),
     threads: CFG["train"]["threads"]
     resources:
         runtime=CFG["resources"]["evaluate"]["runtime_min"],
