@@ -4,6 +4,7 @@ then judge them by a rule fixed before the runs.
     python benchmarks/selection/choose.py run image_decoder --seeds 0 1 [--workdir W]
     python benchmarks/selection/choose.py summary image_decoder [--workdir W]
     python benchmarks/selection/choose.py cells image_decoder [--workdir W]     # every run's cells
+    python benchmarks/selection/choose.py reuse text_decoder:aligned dsprites_lr:lr0.002 --seeds 0 1
 
 `run` calls benchmarks/fidelity.py (the real CLI: render, prepare, classifiers, train, evaluate)
 once per candidate x seed, two at a time (one per CPU core), for mmJSD and mmPoE alike: every
@@ -83,19 +84,47 @@ def cmd_run(args: argparse.Namespace) -> None:
                     *[x for s in first for x in ("--set", s)]], check=True)
     running: list[subprocess.Popen] = []
     for seed in args.seeds:
-        for candidate in candidates:
+        for candidate in [c for c in candidates if not args.candidates or c in args.candidates]:
             while len(running) >= args.parallel:
                 running[0].wait()
                 running = [p for p in running if p.poll() is None]
             name = run_name(args.choice, candidate, seed)
             sets = [x for s in candidates[candidate] for x in ("--set", s)]
             sets += [x for f in EXPERIMENT_FILES.get((args.choice, candidate), []) for x in ("--experiment", str(REPO / f))]
-            command = [*fidelity, "--name", name, "--seed", str(seed), *sets]
+            command = [*fidelity, "--name", name, "--seed", str(seed), "--models", *args.models, *sets]
             with open(workdir / f"{name}.out", "w") as log:
                 running.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
             print(f"started {name}", flush=True)
     for process in running:
         process.wait()
+
+
+def cmd_reuse(args: argparse.Namespace) -> None:
+    """Record runs of one choice's current-config candidate (no changes) under another choice's
+    current-config candidate: the same settings, seed, data and code train the same model on the
+    CPU byte for byte, so the run is not repeated. Both candidates must be the current config, and
+    the two runs' resolved configs must be equal but for names and paths."""
+    source_choice, source_candidate = args.source.split(":")
+    target_choice, target_candidate = args.target.split(":")
+    for choice, candidate in ((source_choice, source_candidate), (target_choice, target_candidate)):
+        if CHOICES[choice][1][candidate]:
+            raise SystemExit(f"{choice}:{candidate} changes the config: only the current config's runs are shared")
+    workdir = Path(args.workdir)
+    lines = (workdir / "results.jsonl").read_text().splitlines()
+    added = []
+    for line in lines:
+        record = json.loads(line)
+        if record["name"].rsplit("-s", 1)[0] != run_name(source_choice, source_candidate, 0).rsplit("-s", 1)[0]:
+            continue
+        if record["seed"] not in args.seeds or record["model"] not in args.models:
+            continue
+        name = run_name(target_choice, target_candidate, record["seed"])
+        if any(json.loads(l)["name"] == name and json.loads(l)["model"] == record["model"] for l in lines):
+            continue
+        added.append(json.dumps({**record, "name": name, "reused_from": record["name"]}))
+    with open(workdir / "results.jsonl", "a") as handle:
+        handle.writelines(line + "\n" for line in added)
+    print(f"recorded {len(added)} run(s) of {args.source} as {args.target}")
 
 
 def score(record: dict) -> float:
@@ -181,15 +210,22 @@ def cmd_cells(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("run", "summary", "cells"):
+    for name in ("run", "summary", "cells", "reuse"):
         p = sub.add_parser(name)
-        p.add_argument("choice", choices=sorted(CHOICES))
+        if name == "reuse":
+            p.add_argument("source", help="CHOICE:CANDIDATE whose runs are recorded again, e.g. text_decoder:aligned")
+            p.add_argument("target", help="CHOICE:CANDIDATE they stand for, e.g. dsprites_lr:lr0.002")
+        else:
+            p.add_argument("choice", choices=sorted(CHOICES))
         p.add_argument("--workdir", default=str(REPO / "fidelity_runs" / "selection"))
-        if name == "run":
+        if name in ("run", "reuse"):
             p.add_argument("--seeds", type=int, nargs="+", required=True)
+            p.add_argument("--models", nargs="+", default=["mmjsd", "mmpoe"], choices=["mmjsd", "mmpoe"])
+        if name == "run":
+            p.add_argument("--candidates", nargs="+", help="only these candidates (default: all)")
             p.add_argument("--parallel", type=int, default=2, help="fidelity processes at a time (one CPU thread each)")
     args = parser.parse_args()
-    {"run": cmd_run, "summary": cmd_summary, "cells": cmd_cells}[args.command](args)
+    {"run": cmd_run, "summary": cmd_summary, "cells": cmd_cells, "reuse": cmd_reuse}[args.command](args)
 
 
 if __name__ == "__main__":
