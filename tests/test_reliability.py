@@ -331,6 +331,30 @@ def test_folders_with_a_space_run_under_snakemake(workdir, repo_env):
     assert (workdir / target).is_file()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="chattr +i needs root")
+def test_an_immutable_output_stops_the_run_before_snakemake_tries_to_delete_it(tmp_path):
+    import subprocess
+
+    from mmjsd import paths as P
+    from mmjsd.config import load_config
+    from mmjsd.errors import DataError
+    from mmjsd.integrity import check_outputs
+
+    config = load_config(ci_config(tmp_path), "ci")
+    table = P.fill(P.TABLE1, config)
+    table.parent.mkdir(parents=True)
+    table.write_text("dataset\n")
+    check_outputs(config)
+    if subprocess.run(["chattr", "+i", str(table)], capture_output=True).returncode != 0:
+        pytest.skip("this file system does not support chattr +i")
+    try:
+        with pytest.raises(DataError, match=r"table1.csv: it cannot be replaced \(immutable.*-- fix: make it replaceable \(`chattr -i"):
+            check_outputs(config)
+    finally:
+        subprocess.run(["chattr", "-i", str(table)], check=True)
+    check_outputs(config)
+
+
 def test_snakemake_request_reads_dry_run_and_forced_paths():
     from mmjsd.integrity import snakemake_request
 

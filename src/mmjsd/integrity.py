@@ -75,6 +75,18 @@ def slot_damage(path: str | os.PathLike, dataset: str, model: str, seed: int) ->
             + f"), not of {dataset}/{model}/seed{seed}")
 
 
+def replace_damage(path: str | os.PathLike) -> str | None:
+    """None when the pipeline could replace `path` (delete it, rename a new file onto it), else why not.
+    Snakemake deletes an output before its job reruns; an immutable file (`chattr +i`) or a folder
+    that cannot be written makes that a traceback inside Snakemake."""
+    path = Path(path)
+    if not os.access(path.parent, os.W_OK):
+        return f"its folder {path.parent} cannot be written, so the file cannot be replaced"
+    if os.geteuid() == 0 and not os.access(path, os.W_OK):   # root passes every permission check but these
+        return "it cannot be replaced (immutable, `chattr +i`, or on a read-only file system)"
+    return None
+
+
 def snakemake_request(argv: list[str]) -> tuple[bool, bool, set[Path]]:
     """(dry run, force all, paths to force) from a Snakemake command line."""
     dry = force_all = False
@@ -120,10 +132,15 @@ def check_outputs(config: dict, config_file: str = "config.yaml", argv: list[str
     checks = [(path, zip_damage) for path in torch_outputs(config)] + [(path, json_damage) for path in json_outputs(config)]
     checks += [(P.run_file(P.RUN_MODEL, config, d, m, s), lambda path, d=d, m=m, s=s: slot_damage(path, d, m, s))
                for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
+    finals = [P.fill(t, config) for t in (P.TABLE1, P.TABLE1_MD, P.TABLE1_CELEBA, P.FIGURE1, P.REPORT, P.PLOT_CURVES, P.PLOT_COHERENCE)]
+    checks += [(path, replace_damage) for path in [*torch_outputs(config), *json_outputs(config), *finals]]
     for path, damage in checks:
         if not path.exists() or path.resolve() in forced:
             continue
         problem = damage(path)
+        if problem is not None and damage is replace_damage:
+            raise DataError(f"{path}: {problem}; no job was started",
+                            f"make it replaceable (`chattr -i {path}`, or give write access to its folder), then run again")
         if problem is not None:
             raise DataError(
                 f"{path} is damaged: {problem}; no job was started, so nothing built from it was deleted",
