@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from mmjsd.errors import MmjsdError
+from mmjsd.files import process_alive
 
 LOCK_FILE = Path(".snakemake") / "mmjsd-engine.lock"
 DVC_LOCK_TABLE = Path(".dvc") / "tmp" / "rwlock"
@@ -50,16 +51,6 @@ def snakemake_running(root: str | os.PathLike = ".") -> bool:
     return False
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def dvc_running(root: str | os.PathLike = ".") -> str | None:
     """The command of a live process that DVC's lock table lists as running a stage, or None."""
     try:
@@ -69,7 +60,7 @@ def dvc_running(root: str | os.PathLike = ".") -> str | None:
     infos = list((table.get("write") or {}).values())
     infos += [info for readers in (table.get("read") or {}).values() for info in readers]
     for info in infos:
-        if isinstance(info, dict) and isinstance(info.get("pid"), int) and info["pid"] != os.getpid() and _alive(info["pid"]):
+        if isinstance(info, dict) and isinstance(info.get("pid"), int) and info["pid"] != os.getpid() and process_alive(info["pid"]):
             return f"pid {info['pid']}: {info.get('cmd', 'dvc')}"
     return None
 

@@ -102,7 +102,7 @@ def sweep_temporaries(folder: str | os.PathLike) -> list[Path]:
         match = _TEMP_RE.match(entry.name)
         try:
             if match and match["host"] == _HOST:
-                stale = not _alive(int(match["pid"]))
+                stale = not process_alive(int(match["pid"]))
             elif match:
                 stale = now - entry.stat(follow_symlinks=False).st_mtime > STALE_FOREIGN_S
             elif _LEGACY_TEMP_RE.match(entry.name):
@@ -120,7 +120,8 @@ def sweep_temporaries(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host with id `pid` exists (this process counts as alive)."""
     if pid == os.getpid():
         return True
     try:
