@@ -59,6 +59,14 @@ CHOICES: dict[str, tuple[str, dict[str, list[str]]]] = {
         "width0.125": ["model.celeba.width={img: 0.125, text: 0.125}"],
         "width0.25": [],
     }),
+    "celeba_text_decoder": ("celeba", {
+        "conv": ["model.celeba.text_decoder=conv"],               # the authors' likelihood of the padded text
+        "aligned": [],
+    }),
+    "celeba_style": ("celeba", {
+        "style32": ["model.celeba.style_dim=32"],                 # the authors' style latents
+        "style0": [],
+    }),
 }
 
 
