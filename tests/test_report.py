@@ -97,9 +97,9 @@ def test_summaries_hold_only_headline_numbers():
 
     record = {"coherence": {"shape": {"img": 0.5, "text": 0.7}, "scale": {"img": 0.3, "text": None}},
               "latent": {"img": {"shape": 0.9, "scale": 0.8}, "joint": {"shape": 1.0, "scale": 0.6}}, "provenance": {}}
-    assert eval_summary(record) == {"coherence_accuracy_img": 0.4, "coherence_accuracy_text": 0.7, "latent_img": 0.85, "latent_joint": 0.8}
+    assert eval_summary(record) == {"coherence_img": 0.4, "coherence_text": 0.7, "latent_img": 0.85, "latent_joint": 0.8}
     record["coherence_average_precision"] = {"shape": {"img": 0.2, "text": 0.6}, "scale": {"img": 0.4, "text": 0.8}}
-    assert eval_summary(record)["coherence_ap_img"] == 0.3 and eval_summary(record)["coherence_ap_text"] == 0.7   # CelebA's Table 1a measure
+    assert eval_summary(record)["coherence_img"] == 0.3 and eval_summary(record)["coherence_text"] == 0.7   # CelebA's Table 1a measure
     metrics = {"final": {"loss": 12.345678}, "epochs": 3, "samples_per_s": 850.0, "wall_time_s": 1.5, "provenance": {}}
     assert train_summary(metrics) == {"loss": 12.3457, "epochs": 3, "samples_per_s": 850.0, "wall_time_s": 1.5}
     assert classifier_summary({"test": {"accuracy": {"a": 0.5, "b": 1.0}}}) == {"accuracy": 0.75}
