@@ -112,9 +112,11 @@ def celeba_splits(partition: np.ndarray | None, n: int, test_fraction: float, se
         return {"train": train, "test": test, "test_fit": fit, "test_eval": evaluation,
                 "val": val, "val_fit": val_fit, "val_eval": val_eval}, note
     splits = processed.split_indices(n, test_fraction, seed, val_fraction)
+    n_test, n_val = len(splits["test"]), len(splits["val"])
     note = (f"carved split: the official valid partition is absent among the loaded images, so a seeded "
-            f"(seed {seed}) held-out {test_fraction:g} of them ({len(splits['test'])}) is the test split; "
-            f"validation: a seeded {val_fraction:g} of the training rows ({len(splits['val'])})")
+            f"(seed {seed}) held-out {n_test} of the {n} images is the test split (test_fraction {test_fraction:g}, "
+            f"rounded, at least 2); validation: a seeded {n_val} of the {n - n_test} training rows "
+            f"(val_fraction {val_fraction:g}, rounded, at least 2)")
     return splits, note
 
 
