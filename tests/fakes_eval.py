@@ -21,6 +21,7 @@ from mmjsd.data.dsprites import LABEL_NAMES, LABEL_SIZES
 from mmjsd.data.text import ALPHABET
 from mmjsd.models import Posterior
 from mmjsd.paper import TABLE1A, TABLE1B
+from mmjsd.steps import step_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DSPRITES_LABELS = list(LABEL_NAMES)
@@ -197,4 +198,7 @@ def write_fake_evaluations(config: dict, offsets: dict[int, float]) -> None:
             for seed in config["seeds"]:
                 path = paths.run_file(paths.RUN_EVAL, config, dataset, model, seed)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(makers[dataset](model, seed, offsets[seed])))
+                record = makers[dataset](model, seed, offsets[seed])
+                record["scale"] = config["scale"]
+                record["fingerprint"] = {"settings": step_settings(config, "evaluate", dataset)}   # what aggregate checks
+                path.write_text(json.dumps(record))

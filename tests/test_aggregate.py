@@ -114,3 +114,29 @@ def test_dsprites_only_scale_writes_no_celeba_table(tmp_path):
     outputs = aggregate(config)
     assert str(paths.fill(paths.TABLE1_CELEBA, config)) not in outputs
     assert "CelebA + text" not in outputs[str(paths.fill(paths.TABLE1_MD, config))]
+
+
+def test_an_evaluation_of_another_run_or_settings_is_not_reported_under_a_slot(two_seed_config):
+    """eval.json copied from seed 1 into seed 0's slot, from another scale, or computed under
+    other evaluation settings or from another model file: refused in one line, no table written."""
+    import json
+    import shutil
+
+    config = two_seed_config
+    slot = paths.run_file(paths.RUN_EVAL, config, "dsprites", "mmjsd", 0)
+    original = slot.read_text()
+    shutil.copy(paths.run_file(paths.RUN_EVAL, config, "dsprites", "mmjsd", 1), slot)
+    with pytest.raises(DataError, match=r"is the evaluation of another run \(seed 1\), not of dsprites/mmjsd/seed0"):
+        aggregate(config)
+    record = json.loads(original)
+    for key, value in (("scale", "repro"), ("fingerprint", {"settings": {"eval.batch_size": 1}})):
+        slot.write_text(json.dumps({**record, key: value}))
+        with pytest.raises(DataError, match="another run|other evaluation settings"):
+            aggregate(config)
+    model = paths.run_file(paths.RUN_MODEL, config, "dsprites", "mmjsd", 0)
+    model.write_bytes(b"another model file")
+    slot.write_text(original)
+    with pytest.raises(DataError, match="computed from another model file"):
+        aggregate(config)
+    model.unlink()
+    aggregate(config)                      # the slot's own evaluation again: accepted

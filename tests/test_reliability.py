@@ -300,7 +300,10 @@ def test_parse_time_check_finds_bad_json_and_a_model_of_another_slot_and_lets_it
     assert fix == f"snakemake all --config scale=ci --forcerun {record}"
     check_outputs(config, argv=shlex.split(fix))                 # the printed fix is not refused by the check
     check_outputs(config, argv=["snakemake", "all", "-F"])
-    record.write_text("{}")
+    record.write_text('{"dataset": "dsprites", "model": "mmjsd", "seed": 1, "scale": "ci"}')   # copied from seed 1
+    with pytest.raises(DataError, match=r"eval.json is damaged: it is the evaluation of another run \(seed 1\)"):
+        check_outputs(config)
+    record.write_text('{"dataset": "dsprites", "model": "mmjsd", "seed": 0, "scale": "ci"}')
 
     slot = P.run_file(P.RUN_MODEL, config, "dsprites", "mmpoe", 0)
     slot.parent.mkdir(parents=True)

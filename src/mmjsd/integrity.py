@@ -57,6 +57,19 @@ def json_damage(path: str | os.PathLike) -> str | None:
     return None
 
 
+def eval_damage(path: str | os.PathLike, dataset: str, model: str, seed: int, scale: str) -> str | None:
+    """json_damage, and an eval.json that names another run (dataset, model, seed or scale)."""
+    problem = json_damage(path)
+    if problem is not None:
+        return problem
+    record = json.loads(Path(path).read_bytes())
+    wanted = {"dataset": dataset, "model": model, "seed": seed, "scale": scale}
+    other = {k: record.get(k) for k, v in wanted.items() if isinstance(record, dict) and record.get(k) != v}
+    if not isinstance(record, dict) or not other:
+        return None
+    return "it is the evaluation of another run (" + ", ".join(f"{k} {v!r}" for k, v in other.items()) + ")"
+
+
 def slot_damage(path: str | os.PathLike, dataset: str, model: str, seed: int) -> str | None:
     """None when the model file at a run's slot records that slot's dataset, model and seed (or
     records nothing to compare), else what it records. Reads the small pickled part only (mmap)."""
@@ -131,6 +144,8 @@ def check_outputs(config: dict, config_file: str = "config.yaml", argv: list[str
         return
     checks = [(path, zip_damage) for path in torch_outputs(config)] + [(path, json_damage) for path in json_outputs(config)]
     checks += [(P.run_file(P.RUN_MODEL, config, d, m, s), lambda path, d=d, m=m, s=s: slot_damage(path, d, m, s))
+               for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
+    checks += [(P.run_file(P.RUN_EVAL, config, d, m, s), lambda path, d=d, m=m, s=s: eval_damage(path, d, m, s, config["scale"]))
                for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
     finals = [P.fill(t, config) for t in (P.TABLE1, P.TABLE1_MD, P.TABLE1_CELEBA, P.FIGURE1, P.REPORT, P.PLOT_CURVES, P.PLOT_COHERENCE)]
     checks += [(path, replace_damage) for path in [*torch_outputs(config), *json_outputs(config), *finals]]
