@@ -365,6 +365,7 @@ def test_snakemake_request_reads_dry_run_and_forced_paths():
     assert dry and not force_all and forced == {Path("a/b.pt").resolve(), Path("c.json").resolve()}
     assert snakemake_request(["snakemake", "all", "--dry-run", "-F"])[:2] == (True, True)
     assert snakemake_request(["snakemake", "all", "--cores", "1"]) == (False, False, set())
+    assert snakemake_request(["snakemake", "all", "--forcerun=x.json"])[2] == {Path("x.json").resolve()}
 
 
 def test_logs_are_rotated_not_overwritten(tmp_path):

@@ -106,6 +106,9 @@ def snakemake_request(argv: list[str]) -> tuple[bool, bool, set[Path]]:
     forced: set[Path] = set()
     taking = False
     for token in argv[1:]:
+        if token.startswith("--forcerun="):
+            forced.add(Path(token.split("=", 1)[1]).resolve())
+            continue
         if token.startswith("-"):
             taking = token in ("--forcerun", "-R")
             if token in ("--dry-run", "--dryrun") or re.fullmatch(r"-[pqrkn]*n[pqrkn]*", token):
