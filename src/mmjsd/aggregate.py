@@ -26,7 +26,7 @@ from typing import Any, Iterable
 from mmjsd import files, paths
 from mmjsd.data.dsprites import LABEL_SIZES
 from mmjsd.errors import DataError
-from mmjsd.fingerprints import changed_keys, content_sha256
+from mmjsd.fingerprints import changed_keys, content_sha256, other_run
 from mmjsd.paper import DSPRITES_FACTORS, MODEL_LABELS, MODEL_ORDER, paper_value
 from mmjsd.steps import step_settings
 from mmjsd.vocabulary import DATASETS, DIRECTIONS, REPRESENTATIONS, SOURCE_DESCRIPTIONS
@@ -92,10 +92,9 @@ def check_slot(config: dict, record: dict, path: Path, dataset: str, model: str,
     """An eval.json is reported under its slot only when it is that slot's evaluation: the same
     dataset, model, seed and scale, the evaluation settings of this config, and (when the model
     file is on disk) computed from that model file. A file copied from another run is refused."""
-    wanted = {"dataset": dataset, "model": model, "seed": seed, "scale": config["scale"]}
-    other = {key: record.get(key) for key, value in wanted.items() if record.get(key) != value}
+    other = other_run(record, {"dataset": dataset, "model": model, "seed": seed, "scale": config["scale"]})
     if other:
-        raise DataError(f"{path} is the evaluation of another run ({', '.join(f'{k} {v!r}' for k, v in other.items())}), "
+        raise DataError(f"{path} is the evaluation of another run ({other}), "
                         f"not of {dataset}/{model}/seed{seed} at scale {config['scale']}", fix)
     fingerprint = record.get("fingerprint") or {}
     if not isinstance(fingerprint.get("settings"), dict):

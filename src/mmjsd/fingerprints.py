@@ -65,6 +65,13 @@ def rebuild_command(config: dict, path: str | os.PathLike, config_file: str | os
     return f"snakemake all --config scale={config['scale']}{extra} --forcerun {path}"
 
 
+def other_run(recorded: dict, wanted: dict, present_only: bool = False) -> str | None:
+    """"seed 1, model 'x'" for the keys of `wanted` (dataset, model, seed, ...) whose value in
+    `recorded` differs (with `present_only`, keys `recorded` lacks are not compared), else None."""
+    other = {k: recorded.get(k) for k, v in wanted.items() if (k in recorded or not present_only) and recorded.get(k) != v}
+    return ", ".join(f"{k} {v!r}" for k, v in other.items()) or None
+
+
 def changed_keys(recorded: Any, expected: Any, prefix: str = "") -> list[str]:
     """Dotted names under which `recorded` differs from `expected` (keys only `recorded` has are
     not compared: they may hold what the consumer cannot recompute)."""

@@ -28,7 +28,7 @@ from pathlib import Path
 from mmjsd import paths as P
 from mmjsd.errors import DataError, detail
 from mmjsd.files import torch_load
-from mmjsd.fingerprints import rebuild_command
+from mmjsd.fingerprints import other_run, rebuild_command
 from mmjsd.vocabulary import MODALITIES
 
 
@@ -58,16 +58,14 @@ def json_damage(path: str | os.PathLike) -> str | None:
 
 
 def eval_damage(path: str | os.PathLike, dataset: str, model: str, seed: int, scale: str) -> str | None:
-    """json_damage, and an eval.json that names another run (dataset, model, seed or scale)."""
-    problem = json_damage(path)
-    if problem is not None:
-        return problem
-    record = json.loads(Path(path).read_bytes())
-    wanted = {"dataset": dataset, "model": model, "seed": seed, "scale": scale}
-    other = {k: record.get(k) for k, v in wanted.items() if isinstance(record, dict) and record.get(k) != v}
-    if not isinstance(record, dict) or not other:
-        return None
-    return "it is the evaluation of another run (" + ", ".join(f"{k} {v!r}" for k, v in other.items()) + ")"
+    """json_damage, and an eval.json that names another run (dataset, model, seed or scale):
+    the file is parsed once."""
+    try:
+        record = json.loads(Path(path).read_bytes())
+    except (ValueError, OSError) as exc:
+        return f"it is not valid JSON ({detail(exc)})"
+    other = other_run(record, {"dataset": dataset, "model": model, "seed": seed, "scale": scale}) if isinstance(record, dict) else None
+    return f"it is the evaluation of another run ({other})" if other else None
 
 
 def slot_damage(path: str | os.PathLike, dataset: str, model: str, seed: int) -> str | None:
@@ -80,12 +78,8 @@ def slot_damage(path: str | os.PathLike, dataset: str, model: str, seed: int) ->
     recorded = blob.get("fingerprint") if isinstance(blob, dict) else None
     if not isinstance(recorded, dict):
         return None
-    wanted = {"dataset": dataset, "model": model, "seed": seed}
-    other = {key: recorded[key] for key in wanted if key in recorded and recorded[key] != wanted[key]}
-    if not other:
-        return None
-    return ("it holds the model of another run (" + ", ".join(f"{k} {v!r}" for k, v in other.items())
-            + f"), not of {dataset}/{model}/seed{seed}")
+    other = other_run(recorded, {"dataset": dataset, "model": model, "seed": seed}, present_only=True)
+    return f"it holds the model of another run ({other}), not of {dataset}/{model}/seed{seed}" if other else None
 
 
 def replace_damage(path: str | os.PathLike) -> str | None:
@@ -145,7 +139,9 @@ def check_outputs(config: dict, config_file: str = "config.yaml", argv: list[str
     _, force_all, forced = snakemake_request(argv or [])
     if force_all:
         return
-    checks = [(path, zip_damage) for path in torch_outputs(config)] + [(path, json_damage) for path in json_outputs(config)]
+    evals = {P.run_file(P.RUN_EVAL, config, d, m, s) for d in config["datasets"] for m in config["models"] for s in config["seeds"]}
+    checks = [(path, zip_damage) for path in torch_outputs(config)]
+    checks += [(path, json_damage) for path in json_outputs(config) if path not in evals]   # eval.json: eval_damage below
     checks += [(P.run_file(P.RUN_MODEL, config, d, m, s), lambda path, d=d, m=m, s=s: slot_damage(path, d, m, s))
                for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
     checks += [(P.run_file(P.RUN_EVAL, config, d, m, s), lambda path, d=d, m=m, s=s: eval_damage(path, d, m, s, config["scale"]))
