@@ -118,16 +118,16 @@ def cmd_reuse(args: argparse.Namespace) -> None:
         if CHOICES[choice][1][candidate]:
             raise SystemExit(f"{choice}:{candidate} changes the config: only the current config's runs are shared")
     workdir = Path(args.workdir)
-    lines = (workdir / "results.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in (workdir / "results.jsonl").read_text().splitlines()]
+    existing = {(r["name"], r["model"]) for r in records}
     added = []
-    for line in lines:
-        record = json.loads(line)
+    for record in records:
         if record["name"].rsplit("-s", 1)[0] != run_name(source_choice, source_candidate, 0).rsplit("-s", 1)[0]:
             continue
         if record["seed"] not in args.seeds or record["model"] not in args.models:
             continue
         name = run_name(target_choice, target_candidate, record["seed"])
-        if any(json.loads(l)["name"] == name and json.loads(l)["model"] == record["model"] for l in lines):
+        if (name, record["model"]) in existing:
             continue
         added.append(json.dumps({**record, "name": name, "reused_from": record["name"]}))
     with open(workdir / "results.jsonl", "a") as handle:
