@@ -11,19 +11,43 @@ import pytest
 import yaml
 
 from mmjsd.config import load_config, read_yaml
-from mmjsd.dvcgen import render
+from mmjsd.dvcgen import pipeline_file, render
 from mmjsd.steps import code_paths
 from conftest import BIN, REPO
 
 
-# The committed dvc.yaml is generated where ../shared/data/celeba exists, so the demo's CelebA
-# ('auto') is the real subset there; tests render that choice explicitly so they hold on any machine.
+# The committed pipelines are generated where ../shared/data/celeba exists, so a scale whose CelebA
+# is 'auto' (demo, repro) uses the real subset there; tests render that choice explicitly so they
+# hold on any machine.
 COMMITTED_CELEBA_SOURCE = "folder"
+SCALES = ("demo", "ci", "repro", "paper")
 
 
-def test_committed_dvc_yaml_is_current():
-    expected = render(load_config(REPO / "config.yaml", "demo"), read_yaml(REPO / "config.yaml"), celeba_source=COMMITTED_CELEBA_SOURCE)
-    assert (REPO / "dvc.yaml").read_text() == expected, "regenerate: mmjsd dvc-yaml --scale demo --out dvc.yaml (on a machine with ../shared/data/celeba)"
+@pytest.mark.parametrize("scale", SCALES)
+def test_committed_pipeline_of_every_scale_is_current(scale):
+    expected = render(load_config(REPO / "config.yaml", scale), read_yaml(REPO / "config.yaml"), celeba_source=COMMITTED_CELEBA_SOURCE)
+    out = pipeline_file(scale)
+    assert (REPO / out).read_text() == expected, f"regenerate: mmjsd --scale {scale} dvc-yaml --out {out} (on a machine with ../shared/data/celeba)"
+
+
+def test_the_demo_is_the_root_pipeline_and_every_other_scale_runs_from_the_root():
+    """A bare `dvc repro` (default target ./dvc.yaml) runs the demo; another scale's file sits in
+    pipelines/<scale>/ and runs its stages from the repository root, so no scale rewrites another's file."""
+    assert pipeline_file("demo") == "dvc.yaml"
+    root_stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    assert all("wdir" not in stage and "wdir" not in stage.get("do", {}) for stage in root_stages.values())
+    for scale in ("ci", "repro", "paper"):
+        assert pipeline_file(scale) == f"pipelines/{scale}/dvc.yaml"
+        stages = yaml.safe_load((REPO / pipeline_file(scale)).read_text())["stages"]
+        assert all((stage.get("do") or stage)["wdir"] == "../.." for stage in stages.values())
+        assert f"--scale {scale} " in stages["aggregate"]["cmd"]
+
+
+def test_a_pipeline_outside_the_repository_is_refused():
+    from mmjsd.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not inside the repository"):
+        render(load_config(REPO / "config.yaml", "ci"), read_yaml(REPO / "config.yaml"), out="../elsewhere/dvc.yaml")
 
 
 def test_auto_celeba_source_is_resolved_by_the_machine(tmp_path):
@@ -68,8 +92,17 @@ def test_dvc_stages_match_snakemake_jobs(repo_env, tmp_path):
     assert snakemake == dvc
 
 
-def test_committed_dvc_yaml_loads_in_dvc():
-    assert len(dvc_stages(REPO)) == 19
+def test_committed_pipelines_load_in_dvc():
+    from dvc.repo import Repo
+
+    with Repo(str(REPO)) as repo:
+        per_file = {}
+        for stage in repo.index.stages:
+            per_file[stage.relpath] = per_file.get(stage.relpath, 0) + 1
+    # demo (one seed) and repro (three): the shared CelebA subset, no synthesize stage; ci: synthetic
+    # faces; paper: both downloads, three seeds. 2 x 2 x seeds train and evaluate stages each.
+    assert per_file == {"dvc.yaml": 19, "pipelines/ci/dvc.yaml": 20, "pipelines/repro/dvc.yaml": 35,
+                        "pipelines/paper/dvc.yaml": 36}, per_file
 
 
 def test_stages_track_their_config_keys():

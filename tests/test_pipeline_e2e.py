@@ -198,9 +198,10 @@ def test_dvc_repro_on_a_fresh_repository(tmp_path, repo_env):
 
     from conftest import REPO
 
-    for item in ("config.yaml", "pyproject.toml"):
+    for item in ("config.yaml", "pyproject.toml", "dvc.yaml"):
         shutil.copy(REPO / item, tmp_path / item)
-    shutil.copytree(REPO / "workflow", tmp_path / "workflow")
+    for folder in ("workflow", "pipelines"):
+        shutil.copytree(REPO / folder, tmp_path / folder)
     (tmp_path / "src").symlink_to(REPO / "src")
     (tmp_path / ".gitignore").write_text("/src\n")
 
@@ -211,16 +212,25 @@ def test_dvc_repro_on_a_fresh_repository(tmp_path, repo_env):
 
     run("git", "init", "-q")
     run("git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-q", "--allow-empty", "-m", "init")
-    run(str(BIN / "mmjsd"), "dvc-yaml", "--scale", "ci", "--out", "dvc.yaml")
+    # the committed ci pipeline, beside the demo's root dvc.yaml: a scale runs from its own file
+    pipeline = "pipelines/ci/dvc.yaml"
+    run("git", "add", "-A")
+    run("git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-q", "-m", "pipelines")
     run(str(BIN / "dvc"), "init", "-q")
-    planned = run(str(BIN / "dvc"), "status")          # the fresh clone's dry run (docs/USAGE.md, DVC)
+    planned = run(str(BIN / "dvc"), "status", pipeline)          # the fresh clone's dry run (docs/USAGE.md, DVC)
     assert "train@" in planned and "src/mmjsd/train.py" in planned
-    run(str(BIN / "dvc"), "repro")
+    ran = run(str(BIN / "dvc"), "repro", pipeline)
     assert (tmp_path / RESULTS / "table1.csv").exists() and (tmp_path / RESULTS / "figure1.png").exists()
-    again = run(str(BIN / "dvc"), "repro")
+    assert "results/demo" not in ran and not (tmp_path / "results" / "demo").exists()   # the demo's stages did not run
+    unchanged = subprocess.run(["git", "diff", "--quiet", "--", "dvc.yaml", "pipelines"], cwd=tmp_path)
+    assert unchanged.returncode == 0, "running a scale rewrote a tracked pipeline file"
+    assert (tmp_path / "pipelines" / "ci" / "dvc.lock").exists()
+    again = run(str(BIN / "dvc"), "repro", pipeline)
     assert "Data and pipelines are up to date." in again
     assert "Running stage" not in again
-    metrics = run(str(BIN / "dvc"), "metrics", "show", "--json")
+    # one scale's metrics (docs/USAGE.md, DVC): a bare `dvc metrics show` lists every scale's files
+    scale_metrics = sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / RESULTS).rglob("*summary.json"))
+    metrics = run(str(BIN / "dvc"), "metrics", "show", "--json", *scale_metrics)
     shown = json.loads(metrics[metrics.index("{"):])
     paths = set(next(iter(shown.values()))["data"])
     for dataset in ("dsprites", "celeba"):
@@ -228,7 +238,7 @@ def test_dvc_repro_on_a_fresh_repository(tmp_path, repo_env):
             assert f"{RESULTS}/runs/{dataset}/{model}/seed0/summary.json" in paths
             assert f"{RESULTS}/runs/{dataset}/{model}/seed0/eval_summary.json" in paths
     # Issue 13 item 11: headline numbers only (the full records with provenance sit beside them).
-    table = run(str(BIN / "dvc"), "metrics", "show")
+    table = run(str(BIN / "dvc"), "metrics", "show", *scale_metrics)
     assert len(table) < 4000 and max(len(line) for line in table.splitlines()) < 200, table
     assert "provenance" not in metrics and "git_commit" not in metrics
 
@@ -238,17 +248,17 @@ def test_dvc_repro_on_a_fresh_repository(tmp_path, repo_env):
     run("git", "add", "-A")
     run("git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-q", "-m", "outputs")
     run(str(BIN / "dvc"), "remote", "add", "--local", "--default", "--force", "local", str(remote))
-    pushed = run(str(BIN / "dvc"), "push")
+    pushed = run(str(BIN / "dvc"), "push", pipeline)
     assert "pushed" in pushed
     clone = tmp_path.parent / f"{tmp_path.name}-clone"
     run("git", "clone", "-q", str(tmp_path), str(clone))
     (clone / "src").symlink_to(REPO / "src")
-    pulled = subprocess.run([str(BIN / "dvc"), "pull", "--remote", "local"], cwd=clone, env=repo_env, capture_output=True,
+    pulled = subprocess.run([str(BIN / "dvc"), "pull", "--remote", "local", pipeline], cwd=clone, env=repo_env, capture_output=True,
                             text=True, timeout=900)
     if pulled.returncode != 0:      # the clone has no config.local: name the remote's folder there too
         subprocess.run([str(BIN / "dvc"), "remote", "add", "--local", "--default", "local", str(remote)], cwd=clone,
                        env=repo_env, check=True, capture_output=True)
-        pulled = subprocess.run([str(BIN / "dvc"), "pull"], cwd=clone, env=repo_env, capture_output=True, text=True, timeout=900)
+        pulled = subprocess.run([str(BIN / "dvc"), "pull", pipeline], cwd=clone, env=repo_env, capture_output=True, text=True, timeout=900)
     assert pulled.returncode == 0, pulled.stdout[-2000:] + pulled.stderr[-2000:]
 
     def contents(root):
@@ -256,5 +266,5 @@ def test_dvc_repro_on_a_fresh_repository(tmp_path, repo_env):
                 if p.is_file() and not p.name.endswith(".tmp") and p.name != "checkpoint.pt"}
 
     assert contents(clone) == contents(tmp_path)
-    status = subprocess.run([str(BIN / "dvc"), "status"], cwd=clone, env=repo_env, capture_output=True, text=True, timeout=300)
+    status = subprocess.run([str(BIN / "dvc"), "status", pipeline], cwd=clone, env=repo_env, capture_output=True, text=True, timeout=300)
     assert status.returncode == 0 and "up to date" in status.stdout, status.stdout[-2000:]
