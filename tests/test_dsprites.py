@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +9,7 @@ import pytest
 import torch
 
 from mmjsd.cli import main
-from mmjsd.data import download, dsprites, dsprites_render
+from mmjsd.data import dsprites, dsprites_render
 from mmjsd.data.text import PAD, strip_padding
 from mmjsd.errors import DataError
 
@@ -180,62 +176,7 @@ def test_bad_npz_files_are_data_errors(tmp_path):
         one_line(exc)
 
 
-# --- download (never touches the network) --------------------------------------------------
-def test_download_md5_mismatch_leaves_nothing(tmp_path):
-    source = tmp_path / "served.npz"
-    source.write_bytes(b"pretend npz bytes")
-    out = tmp_path / "out" / "official.npz"
-    with pytest.raises(DataError) as exc:
-        download.download_dsprites(out, url=source.as_uri())
-    assert "md5" in one_line(exc)
-    assert not out.exists() and list(out.parent.iterdir()) == []
-
-
-def test_download_verifies_and_writes(tmp_path):
-    source = tmp_path / "served.npz"
-    source.write_bytes(b"x" * 3_000_000)
-    out = download.download_dsprites(tmp_path / "official.npz", url=source.as_uri(),
-                            md5=hashlib.md5(source.read_bytes()).hexdigest())
-    assert out.read_bytes() == source.read_bytes()
-
-
-def test_download_offline_fails_fast_with_render_fix(tmp_path):
-    out = tmp_path / "official.npz"
-    with pytest.raises(DataError) as exc:
-        download.download_dsprites(out, url="http://127.0.0.1:9/dsprites.npz", timeout=5)
-    message = one_line(exc)
-    assert "data.dsprites.source: render" in message and "mmjsd dsprites-render" in message
-    # First where an npz downloaded elsewhere goes (the output path the pipeline expects), then the stand-in.
-    fix = message.split(" -- fix: ")[1]
-    assert fix.startswith(f"copy an official {dsprites.OFFICIAL_NAME} downloaded elsewhere to {out}")
-    assert fix.index(str(out)) < fix.index("source: render")
-    assert not out.exists() and list(tmp_path.iterdir()) == []
-
-
-def test_download_broken_transfer(tmp_path, monkeypatch):
-    class Broken(io.BytesIO):
-        def read(self, n=-1):
-            raise ConnectionResetError("reset by peer")
-
-    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: Broken())
-    with pytest.raises(DataError):
-        download.download_dsprites(tmp_path / "official.npz")
-    assert list(tmp_path.iterdir()) == []
-
-
 # --- command line ---------------------------------------------------------------------------
-def test_cli_download_offline_exits_nonzero(tmp_path, monkeypatch, capsys):
-    def offline(url, timeout):
-        raise urllib.error.URLError("Temporary failure in name resolution")
-
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
-    out = tmp_path / "official.npz"
-    assert main(["dsprites-download", "--config", CONFIG, "--out", str(out)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("mmjsd: error: ") and "\n" not in err and "source: render" in err
-    assert not out.exists() and list(tmp_path.iterdir()) == []
-
-
 def test_cli_render_ci(tmp_path, capsys):
     out = tmp_path / "render.npz"
     assert main(["dsprites-render", "--config", CONFIG, "--scale", "ci", "--out", str(out)]) == 0
