@@ -21,6 +21,7 @@ exactly the outputs, that Snakemake's rule runs for the same job.
 from __future__ import annotations
 
 import copy
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -29,7 +30,6 @@ import yaml
 
 from mmjsd import paths as P
 from mmjsd.config import read_yaml
-from mmjsd.errors import ConfigError
 from mmjsd.files import write_text
 from mmjsd.steps import STEP_PARAMS, code_paths, lookup, step_params, step_settings  # noqa: F401 (step_params, step_settings: re-exported)
 from mmjsd.vocabulary import MODALITIES
@@ -52,13 +52,14 @@ def pipeline_file(scale: str) -> str:
 
 
 def working_dir(out: str) -> str | None:
-    """`wdir` of every stage in a dvc.yaml at `out` (relative to the repository root): the root,
-    so that commands, deps, outs and the params file are the same paths in every scale's file."""
-    parts = Path(out).parent.parts
-    if Path(out).is_absolute() or ".." in parts:
-        raise ConfigError(f"dvc.yaml path {out} is not inside the repository",
-                          f"give --out relative to the repository root, e.g. {pipeline_file('repro')}")
-    return "/".join([".."] * len(parts)) or None
+    """`wdir` of every stage in a dvc.yaml written at `out` (relative paths: from the repository
+    root, the working directory), leading back to the root, so that commands, deps, outs and the
+    params file are the same paths in every scale's file. None at the root itself."""
+    parent = Path(out).parent
+    if parent == Path("."):
+        return None
+    back = os.path.relpath(".", parent)
+    return None if back == "." else back
 
 
 # The config keys each step reads (STEP_PARAMS) and their canonical JSON live in mmjsd.steps,
