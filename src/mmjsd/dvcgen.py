@@ -1,10 +1,10 @@
 """Generate dvc.yaml from the same path templates and CLI calls as the Snakefile.
 
 DVC describes the DAG of one scale (commands carry `--scale`), so each scale has its own
-generated file, never edited by hand (PIPELINE_FILES): the demo is the repository's `dvc.yaml`
+generated file, never edited by hand (pipeline_file): the demo is the repository's `dvc.yaml`
 (a bare `dvc repro` runs it), every other scale `pipelines/<scale>/dvc.yaml`, whose stages run
 from the repository root (`wdir`). Running a scale rewrites no tracked file: `dvc repro
-pipelines/repro/dvc.yaml`. Regenerate with `mmjsd dvc-yaml --scale S --out PIPELINE_FILES[S]`;
+pipelines/repro/dvc.yaml`. Regenerate with `mmjsd dvc-yaml --scale S --out FILE`;
 tests check every committed file is current and that every stage runs exactly the command, with
 exactly the outputs, that Snakemake's rule runs for the same job.
 
@@ -40,15 +40,11 @@ HEADER = """\
 # Snakefile's commands). Regenerate after changing config.yaml's datasets/models/seeds or paths.
 """
 
-# Where each scale's pipeline is committed. The demo sits at the root, so that a bare `dvc repro`
-# (whose default target is ./dvc.yaml) runs the smoke scale and never the paper's.
-PIPELINE_FILES = {"demo": "dvc.yaml", "ci": "pipelines/ci/dvc.yaml", "repro": "pipelines/repro/dvc.yaml",
-                  "paper": "pipelines/paper/dvc.yaml"}
-
-
 def pipeline_file(scale: str) -> str:
-    """The committed dvc.yaml of a scale (a scale added to config.yaml gets pipelines/<scale>/)."""
-    return PIPELINE_FILES.get(scale, f"pipelines/{scale}/dvc.yaml")
+    """Where a scale's pipeline is committed. The demo sits at the root, so that a bare `dvc repro`
+    (whose default target is ./dvc.yaml) runs the smoke scale and never the paper's; every other
+    scale, one added to config.yaml too, has pipelines/<scale>/dvc.yaml."""
+    return "dvc.yaml" if scale == "demo" else f"pipelines/{scale}/dvc.yaml"
 
 
 def working_dir(out: str) -> str | None:

@@ -52,9 +52,14 @@ def _session(retries: int, backoff: float) -> requests.Session:
     return session
 
 
+def _size(path: Path) -> int:
+    """Bytes already in `path` (0 when it does not exist yet)."""
+    return path.stat().st_size if path.exists() else 0
+
+
 def _fetch_rest(session: requests.Session, url: str, partial: Path, timeout: float) -> None:
     """Append what `partial` lacks (Range), or write it anew where the server ignores Range."""
-    have = partial.stat().st_size if partial.exists() else 0
+    have = _size(partial)
     headers = {"Range": f"bytes={have}-"} if have else {}
     with session.get(url, headers=headers, stream=True, timeout=timeout) as response:
         if have and response.status_code == 416:       # nothing after `have`: the file is complete
@@ -88,11 +93,8 @@ def download_dsprites(out: str | Path, url: str = OFFICIAL_URL, timeout: float =
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = partial_path(out)
     session = _session(retries, backoff)
-    def received() -> int:
-        return partial.stat().st_size if partial.exists() else 0
-
     for attempt in range(retries + 1):
-        before = received()
+        before = _size(partial)
         try:
             _fetch_rest(session, url, partial, timeout)
             break
@@ -100,8 +102,9 @@ def download_dsprites(out: str | Path, url: str = OFFICIAL_URL, timeout: float =
             raise DataError(f"cannot download dSprites from {url} (HTTP {exc.response.status_code})", offline_fix(out)) from None
         except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError,
                 requests.exceptions.Timeout) as exc:
-            kept = f"; {received()} bytes are kept in {partial} for the next run" if received() else ""
-            if received() == before:    # no byte came (offline, refused, unresolved): urllib3 has retried already
+            received = _size(partial)
+            kept = f"; {received} bytes are kept in {partial} for the next run" if received else ""
+            if received == before:    # no byte came (offline, refused, unresolved): urllib3 has retried already
                 raise DataError(f"cannot download dSprites from {url} ({detail(exc)}){kept}", offline_fix(out)) from None
             if attempt == retries:      # it broke off mid-file on every attempt
                 raise DataError(f"download of {url} broke off {retries + 1} times ({detail(exc)}){kept}",
