@@ -197,3 +197,75 @@ def test_github_anchor():
 def test_no_stale_gpu_results_path(path):
     assert "results/gpu" not in _read(path), f"{path.relative_to(ROOT)} points at results/gpu (now docs/evidence/gpu)"
     assert (ROOT / "docs" / "evidence" / "gpu").is_dir()
+
+
+# The README's reproducibility table: each dSprites row's repro cell must be the committed
+# results/repro/table1.csv, mean (and std where shown) of mmJSD / mmPoE, with its seed count.
+REPRO_TABLE = ROOT / "results" / "repro" / "table1.csv"
+README_ROW = re.compile(r"^\| (1[ab]) (text from images|images from text|image latent|text latent), (\w+):")
+README_CELL = re.compile(r"^\s*([\d.]+)(?: ± ([\d.]+))? / ([\d.]+)(?: ± ([\d.]+))? \((\d+) seeds?\)")
+ROW_MODALITY = {"text from images": "text", "images from text": "img", "image latent": "img", "text latent": "text"}
+
+
+def readme_repro_cells(text: str) -> list[tuple[str, str, str, str]]:
+    """(table, modality, factor, repro cell) for each dSprites row of the README's first table."""
+    cells = []
+    for line in text.splitlines():
+        match = README_ROW.match(line)
+        if match:
+            columns = [c.strip() for c in line.strip().strip("|").split("|")]
+            cells.append((match.group(1), ROW_MODALITY[match.group(2)], match.group(3), columns[2]))
+    return cells
+
+
+def repro_cell_errors(cells, table_rows: list[dict]) -> list[str]:
+    """What in the README's cells disagrees with table1.csv (empty when every number matches)."""
+    index = {(r["table"], r["model"], r["modality"], r["factor"]): r for r in table_rows if r["dataset"] == "dsprites"}
+    errors = []
+    for table, modality, factor, cell in cells:
+        match = README_CELL.match(cell)
+        if not match:
+            errors.append(f"{table} {modality} {factor}: cannot read '{cell}' as 'mmJSD / mmPoE (n seeds)'")
+            continue
+        shown = {"mmjsd": (match.group(1), match.group(2)), "mmpoe": (match.group(3), match.group(4))}
+        for model, (mean, std) in shown.items():
+            row = index.get((table, model, modality, factor))
+            if row is None:
+                errors.append(f"{table} {modality} {factor}: no {model} row in table1.csv")
+                continue
+            for name, value in (("mean", mean), ("std", std)):
+                if value is None:
+                    continue
+                decimals = len(value.split(".")[1]) if "." in value else 0
+                committed = float(row[name]) if row[name] else None
+                if committed is None or abs(float(value) - committed) > 0.5 * 10 ** -decimals + 1e-9:
+                    errors.append(f"{table} {modality} {factor}: README {model} {name} {value}, table1.csv {row[name]}")
+            if int(match.group(5)) != int(row["n_seeds"]):
+                errors.append(f"{table} {modality} {factor}: README says {match.group(5)} seeds, table1.csv {row['n_seeds']}")
+    return errors
+
+
+def _table_rows() -> list[dict]:
+    import csv
+    with REPRO_TABLE.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_readme_repro_numbers_are_the_committed_table():
+    cells = readme_repro_cells(_read(README))
+    assert len(cells) >= 5, f"the README's table has {len(cells)} dSprites rows"
+    errors = repro_cell_errors(cells, _table_rows())
+    assert not errors, "README.md's repro column disagrees with results/repro/table1.csv: " + "; ".join(errors)
+
+
+def test_readme_repro_check_can_fail():
+    rows = _table_rows()
+    cells = readme_repro_cells(_read(README))
+    table, modality, factor, cell = cells[0]
+    mean = next(float(r["mean"]) for r in rows if (r["dataset"], r["table"], r["model"], r["modality"], r["factor"])
+                == ("dsprites", table, "mmjsd", modality, factor))
+    shown = README_CELL.match(cell).group(1)
+    wrong = cell.replace(shown, f"{mean + 0.1:.{len(shown.split('.')[1])}f}", 1)
+    assert not repro_cell_errors([(table, modality, factor, cell)], rows)
+    assert repro_cell_errors([(table, modality, factor, wrong)], rows)
+    assert repro_cell_errors([(table, modality, factor, "0.5 / 0.5 (7 seeds)")], rows)
