@@ -67,6 +67,10 @@ CHOICES: dict[str, tuple[str, dict[str, list[str]]]] = {
         "style32": ["model.celeba.style_dim=32"],                 # the authors' style latents
         "style0": [],
     }),
+    "celeba_lr": ("celeba", {
+        "lr0.0005": ["train.celeba.lr=0.0005"],                    # the authors' rate
+        "lr0.001": [],
+    }),
 }
 
 
