@@ -70,6 +70,23 @@ def test_report_has_every_section_and_labels_demo_and_stand_in(finished_pipeline
     assert f"- Machine that wrote this report: CPU {cpu_model()}, {os.cpu_count()} cores; GPUs: " in text
     assert "started 2026-01-01T00:00:00+00:00" in text and "total pipeline time " in text
     assert "mmPoE's joint representation" in text                  # table1.md's note on the paper's row
+    # the settings that change the likelihood or the latents, named per dataset
+    for dataset in finished_pipeline["datasets"]:
+        model = finished_pipeline["model"][dataset]
+        assert f"- Model, {dataset}: text likelihood `{model.get('text_decoder', 'conv')}`" in text
+        assert f"content latent {model['content_dim']}" in text
+
+
+def test_model_settings_lines_name_the_deviations():
+    from mmjsd.report import model_settings_lines
+
+    config = {"datasets": ["dsprites", "celeba"], "model": {
+        "dsprites": {"text_decoder": "aligned", "style_dim": {"img": 0, "text": 0}, "content_dim": 16, "image_decoder": "conv"},
+        "celeba": {"text_decoder": "conv", "style_dim": 32, "content_dim": 32}}}
+    dsprites, celeba = model_settings_lines(config)
+    assert dsprites == ("- Model, dsprites: text likelihood `aligned` (the text with its random padding start left out "
+                        "(a deviation)); style latents {'img': 0, 'text': 0} (none); content latent 16; image decoder `conv`")
+    assert celeba == "- Model, celeba: text likelihood `conv` (the padded text (the paper's)); style latents 32; content latent 32"
 
 
 def test_cli_writes_report_and_is_repeatable(finished_pipeline):

@@ -96,6 +96,30 @@ def banner(config: dict, data: dict) -> list[str]:
     return [line for w in warnings for line in (f"> {w}", ">")][:-1] + ([""] if warnings else [])
 
 
+# What a reader must know to compare the networks with the paper's: the settings that change the
+# likelihood or the latent space (docs/MODELS.md lists every deviation).
+TEXT_LIKELIHOODS = {
+    "conv": "the padded text (the paper's)",
+    "aligned": "the text with its random padding start left out (a deviation)",
+}
+
+
+def model_settings_lines(config: dict) -> list[str]:
+    """'- Model, <dataset>: ...' per dataset: text likelihood, style latents, image decoder."""
+    lines = []
+    for dataset in config["datasets"]:
+        model = config["model"][dataset]
+        styles = model.get("style_dim", 0)
+        parts = [f"text likelihood `{model.get('text_decoder', 'conv')}` "
+                 f"({TEXT_LIKELIHOODS.get(model.get('text_decoder', 'conv'), 'see docs/MODELS.md')})",
+                 f"style latents {styles}" + (" (none)" if styles in (0, {"img": 0, "text": 0}) else ""),
+                 f"content latent {model['content_dim']}"]
+        if "image_decoder" in model:
+            parts.append(f"image decoder `{model['image_decoder']}`")
+        lines.append(f"- Model, {dataset}: " + "; ".join(parts))
+    return lines
+
+
 def scale_section(config: dict) -> list[str]:
     return [
         "## Scale",
@@ -107,6 +131,7 @@ def scale_section(config: dict) -> list[str]:
             f"{d}: {config['train'][d]['epochs']} epochs, batch {config['train'][d]['batch_size']}, "
             f"lr {config['train'][d]['lr']}, width {config['model'][d]['width']}, "
             f"max_train_samples {config['train'][d].get('max_train_samples')}" for d in config["datasets"]),
+        *model_settings_lines(config),
         f"- Evaluation: max_test_samples {config['eval']['max_test_samples']}, "
         f"latent_fit_samples {config['eval']['latent_fit_samples']}",
         "",
