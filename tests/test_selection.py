@@ -61,17 +61,17 @@ def test_a_model_lowered_beyond_noise_decides_before_the_other_models_runs_land(
     assert line.endswith("keep conv (lowers mmjsd beyond the seed noise)")
 
 
-def test_reuse_records_current_config_runs_under_another_choice_and_refuses_a_changed_candidate(tmp_path, monkeypatch):
+def test_reuse_records_runs_of_equal_settings_under_another_choice_and_refuses_different_ones(tmp_path, monkeypatch):
     (tmp_path / "results.jsonl").write_text(records({("aligned", "mmjsd"): [0.7, 0.72], ("aligned", "mmpoe"): [0.5, 0.52]}).replace(
         "image_decoder", "text_decoder"))
-    monkeypatch.setattr(sys, "argv", ["choose.py", "reuse", "text_decoder:aligned", "dsprites_lr:lr0.001", "--seeds", "0", "1",
+    monkeypatch.setattr(sys, "argv", ["choose.py", "reuse", "text_decoder:aligned", "dsprites_lr:lr0.002", "--seeds", "0", "1",
                                       "--workdir", str(tmp_path)])
     choose.main()
     found = choose.collect(tmp_path, "dsprites_lr")
-    assert sorted(found["lr0.001"]["mmjsd"]) == [(0, 0.7), (1, 0.72)] and len(found["lr0.001"]["mmpoe"]) == 2
+    assert sorted(found["lr0.002"]["mmjsd"]) == [(0, 0.7), (1, 0.72)] and len(found["lr0.002"]["mmpoe"]) == 2
     choose.main()                                   # a second call adds nothing
-    assert len(choose.collect(tmp_path, "dsprites_lr")["lr0.001"]["mmjsd"]) == 2
-    monkeypatch.setattr(sys, "argv", ["choose.py", "reuse", "text_decoder:conv", "dsprites_lr:lr0.001", "--seeds", "0",
+    assert len(choose.collect(tmp_path, "dsprites_lr")["lr0.002"]["mmjsd"]) == 2
+    monkeypatch.setattr(sys, "argv", ["choose.py", "reuse", "text_decoder:conv", "dsprites_lr:lr0.002", "--seeds", "0",
                                       "--workdir", str(tmp_path)])
-    with pytest.raises(SystemExit, match="changes the config"):
+    with pytest.raises(SystemExit, match="differ in settings"):
         choose.main()

@@ -4,7 +4,7 @@ then judge them by a rule fixed before the runs.
     python benchmarks/selection/choose.py run image_decoder --seeds 0 1 [--workdir W]
     python benchmarks/selection/choose.py summary image_decoder [--workdir W]
     python benchmarks/selection/choose.py cells image_decoder [--workdir W]     # every run's cells
-    python benchmarks/selection/choose.py reuse celeba_width:width0.25 celeba_style:style0 --seeds 0 1
+    python benchmarks/selection/choose.py reuse celeba_width:width0.125 celeba_lr:lr0.001 --seeds 0 1
 
 `run` calls benchmarks/fidelity.py (the real CLI: render, prepare, classifiers, train, evaluate)
 once per candidate x seed, two at a time (one per CPU core), for mmJSD and mmPoE alike: every
@@ -41,34 +41,38 @@ holdout.enter_selection()   # every command below reads val, never test
 RULE = ("a deviation replaces the paper-closer candidate only when it raises at least one model's score "
         "(mean Table 1a cell on val) beyond 2 standard errors over seeds and lowers neither beyond that")
 
-# choice -> (dataset, {candidate: [--set KEY=YAML, ...]}), the paper-closer candidate first.
+# choice -> (dataset, {candidate: [--set KEY=YAML, ...]}), the paper-closer candidate first. The
+# settings are overlays of today's repro config: a candidate run before a later decision changed
+# that config carries the setting it was run with (an empty list = today's config).
+DSPRITES_EARLIER_LR = "train.dsprites.lr=0.002"                      # before the dsprites_lr decision
+CELEBA_EARLIER_WIDTH = "model.celeba.width={img: 0.25, text: 0.125}"  # before the celeba_width decision
 CHOICES: dict[str, tuple[str, dict[str, list[str]]]] = {
     "image_decoder": ("dsprites", {
-        "conv": [],                                             # decided on val: the repro setting
-        "pose": ["model.dsprites.image_decoder=pose", "model.dsprites.style_dim={img: 3, text: 0}"],
+        "conv": [DSPRITES_EARLIER_LR],                          # decided on val: the repro decoder
+        "pose": ["model.dsprites.image_decoder=pose", "model.dsprites.style_dim={img: 3, text: 0}", DSPRITES_EARLIER_LR],
     }),
     "text_decoder": ("dsprites", {
-        "conv": ["model.dsprites.text_decoder=conv"],
-        "aligned": [],
+        "conv": ["model.dsprites.text_decoder=conv", DSPRITES_EARLIER_LR],
+        "aligned": [DSPRITES_EARLIER_LR],                       # decided on val: the repro likelihood
     }),
     "dsprites_lr": ("dsprites", {
         "lr0.001": [],                                          # the paper's; decided on val: the repro setting
-        "lr0.002": ["train.dsprites.lr=0.002"],
+        "lr0.002": [DSPRITES_EARLIER_LR],
     }),
     "celeba_width": ("celeba", {
-        "width0.125": ["model.celeba.width={img: 0.125, text: 0.125}"],
-        "width0.25": [],
+        "width0.125": [],                                       # decided on val: the repro setting
+        "width0.25": [CELEBA_EARLIER_WIDTH],
     }),
     "celeba_text_decoder": ("celeba", {
-        "conv": ["model.celeba.text_decoder=conv"],               # the authors' likelihood of the padded text
-        "aligned": [],
+        "conv": ["model.celeba.text_decoder=conv", CELEBA_EARLIER_WIDTH],   # the authors' likelihood of the padded text
+        "aligned": [CELEBA_EARLIER_WIDTH],                      # decided on val: the repro likelihood
     }),
     "celeba_style": ("celeba", {
-        "style32": ["model.celeba.style_dim=32"],                 # the authors' style latents
-        "style0": [],
+        "style32": ["model.celeba.style_dim=32", CELEBA_EARLIER_WIDTH],     # the authors' style latents
+        "style0": [CELEBA_EARLIER_WIDTH],                       # decided on val: no styles
     }),
     "celeba_lr": ("celeba", {
-        "lr0.0005": ["train.celeba.lr=0.0005"],                    # the authors' rate
+        "lr0.0005": ["train.celeba.lr=0.0005"],                 # the authors' rate
         "lr0.001": [],
     }),
 }
@@ -112,15 +116,16 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_reuse(args: argparse.Namespace) -> None:
-    """Record runs of one choice's current-config candidate (no changes) under another choice's
-    current-config candidate: the same settings, seed, data and code train the same model on the
-    CPU byte for byte, so the run is not repeated. Both candidates must be the current config, and
-    the two runs' resolved configs must be equal but for names and paths."""
+    """Record runs of one choice's candidate under another choice's candidate with the same
+    settings: the same settings, seed, data and code train the same model on the CPU byte for
+    byte, so the run is not repeated. The two candidates' overlays must be equal."""
     source_choice, source_candidate = args.source.split(":")
     target_choice, target_candidate = args.target.split(":")
-    for choice, candidate in ((source_choice, source_candidate), (target_choice, target_candidate)):
-        if CHOICES[choice][1][candidate]:
-            raise SystemExit(f"{choice}:{candidate} changes the config: only the current config's runs are shared")
+    source_sets = sorted(CHOICES[source_choice][1][source_candidate])
+    target_sets = sorted(CHOICES[target_choice][1][target_candidate])
+    if source_sets != target_sets:
+        raise SystemExit(f"{args.source} ({source_sets or 'the current config'}) and {args.target} "
+                         f"({target_sets or 'the current config'}) differ in settings: only equal settings' runs are shared")
     workdir = Path(args.workdir)
     records = [json.loads(line) for line in (workdir / "results.jsonl").read_text().splitlines()]
     existing = {(r["name"], r["model"]) for r in records}
