@@ -46,6 +46,7 @@ RULE = ("a deviation replaces the paper-closer candidate only when it raises at 
 # that config carries the setting it was run with (an empty list = today's config).
 DSPRITES_EARLIER_LR = "train.dsprites.lr=0.002"                      # before the dsprites_lr decision
 CELEBA_EARLIER_WIDTH = "model.celeba.width={img: 0.25, text: 0.125}"  # before the celeba_width decision
+CELEBA_EARLIER_LR = "train.celeba.lr=0.001"                           # before the celeba_lr decision
 CHOICES: dict[str, tuple[str, dict[str, list[str]]]] = {
     "image_decoder": ("dsprites", {
         "conv": [DSPRITES_EARLIER_LR],                          # decided on val: the repro decoder
@@ -60,20 +61,20 @@ CHOICES: dict[str, tuple[str, dict[str, list[str]]]] = {
         "lr0.002": [DSPRITES_EARLIER_LR],
     }),
     "celeba_width": ("celeba", {
-        "width0.125": [],                                       # decided on val: the repro setting
-        "width0.25": [CELEBA_EARLIER_WIDTH],
+        "width0.125": [CELEBA_EARLIER_LR],                      # decided on val: the repro width
+        "width0.25": [CELEBA_EARLIER_WIDTH, CELEBA_EARLIER_LR],
     }),
     "celeba_text_decoder": ("celeba", {
-        "conv": ["model.celeba.text_decoder=conv", CELEBA_EARLIER_WIDTH],   # the authors' likelihood of the padded text
-        "aligned": [CELEBA_EARLIER_WIDTH],                      # decided on val: the repro likelihood
+        "conv": ["model.celeba.text_decoder=conv", CELEBA_EARLIER_WIDTH, CELEBA_EARLIER_LR],   # the authors' likelihood
+        "aligned": [CELEBA_EARLIER_WIDTH, CELEBA_EARLIER_LR],   # decided on val: the repro likelihood
     }),
     "celeba_style": ("celeba", {
-        "style32": ["model.celeba.style_dim=32", CELEBA_EARLIER_WIDTH],     # the authors' style latents
-        "style0": [CELEBA_EARLIER_WIDTH],                       # decided on val: no styles
+        "style32": ["model.celeba.style_dim=32", CELEBA_EARLIER_WIDTH, CELEBA_EARLIER_LR],     # the authors' styles
+        "style0": [CELEBA_EARLIER_WIDTH, CELEBA_EARLIER_LR],    # decided on val: no styles
     }),
     "celeba_lr": ("celeba", {
-        "lr0.0005": ["train.celeba.lr=0.0005"],                 # the authors' rate
-        "lr0.001": [],
+        "lr0.0005": [],                                         # the authors' rate; decided on val: the repro setting
+        "lr0.001": [CELEBA_EARLIER_LR],
     }),
 }
 
