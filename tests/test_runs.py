@@ -56,3 +56,31 @@ def test_inspect_prints_the_spec_and_position(tmp_path, capsys):
     shown = json.loads(capsys.readouterr().out)
     assert shown["kind"] == "checkpoint" and shown["position"] == {"epoch": 2, "batch": 5, "step": 17}
     assert shown["spec"]["model"] == "mmjsd" and shown["parameters"] > 0
+
+
+def test_git_commit_is_dirty_for_code_but_not_for_the_pipelines_own_outputs(tmp_path, tmp_path_factory):
+    import subprocess
+
+    from mmjsd.provenance import git_commit
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.org")
+    git("config", "user.name", "t")
+    for name in ("config.yaml", "results/repro/table1.csv", "pipelines/repro/dvc.lock", "dvc.lock"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("a\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "x")
+    clean = git_commit(tmp_path)
+    assert len(clean) == 40
+    for output in ("results/repro/table1.csv", "pipelines/repro/dvc.lock", "dvc.lock"):
+        (tmp_path / output).write_text("rewritten by a run\n")
+    (tmp_path / "results" / "repro" / "new.json").write_text("{}")
+    assert git_commit(tmp_path) == clean
+    assert git_commit(tmp_path / "results") == clean            # asked from a subfolder
+    (tmp_path / "config.yaml").write_text("b\n")
+    assert git_commit(tmp_path) == clean + "-dirty"
+    assert git_commit(tmp_path_factory.mktemp("outside-git")) == "unknown"

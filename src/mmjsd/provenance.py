@@ -11,15 +11,24 @@ from typing import Any
 PROVENANCE_PACKAGES = ("torch", "torchvision", "numpy", "pandas", "scikit-learn", "mmjsd")
 
 
+# The pipeline's own tracked outputs: a run rewrites the committed results/ and DVC's lock files,
+# so their changes say nothing about the code or config that made a number.
+OUTPUT_PATHSPECS = (":(exclude)results", ":(exclude,glob)**/dvc.lock")
+
+
 def git_commit(cwd: str | os.PathLike | None = None) -> str:
-    """The commit of the working tree, with '-dirty' when tracked files differ; 'unknown' outside git."""
+    """The commit of the working tree, with '-dirty' when tracked files other than the pipeline's
+    outputs (OUTPUT_PATHSPECS) differ; 'unknown' outside git."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
         ).stdout.strip()
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd, capture_output=True, text=True, check=True,
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *OUTPUT_PATHSPECS],
+            cwd=top, capture_output=True, text=True, check=True,
         ).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
