@@ -21,6 +21,7 @@ from mmjsd.aggregate import describe_scale, factor_order
 from mmjsd.errors import DataError
 from mmjsd.figure import NO_IMAGE_STYLE, image_style_dim
 from mmjsd.gpu import cpu_model, gpu_names
+from mmjsd.models.base import per_modality
 from mmjsd.paper import MODEL_LABELS
 from mmjsd.progress import clock
 from mmjsd.vocabulary import MODALITIES, SOURCE_DESCRIPTIONS, STAND_IN_SOURCES
@@ -109,10 +110,10 @@ def model_settings_lines(config: dict) -> list[str]:
     lines = []
     for dataset in config["datasets"]:
         model = config["model"][dataset]
+        likelihood = model.get("text_decoder", "conv")
         styles = model.get("style_dim", 0)
-        parts = [f"text likelihood `{model.get('text_decoder', 'conv')}` "
-                 f"({TEXT_LIKELIHOODS.get(model.get('text_decoder', 'conv'), 'see docs/MODELS.md')})",
-                 f"style latents {styles}" + (" (none)" if styles in (0, {"img": 0, "text": 0}) else ""),
+        parts = [f"text likelihood `{likelihood}` ({TEXT_LIKELIHOODS.get(likelihood, 'see docs/MODELS.md')})",
+                 f"style latents {styles}" + ("" if any(per_modality(styles, int).values()) else " (none)"),
                  f"content latent {model['content_dim']}"]
         if "image_decoder" in model:
             parts.append(f"image decoder `{model['image_decoder']}`")
