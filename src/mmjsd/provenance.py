@@ -20,12 +20,9 @@ def git_commit(cwd: str | os.PathLike | None = None) -> str:
     """The commit of the working tree, with '-dirty' when tracked files other than the pipeline's
     outputs (OUTPUT_PATHSPECS) differ; 'unknown' outside git."""
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        top = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True, text=True, check=True
-        ).stdout.strip()
+        commit, top = subprocess.run(
+            ["git", "rev-parse", "HEAD", "--show-toplevel"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.split("\n")[:2]
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *OUTPUT_PATHSPECS],
             cwd=top, capture_output=True, text=True, check=True,
