@@ -245,6 +245,42 @@ def repro_cell_errors(cells, table_rows: list[dict]) -> list[str]:
     return errors
 
 
+def readme_verdict_errors(text: str, table_rows: list[dict]) -> list[str]:
+    """Where a dSprites row's last column (the verdict word) is not what report.md's rule gives
+    from table1.csv (means, stds and seed counts) and the paper's two numbers."""
+    from mmjsd.paper import paper_value
+    from mmjsd.verdict import K_SE, paper_order, verdict
+    index = {(r["table"], r["model"], r["modality"], r["factor"]): r for r in table_rows if r["dataset"] == "dsprites"}
+    errors = []
+    for line in text.splitlines():
+        match = README_ROW.match(line)
+        if not match:
+            continue
+        table, modality, factor = match.group(1), ROW_MODALITY[match.group(2)], match.group(3)
+        j, p = index[(table, "mmjsd", modality, factor)], index[(table, "mmpoe", modality, factor)]
+        diff = float(j["mean"]) - float(p["mean"])
+        se = (float(j["std"]) ** 2 / int(j["n_seeds"]) + float(p["std"]) ** 2 / int(p["n_seeds"])) ** 0.5
+        ours = ">" if diff > K_SE * se else "<" if diff < -K_SE * se else "="
+        paper = paper_order(paper_value(table, "mmjsd", modality, factor), paper_value(table, "mmpoe", modality, factor))
+        expected = verdict(ours, paper).split(" (")[0]
+        shown = line.strip().strip("|").split("|")[-1].strip()
+        if not shown.startswith(expected + " ") and shown != expected:
+            errors.append(f"{table} {modality} {factor}: README says '{shown}', the rule gives '{expected}'")
+    return errors
+
+
+def test_readme_verdicts_follow_the_rule():
+    assert not readme_verdict_errors(_read(README), _table_rows())
+
+
+def test_readme_verdict_check_can_fail():
+    text = _read(README)
+    row = next(line for line in text.splitlines() if README_ROW.match(line))
+    cells = row.split("|")
+    wrong = "does not hold" if not cells[-2].strip().startswith("does not hold") else "holds"
+    assert readme_verdict_errors(row.replace(cells[-2], f" {wrong} "), _table_rows())
+
+
 def _table_rows() -> list[dict]:
     import csv
     with REPRO_TABLE.open(newline="") as handle:
