@@ -86,6 +86,10 @@ def test_celeba_conditioning_and_average_precision():
     assert "| Smiling | +0.100 ± 0.000 | +0.200 ± 0.000 | mmPoE ahead |" in text
     assert "The paper reports no CelebA numbers" in text and "The paper reports mmJSD above" not in text
     assert "mmJSD ahead beyond the seed noise in 1 of 2 attributes (images from text); 0 of 1 attributes (text from images)" in text
+    assert "mmPoE ahead in 0 (images from text); 0 (text from images)." in text
+    # per-seed means over attributes: mmJSD img 0.80, 0.75; mmPoE 0.65, 0.65; text 0.9 everywhere
+    assert "| images from text | 0.775 ± 0.035 | 0.650 ± 0.000 | +0.125 ± 0.025 | mmJSD ahead |" in text
+    assert "| text from images | 0.900 ± 0.000 | 0.900 ± 0.000 | +0.000 ± 0.000 | within noise |" in text
     assert verdict.conditioning_caption(runs[0]["eval"]) == "Male +0.50, Smiling +0.10"
 
 
