@@ -103,12 +103,13 @@ def coherence_png(config: dict) -> bytes:
             axes.set_xticks(range(len(factors)))
             axes.set_xticklabels(factors, rotation=60 if len(factors) > 8 else 0, fontsize=6 if len(factors) > 8 else 8,
                                  ha="right" if len(factors) > 8 else "center")
-            axes.set_ylim(0, 1)
+            axes.set_ylim(0, 1.25)          # the band above 1 holds the legend, clear of any bar
+            axes.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
             axes.set_ylabel(MEASURE[dataset], fontsize=8)
             note = "; black: the paper's value" if paper else "; the paper has no numbers here"
             axes.set_title(f"{dataset}, {DIRECTION[modality]} (scale {config['scale']}){note}", fontsize=9)
             if modality == MODALITIES[0]:
-                axes.legend(fontsize=7, loc="upper right")
+                axes.legend(fontsize=7, loc="upper right", ncol=len(models), frameon=False)
     figure.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.96, hspace=0.9)
     return _png(figure)
 
