@@ -249,7 +249,7 @@ def readme_verdict_errors(text: str, table_rows: list[dict]) -> list[str]:
     """Where a dSprites row's last column (the verdict word) is not what report.md's rule gives
     from table1.csv (means, stds and seed counts) and the paper's two numbers."""
     from mmjsd.paper import paper_value
-    from mmjsd.verdict import K_SE, paper_order, verdict
+    from mmjsd.verdict import compare_summaries, paper_order, verdict
     index = {(r["table"], r["model"], r["modality"], r["factor"]): r for r in table_rows if r["dataset"] == "dsprites"}
     errors = []
     for line in text.splitlines():
@@ -258,9 +258,7 @@ def readme_verdict_errors(text: str, table_rows: list[dict]) -> list[str]:
             continue
         table, modality, factor = match.group(1), ROW_MODALITY[match.group(2)], match.group(3)
         j, p = index[(table, "mmjsd", modality, factor)], index[(table, "mmpoe", modality, factor)]
-        diff = float(j["mean"]) - float(p["mean"])
-        se = (float(j["std"]) ** 2 / int(j["n_seeds"]) + float(p["std"]) ** 2 / int(p["n_seeds"])) ** 0.5
-        ours = ">" if diff > K_SE * se else "<" if diff < -K_SE * se else "="
+        ours = compare_summaries(*((float(r["mean"]), float(r["std"]), int(r["n_seeds"])) for r in (j, p))).order
         paper = paper_order(paper_value(table, "mmjsd", modality, factor), paper_value(table, "mmpoe", modality, factor))
         expected = verdict(ours, paper).split(" (")[0]
         shown = line.strip().strip("|").split("|")[-1].strip()

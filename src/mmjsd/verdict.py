@@ -53,7 +53,12 @@ def _mean(values: Iterable[float | None]) -> float | None:
 
 def compare(mmjsd: Iterable[float | None], mmpoe: Iterable[float | None]) -> Comparison:
     """Compare two models' per-seed values by RULE."""
-    (m_j, s_j, n_j), (m_p, s_p, n_p) = summarise(mmjsd), summarise(mmpoe)
+    return compare_summaries(summarise(mmjsd), summarise(mmpoe))
+
+
+def compare_summaries(mmjsd: tuple, mmpoe: tuple) -> Comparison:
+    """RULE on two (mean, sample std, n seeds) summaries, as aggregate.summarise and table1.csv give them."""
+    (m_j, s_j, n_j), (m_p, s_p, n_p) = mmjsd, mmpoe
     if m_j is None or m_p is None:
         return Comparison(m_j, m_p, None, None, None)
     diff = m_j - m_p
@@ -170,16 +175,15 @@ def direct_lines(evals: dict[str, list[dict]]) -> list[str]:
     return lines + [""]
 
 
+def _spread_cell(values: list[float | None], signed: bool = False) -> str:
+    """'0.421 ± 0.004' (mean ± sample std over seeds) or '0.421' for one seed; signed: '+0.421 ...'."""
+    mean, std, _ = summarise(values)
+    return _fmt(mean, signed) + (f" ± {std:.3f}" if std is not None else "")
+
+
 def _gap_cell(values: list[float | None]) -> str:
     """'+0.480 ± 0.090' (mean ± sample std over seeds) or '+0.480' for one seed."""
-    mean, std, _ = summarise(values)
-    return _fmt(mean, True) + (f" ± {std:.3f}" if std is not None else "")
-
-
-def _spread_cell(values: list[float | None]) -> str:
-    """'0.421 ± 0.004' (mean ± sample std over seeds) or '0.421' for one seed."""
-    mean, std, _ = summarise(values)
-    return _fmt(mean) + (f" ± {std:.3f}" if std is not None else "")
+    return _spread_cell(values, signed=True)
 
 
 def _gap_rows(attributes: list[str], gaps: dict[str, list[dict]]) -> list[str]:
