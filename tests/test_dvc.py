@@ -1,7 +1,9 @@
-"""dvc.yaml: generated, current, and the same DAG (commands and outputs) as the Snakefile.
+"""DVC wraps Snakemake: one hand-written stage per scale runs that scale's Snakemake target.
 
-The end-to-end `dvc repro` (fresh git repo, no remote, no GPU; second repro a no-op; metrics
-show lists every run) runs at the ci scale in tests/test_pipeline_e2e.py.
+The end-to-end checks (a bare clone with no ../shared, a second `dvc repro` that reruns nothing,
+a config edit that reruns only the Snakemake jobs it feeds, DVC started beside a live Snakemake
+run, the push / clone / pull / adopt-pulled round trip) run at the ci scale in
+tests/test_pipeline_e2e.py.
 """
 
 import re
@@ -10,125 +12,101 @@ import subprocess
 import pytest
 import yaml
 
+from mmjsd import paths as P
 from mmjsd.config import load_config, read_yaml
-from mmjsd.dvcgen import pipeline_file, render
-from mmjsd.steps import code_paths
+from mmjsd.pulled import pipeline_file, snakemake_touch_command
+from mmjsd.steps import STEP_PARAMS
 from conftest import BIN, REPO
 
-
-# The committed pipelines are generated where ../shared/data/celeba exists, so a scale whose CelebA
-# is 'auto' (demo, repro) uses the real subset there; tests render that choice explicitly so they
-# hold on any machine.
-COMMITTED_CELEBA_SOURCE = "folder"
 SCALES = ("demo", "ci", "repro", "paper")
 
 
+def stage_of(scale: str) -> dict:
+    stages = yaml.safe_load((REPO / pipeline_file(scale)).read_text())["stages"]
+    assert list(stages) == [scale], f"{pipeline_file(scale)} holds one stage, named after its scale"
+    return stages[scale]
+
+
+def declared_paths(stage: dict) -> dict[str, dict]:
+    """{path: options} of every out, metric and plot of a stage."""
+    found = {}
+    for kind in ("outs", "metrics", "plots"):
+        for entry in stage.get(kind, []):
+            path, options = next(iter(entry.items())) if isinstance(entry, dict) else (entry, {})
+            found[path] = options or {}
+    return found
+
+
 @pytest.mark.parametrize("scale", SCALES)
-def test_committed_pipeline_of_every_scale_is_current(scale):
-    expected = render(load_config(REPO / "config.yaml", scale), read_yaml(REPO / "config.yaml"), celeba_source=COMMITTED_CELEBA_SOURCE)
-    out = pipeline_file(scale)
-    assert (REPO / out).read_text() == expected, f"regenerate: mmjsd --scale {scale} dvc-yaml --out {out} (on a machine with ../shared/data/celeba)"
+def test_each_scale_is_one_stage_that_runs_its_snakemake_target(scale):
+    stage = stage_of(scale)
+    assert stage["cmd"] == f"snakemake all --config scale={scale}"
+    assert stage.get("wdir") == (None if scale == "demo" else "../..")   # every stage runs from the repository root
+    assert set(stage["deps"]) == {"Snakefile", "workflow", "src/mmjsd"}
 
 
-def test_the_demo_is_the_root_pipeline_and_every_other_scale_runs_from_the_root():
-    """A bare `dvc repro` (default target ./dvc.yaml) runs the demo; another scale's file sits in
-    pipelines/<scale>/ and runs its stages from the repository root, so no scale rewrites another's file."""
-    assert pipeline_file("demo") == "dvc.yaml"
-    root_stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    assert all("wdir" not in stage and "wdir" not in stage.get("do", {}) for stage in root_stages.values())
-    for scale in ("ci", "repro", "paper"):
-        assert pipeline_file(scale) == f"pipelines/{scale}/dvc.yaml"
-        stages = yaml.safe_load((REPO / pipeline_file(scale)).read_text())["stages"]
-        assert all((stage.get("do") or stage)["wdir"] == "../.." for stage in stages.values())
-        assert f"--scale {scale} " in stages["aggregate"]["cmd"]
+@pytest.mark.parametrize("scale", SCALES)
+def test_a_stage_tracks_every_config_key_a_step_reads(scale):
+    """The stage's params cover every key of STEP_PARAMS (by its top-level section) and the scale's
+    overlay, so `dvc params diff` and `dvc exp run -S` see every setting that changes an output."""
+    (params,) = stage_of(scale)["params"]
+    keys = set(params["config.yaml"])
+    sections = {entry.split(".")[0] for step in STEP_PARAMS.values() for entry in step}
+    assert sections <= keys, sections - keys
+    raw = read_yaml(REPO / "config.yaml")
+    assert (f"scales.{scale}" in keys) == (scale in raw["scales"])
+    assert "resources" not in keys and "scale" not in keys     # requests change no output
 
 
-def test_every_stage_of_a_pipeline_file_runs_from_the_repository_root(monkeypatch):
-    monkeypatch.chdir(REPO)
-    config, raw = load_config(REPO / "config.yaml", "ci"), read_yaml(REPO / "config.yaml")
-    for out, wdir in (("dvc.yaml", None), ("pipelines/ci/dvc.yaml", "../.."), ("a/b/c/dvc.yaml", "../../.."),
-                      (str(REPO / "pipelines" / "ci" / "dvc.yaml"), "../..")):
-        stages = yaml.safe_load(render(config, raw, out=out))["stages"]
-        assert {(stage.get("do") or stage).get("wdir") for stage in stages.values()} == {wdir}, out
+@pytest.mark.parametrize("scale", SCALES)
+def test_a_stage_declares_every_folder_and_file_the_scale_writes(scale):
+    config = load_config(REPO / "config.yaml", scale)
+    declared = declared_paths(stage_of(scale))
+    data = config["paths"]["data"]
+    data_outs = [d for d in declared if d == data or d.startswith(data + "/")]
+    assert data_outs, f"{scale}: its data folder is not an out"
+    for dataset in config["datasets"]:
+        for split in P.SPLITS:
+            assert any(str(P.processed(config, dataset, split)).startswith(d + "/") for d in data_outs)
+    results = config["paths"]["results"]
+    expected = [f"{results}/classifiers", f"{results}/runs"] + [str(P.fill(t, config)) for t in (
+        P.TABLE1, P.TABLE1_MD, P.TABLE1_CELEBA, P.FIGURE1, P.REPORT, P.METRICS, P.PLOT_CURVES, P.PLOT_COHERENCE)]
+    assert sorted(set(declared) - set(data_outs)) == sorted(expected)
+    assert all(options.get("persist") is True for options in declared.values()), "DVC must delete nothing before Snakemake runs"
+    # results/repro is committed to git; every other scale's results are DVC's to cache
+    assert all(options.get("cache", True) is (scale != "repro") for path, options in declared.items() if path not in data_outs)
+    assert stage_of(scale)["metrics"] == [{str(P.fill(P.METRICS, config)): declared[str(P.fill(P.METRICS, config))]}]
 
 
-def test_auto_celeba_source_is_resolved_by_the_machine(tmp_path):
-    config = load_config(REPO / "config.yaml", "demo")
-    config["data"]["celeba"]["root"] = str(tmp_path / "no-images-here")
-    text = render(config, read_yaml(REPO / "config.yaml"))
-    assert "resolved here, once, to 'synthetic'" in text
-    assert "celeba-synthesize --out data/demo/raw/celeba_synthetic" in text
-
-
-def snakemake_jobs(scale: str, env) -> dict[str, set[str]]:
-    """Shell command (without its log redirection) -> output files, for every job of the DAG."""
-    result = subprocess.run([str(BIN / "snakemake"), "-n", "-F", "all", "--config", f"scale={scale}"],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    jobs, outputs = {}, None
-    for line in result.stdout.splitlines():
-        if line.startswith("    output: "):
-            outputs = {p.strip() for p in line[len("    output: "):].split(",")}
-        elif line.startswith("Shell command: ") and not line.endswith("None"):
-            command = re.sub(r" > \S+ 2>&1$", "", line[len("Shell command: "):])
-            jobs[command] = outputs
-    return jobs
-
-
-def dvc_stages(directory) -> dict[str, set[str]]:
-    from dvc.repo import Repo
-
-    with Repo(str(directory)) as repo:
-        return {stage.cmd: {str(out.def_path) for out in stage.outs} for stage in repo.index.stages}
-
-
-def test_dvc_stages_match_snakemake_jobs(repo_env, tmp_path):
-    """Snakemake resolves CelebA's 'auto' on this machine: compare with dvc.yaml rendered here."""
-    config = load_config(REPO / "config.yaml", "demo")
-    (tmp_path / "dvc.yaml").write_text(render(config, read_yaml(REPO / "config.yaml")))
-    subprocess.run([str(BIN / "dvc"), "init", "--no-scm", "-q"], cwd=tmp_path, check=True, env=repo_env)
-    snakemake = snakemake_jobs("demo", repo_env)
-    dvc = dvc_stages(tmp_path)
-    with_shared_subset = "celeba-synthesize" not in (tmp_path / "dvc.yaml").read_text()
-    assert len(snakemake) == len(dvc) == (19 if with_shared_subset else 20)
-    assert snakemake == dvc
-
-
-def test_committed_pipelines_load_in_dvc():
+def test_dvc_loads_the_four_stages_with_no_overlapping_outputs():
     from dvc.repo import Repo
 
     with Repo(str(REPO)) as repo:
-        per_file = {}
-        for stage in repo.index.stages:
-            per_file[stage.relpath] = per_file.get(stage.relpath, 0) + 1
-    # demo (one seed) and repro (three): the shared CelebA subset, no synthesize stage; ci: synthetic
-    # faces; paper: both downloads, three seeds. 2 x 2 x seeds train and evaluate stages each.
-    assert per_file == {"dvc.yaml": 19, "pipelines/ci/dvc.yaml": 20, "pipelines/repro/dvc.yaml": 35,
-                        "pipelines/paper/dvc.yaml": 36}, per_file
+        stages = {stage.name: stage.relpath for stage in repo.index.stages}
+    assert stages == {"demo": "dvc.yaml", "ci": "pipelines/ci/dvc.yaml", "repro": "pipelines/repro/dvc.yaml",
+                      "paper": "pipelines/paper/dvc.yaml"}
 
 
-def test_stages_track_their_config_keys():
-    import yaml
-
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    assert stages["train"]["params"] == [{"config.yaml": [
-        "model.${item.dataset}", "train.${item.dataset}", "train.adam_betas", "precision",
-        "scales.demo.model.${item.dataset}", "scales.demo.train.${item.dataset}", "scales.demo.precision"]}]
-    assert stages["train"]["metrics"] == [{"results/demo/runs/${item.dataset}/${item.model}/seed${item.seed}/summary.json": {"cache": False}}]
-    assert [list(p)[0] for p in stages["plots"]["plots"]] == ["results/demo/plots/curves.png", "results/demo/plots/coherence.png"]
-    assert "plots" not in stages["train"]        # no CDN-rendered template plots: the page works offline
-    assert all(list(o.values())[0]["cache"] is False for o in stages["aggregate"]["outs"])
+def test_no_stage_depends_on_the_shared_folder():
+    """A bare CI runner has no ../shared: CelebA's `auto` source is Snakemake's to resolve."""
+    for scale in SCALES:
+        assert "shared" not in (REPO / pipeline_file(scale)).read_text().split("stages:")[1]
 
 
-def test_paper_scale_generates(tmp_path):
-    text = render(load_config(REPO / "config.yaml", "paper"), read_yaml(REPO / "config.yaml"))
-    assert "dsprites-download --out data/raw/dsprites/official.npz" in text
-    assert "celeba-download --root data/raw/torchvision" in text
-    assert "seed:\n      - 0\n      - 1\n      - 2" in text
+def test_adopt_pulled_lets_snakemake_touch_the_whole_scale():
+    command = snakemake_touch_command("ci", "config.yaml")
+    assert command[1:] == ["all", "--config", "scale=ci", "--touch", "--forceall", "--cores", "1", "--quiet"]
+    assert snakemake_touch_command("ci", "my config.yaml")[1:4] == ["all", "--configfile", "my config.yaml"]
 
 
-# Issue 13 item 9: a config key reruns exactly the steps that read it, in both tools.
-# (key changed, the jobs it must rerun directly: "step" for all of its jobs, "step@dataset" for one dataset's)
+def test_dvc_plots_output_is_ignored_by_git():
+    """`dvc plots show` writes dvc_plots/index.html into the repository."""
+    result = subprocess.run(["git", "check-ignore", "-q", "dvc_plots/index.html"], cwd=REPO)
+    assert result.returncode == 0
+
+
+# Issue 13 item 9: a config key reruns exactly the steps that read it (Snakemake's params; the
+# end-to-end job counts are in tests/test_pipeline_e2e.py).
 RERUNS = [
     ("eval.figure.texts", {"figure", "evaluate@celeba"}),      # dSprites' evaluation never reads them
     ("eval.batch_size", {"evaluate"}),
@@ -146,86 +124,27 @@ def _reads(params: list[str], key: str) -> bool:
     return any(key == p or key.startswith(p + ".") or p.startswith(key + ".") for p in params)
 
 
-def _expected(stage_name: str, dataset: str | None, wanted: set) -> bool:
-    return stage_name in wanted or (dataset is not None and f"{stage_name}@{dataset}" in wanted)
-
-
-@pytest.mark.parametrize("key, wanted", RERUNS)
-def test_dvc_stages_depend_on_exactly_the_keys_they_read(key, wanted):
-    """DVC's own resolution of dvc.yaml's templated params (paper scale: no overlay)."""
-    import tempfile
-    from pathlib import Path
-
-    from dvc.dependency.param import ParamsDependency
-
-    with tempfile.TemporaryDirectory() as directory:
-        (Path(directory) / "dvc.yaml").write_text(render(load_config(REPO / "config.yaml", "paper"), read_yaml(REPO / "config.yaml")))
-        subprocess.run([str(BIN / "dvc"), "init", "--no-scm", "-q"], cwd=directory, check=True)
-        from dvc.repo import Repo
-
-        with Repo(directory) as repo:
-            for stage in repo.index.stages:
-                params = [p for dep in stage.deps if isinstance(dep, ParamsDependency) for p in dep.params]
-                dataset = next((d for d in ("dsprites", "celeba") if d in stage.name.split("@")[-1]), None)
-                base = stage.name.split("@")[0].removesuffix(f"_{dataset}")     # evaluate_celeba: one dataset's stage
-                assert _reads(params, key) == _expected(base, dataset, wanted), (stage.name, params)
-
-
 @pytest.mark.parametrize("key, wanted", RERUNS)
 def test_snakemake_params_hold_exactly_the_keys_each_job_reads(key, wanted):
-    """The Snakefile's params come from the same STEP_PARAMS (the e2e test reruns through Snakemake)."""
-    from mmjsd.steps import STEP_PARAMS, step_settings
+    from mmjsd.steps import step_settings
 
     config = load_config(REPO / "config.yaml", "paper")
     for step in STEP_PARAMS:
+        if step in ("dsprites_render", "celeba_synthesize"):
+            continue
         for dataset in ("dsprites", "celeba"):
             keys = list(step_settings(config, step, dataset))
-            expected = _expected(step, dataset, wanted) and (step not in ("dsprites_render", "celeba_synthesize")
-                                                             or step.startswith(dataset[:6]))
-            assert _reads(keys, key) == expected or step in ("dsprites_render", "celeba_synthesize"), (step, dataset, keys)
+            expected = step in wanted or f"{step}@{dataset}" in wanted
+            assert _reads(keys, key) == expected, (step, dataset, keys)
 
 
-def test_dvc_plots_output_is_ignored_by_git():
-    """`dvc plots show` writes dvc_plots/index.html into the repository."""
-    result = subprocess.run(["git", "check-ignore", "-q", "dvc_plots/index.html"], cwd=REPO)
-    assert result.returncode == 0
+def test_snakemake_lists_the_code_each_step_runs(workdir, repo_env):
+    """A change to a file a step runs reruns it (and what follows): the files are its inputs."""
+    from mmjsd.steps import code_paths
 
-
-def test_a_celeba_folder_is_tracked_by_content_in_both_tools(workdir, repo_env, tmp_path):
-    """`source: folder`: Snakemake's prepare depends on the folder's manifest (rewritten at parse
-    time only when the content changed, src/mmjsd/data/manifest.py); DVC's on the folder itself,
-    whose files DVC hashes. The command, and so the job, is the same."""
-    import yaml
-
-    from mmjsd.data.celeba_faces import synthesize_folder
-
-    folder = synthesize_folder(tmp_path / "celeba", count=12, seed=0)
-    raw = yaml.safe_load((workdir / "config.yaml").read_text())
-    raw["scales"]["ci"]["data"]["celeba"] = {"source": "folder", "root": str(folder)}
-    (workdir / "config.yaml").write_text(yaml.safe_dump(raw))
-    result = subprocess.run([str(BIN / "snakemake"), "-n", "-F", "data/ci/processed/celeba/train.pt", "--config", "scale=ci"],
-                            cwd=workdir, env=repo_env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert "    input: data/ci/raw/celeba_manifest.txt, src/mmjsd/" in result.stdout
-    snakemake_command = re.sub(r" > \S+ 2>&1$", "", next(l for l in result.stdout.splitlines() if "prepare --dataset celeba" in l))
-    assert (workdir / "data/ci/raw/celeba_manifest.txt").is_file()
-
-    stage = yaml.safe_load(render(load_config(workdir / "config.yaml", "ci"), raw))["stages"]["prepare"]
-    item = stage["foreach"]["celeba"]
-    assert stage["do"]["deps"] == ["${item.input}", *code_paths("prepare")] and item["input"] == str(folder)
-    dvc_command = stage["do"]["cmd"].replace("${key}", "celeba").replace("${item.input}", item["input"]) \
-        .replace("${item.out_dir}", item["out_dir"])
-    assert snakemake_command == "Shell command: " + dvc_command.replace("config.yaml", "config.yaml", 1)
-
-
-def test_both_engines_list_the_code_each_step_runs(workdir, repo_env):
-    """A change to a file a step runs reruns it (and what follows) under both engines: the files
-    are the step's Snakemake inputs and its DVC deps, from one source (mmjsd.steps.code_paths)."""
-    config = load_config(REPO / "config.yaml", "demo")
-    stages = yaml.safe_load(render(config, read_yaml(REPO / "config.yaml")))["stages"]
-    assert set(code_paths("train")) <= set(stages["train"]["deps"])
-    assert "src/mmjsd/networks/dsprites.py" in stages["train"]["deps"] and "src/mmjsd/figure.py" in stages["figure"]["deps"]
     dry = subprocess.run([str(BIN / "snakemake"), "-n", "-F", "results/ci/runs/dsprites/mmjsd/seed0/model.pt",
                           "--config", "scale=ci"], cwd=workdir, env=repo_env, capture_output=True, text=True, timeout=300)
+    assert dry.returncode == 0, dry.stderr[-2000:]
     train_inputs = next(line for line in dry.stdout.splitlines() if line.strip().startswith("input:") and "train.pt" in line)
     assert all(path in train_inputs for path in code_paths("train")), train_inputs
+    assert re.search(r"src/mmjsd/networks/dsprites\.py", train_inputs)

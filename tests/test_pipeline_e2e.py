@@ -3,8 +3,9 @@
 - Snakemake: the whole DAG from clean produces every output; a second clean run gives the same
   table1.csv / table1_celeba.csv / checkpoints byte for byte (CPU determinism); `--report`
   builds the HTML report with Table 1 and Figure 1.
-- DVC: in a fresh git repository with no remote, `dvc repro` runs the DAG, a second `dvc repro`
-  does nothing, `dvc metrics show` lists every run.
+- DVC wraps Snakemake: in a fresh clone with no ../shared and no remote, `dvc repro` runs the ci
+  stage to the same tables, reruns nothing the second time, reruns only the jobs a config edit
+  feeds, stops at a live Snakemake run's lock, and survives the push / clone / pull round trip.
 - Bad input through Snakemake (corrupt dSprites file, missing CelebA folder): the run stops
   before any job with one clear error and earlier outputs stay as they were.
 """
@@ -192,79 +193,136 @@ def test_missing_celeba_folder_stops_before_any_job(ci_runs):
     assert _outputs_snapshot(first) == before
 
 
-def test_dvc_repro_on_a_fresh_repository(tmp_path, repo_env):
-    """CI-runner conditions: fresh git repo, no DVC remote, no GPU; ci scale."""
+def _git_commit(root, message):
+    for command in (["git", "add", "-A"], ["git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-q", "-m", message]):
+        subprocess.run(command, cwd=root, check=True, capture_output=True)
+
+
+def _bare_clone(tmp_path):
+    """A fresh git clone of the pipeline's tracked files, in a folder with no ../shared beside it."""
     import shutil
 
     from conftest import REPO
 
-    for item in ("config.yaml", "pyproject.toml", "dvc.yaml"):
-        shutil.copy(REPO / item, tmp_path / item)
-    for folder in ("workflow", "pipelines"):
-        shutil.copytree(REPO / folder, tmp_path / folder)
-    (tmp_path / "src").symlink_to(REPO / "src")
-    (tmp_path / ".gitignore").write_text("/src\n")
+    root = tmp_path / "bare" / "mmjsd"
+    root.mkdir(parents=True)
+    assert not (root.parent / "shared").exists()
+    for item in ("Snakefile", "config.yaml", "pyproject.toml", "dvc.yaml", ".gitignore", ".dvcignore"):
+        shutil.copy(REPO / item, root / item)
+    for folder in ("workflow", "pipelines", "profiles"):
+        shutil.copytree(REPO / folder, root / folder)
+    (root / "src").symlink_to(REPO / "src")
+    with open(root / ".gitignore", "a") as handle:
+        handle.write("/src\n")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    _git_commit(root, "pipeline")
+    return root
 
-    def run(*command):
-        result = subprocess.run(command, cwd=tmp_path, env=repo_env, capture_output=True, text=True, timeout=900)
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+def _jobs_run(output: str) -> dict[str, int]:
+    """Snakemake's own job table ("Job stats"), as {rule: count}, of the last run in `output`."""
+    counts: dict[str, int] = {}
+    table = output.rsplit("Job stats:", 1)[-1] if "Job stats:" in output else ""
+    for line in table.splitlines()[3:]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        if parts[0] not in ("all", "total"):
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_dvc_wraps_snakemake_on_a_bare_runner(tmp_path, repo_env, ci_runs):
+    """CI-runner conditions (fresh clone, no ../shared, no remote, no GPU), ci scale: `dvc repro`
+    runs Snakemake to the end with synthetic faces; the tables equal a plain Snakemake run's; a
+    second `dvc repro` reruns nothing; a config edit reruns only the Snakemake jobs it feeds, and
+    Snakemake afterwards has nothing left to do; DVC started beside a live Snakemake run stops at
+    Snakemake's lock with nothing lost; the remote round trip gives the same bytes and, after
+    `mmjsd adopt-pulled`, nothing to rerun for either tool."""
+    (snakemade, _), _ = ci_runs
+    root = _bare_clone(tmp_path)
+    pipeline = "pipelines/ci/dvc.yaml"
+
+    def run(*command, cwd=root, check=True):
+        result = subprocess.run(command, cwd=cwd, env=repo_env, capture_output=True, text=True, timeout=900)
+        if check:
+            assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         return result.stdout + result.stderr
 
-    run("git", "init", "-q")
-    run("git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-q", "--allow-empty", "-m", "init")
-    # the committed ci pipeline, beside the demo's root dvc.yaml: a scale runs from its own file
-    pipeline = "pipelines/ci/dvc.yaml"
-    run("git", "add", "-A")
-    run("git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-q", "-m", "pipelines")
     run(str(BIN / "dvc"), "init", "-q")
-    planned = run(str(BIN / "dvc"), "status", pipeline)          # the fresh clone's dry run (docs/USAGE.md, DVC)
-    assert "train@" in planned and "src/mmjsd/train.py" in planned
     ran = run(str(BIN / "dvc"), "repro", pipeline)
-    assert (tmp_path / RESULTS / "table1.csv").exists() and (tmp_path / RESULTS / "figure1.png").exists()
-    assert "results/demo" not in ran and not (tmp_path / "results" / "demo").exists()   # the demo's stages did not run
-    unchanged = subprocess.run(["git", "diff", "--quiet", "--", "dvc.yaml", "pipelines"], cwd=tmp_path)
-    assert unchanged.returncode == 0, "running a scale rewrote a tracked pipeline file"
-    assert (tmp_path / "pipelines" / "ci" / "dvc.lock").exists()
+    assert "Running stage 'pipelines/ci/dvc.yaml:ci'" in ran
+    assert "synthetic" in (root / RESULTS / "report.md").read_text()
+    for name in ("table1.csv", "table1_celeba.csv", "table1.md", "metrics.json"):
+        assert (root / RESULTS / name).read_bytes() == (snakemade / RESULTS / name).read_bytes(), name
+    assert not (root / "results" / "demo").exists()                           # the demo's stage did not run
+    assert subprocess.run(["git", "diff", "--quiet", "--", "dvc.yaml", "pipelines"], cwd=root).returncode == 0
     again = run(str(BIN / "dvc"), "repro", pipeline)
-    assert "Data and pipelines are up to date." in again
-    assert "Running stage" not in again
-    # one scale's metrics (docs/USAGE.md, DVC): a bare `dvc metrics show` lists every scale's files
-    scale_metrics = sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / RESULTS).rglob("*summary.json"))
-    metrics = run(str(BIN / "dvc"), "metrics", "show", "--json", *scale_metrics)
-    shown = json.loads(metrics[metrics.index("{"):])
-    paths = set(next(iter(shown.values()))["data"])
-    for dataset in ("dsprites", "celeba"):
-        for model in ("mmjsd", "mmpoe"):
-            assert f"{RESULTS}/runs/{dataset}/{model}/seed0/summary.json" in paths
-            assert f"{RESULTS}/runs/{dataset}/{model}/seed0/eval_summary.json" in paths
-    # Issue 13 item 11: headline numbers only (the full records with provenance sit beside them).
-    table = run(str(BIN / "dvc"), "metrics", "show", *scale_metrics)
-    assert len(table) < 4000 and max(len(line) for line in table.splitlines()) < 200, table
-    assert "provenance" not in metrics and "git_commit" not in metrics
+    assert "Running stage" not in again and "up to date" in again
 
-    # The remote round trip (docs/USAGE.md, DVC): push to a folder remote, clone the repository,
-    # pull there: the same data, models and tables byte for byte, and nothing to reproduce.
-    remote = tmp_path.parent / f"{tmp_path.name}-remote"
-    run("git", "add", "-A")
-    run("git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-q", "-m", "outputs")
-    run(str(BIN / "dvc"), "remote", "add", "--local", "--default", "--force", "local", str(remote))
-    pushed = run(str(BIN / "dvc"), "push", pipeline)
-    assert "pushed" in pushed
-    clone = tmp_path.parent / f"{tmp_path.name}-clone"
-    run("git", "clone", "-q", str(tmp_path), str(clone))
-    (clone / "src").symlink_to(REPO / "src")
-    pulled = subprocess.run([str(BIN / "dvc"), "pull", "--remote", "local", pipeline], cwd=clone, env=repo_env, capture_output=True,
-                            text=True, timeout=900)
-    if pulled.returncode != 0:      # the clone has no config.local: name the remote's folder there too
-        subprocess.run([str(BIN / "dvc"), "remote", "add", "--local", "--default", "local", str(remote)], cwd=clone,
-                       env=repo_env, check=True, capture_output=True)
-        pulled = subprocess.run([str(BIN / "dvc"), "pull", pipeline], cwd=clone, env=repo_env, capture_output=True, text=True, timeout=900)
-    assert pulled.returncode == 0, pulled.stdout[-2000:] + pulled.stderr[-2000:]
+    shown = run(str(BIN / "dvc"), "metrics", "show", "--json", f"{RESULTS}/metrics.json")
+    metrics, _ = json.JSONDecoder().raw_decode(shown[shown.index("{"):])
+    headline = next(iter(metrics.values()))["data"][f"{RESULTS}/metrics.json"]["data"]
+    assert set(headline) == {"dsprites", "celeba"} and set(headline["dsprites"]["mmjsd"]) >= {"1a_img", "1b_joint"}
 
-    def contents(root):
-        return {str(p.relative_to(root)): digest(p) for top in ("data", "results") for p in sorted((root / top).rglob("*"))
-                if p.is_file() and not p.name.endswith(".tmp") and p.name != "checkpoint.pt"}
+    # A config edit, run by DVC: Snakemake inside reruns the evaluations and what follows, nothing else.
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    config["scales"]["ci"]["eval"]["batch_size"] = 256
+    (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    diff = run(str(BIN / "dvc"), "params", "diff")
+    assert "scales.ci.eval.batch_size" in diff
+    edited = run(str(BIN / "dvc"), "repro", pipeline)
+    assert _jobs_run(edited) == {"evaluate": 4, "aggregate": 1, "plots": 1, "figure": 1, "report": 1}, edited[-3000:]
+    after = snakemake(root, repo_env, "-n", "all", "--config", "scale=ci")
+    assert "Nothing to be done" in after.stdout + after.stderr
+    _git_commit(root, "outputs")
 
-    assert contents(clone) == contents(tmp_path)
-    status = subprocess.run([str(BIN / "dvc"), "status", pipeline], cwd=clone, env=repo_env, capture_output=True, text=True, timeout=300)
-    assert status.returncode == 0 and "up to date" in status.stdout, status.stdout[-2000:]
+    # DVC started beside a live Snakemake run: it stops at Snakemake's lock and deletes nothing.
+    config["scales"]["ci"]["eval"]["batch_size"] = 128
+    (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    import time
+
+    live = subprocess.Popen([str(BIN / "snakemake"), "all", "--config", "scale=ci", "--forcerun", "train", "--cores", "1"],
+                            cwd=root, env=repo_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    locks = root / ".snakemake" / "locks"
+    for _ in range(600):
+        if locks.is_dir() and any(locks.iterdir()):
+            break
+        time.sleep(0.1)
+    beside = run(str(BIN / "dvc"), "repro", pipeline, check=False)
+    live_output, _ = live.communicate(timeout=900)
+    assert live.returncode == 0, live_output[-3000:]
+    assert "ERROR" in beside and "lock" in beside.lower(), beside[-2000:]
+    for name in ("table1.csv", "figure1.png", "report.md", "classifiers/dsprites/img.pt"):
+        assert (root / RESULTS / name).stat().st_size > 0, name
+    finished = run(str(BIN / "dvc"), "repro", pipeline)     # now it runs, and finds Snakemake's work done
+    assert _jobs_run(finished) == {}, finished[-2000:]
+    _git_commit(root, "outputs again")
+
+    # The remote round trip: push, clone, pull, adopt: the same bytes and nothing to rerun.
+    remote = tmp_path / "remote"
+    run(str(BIN / "dvc"), "remote", "add", "--local", "--default", "local", str(remote))
+    assert "pushed" in run(str(BIN / "dvc"), "push", pipeline)
+    clone = tmp_path / "clone" / "mmjsd"
+    run("git", "clone", "-q", str(root), str(clone), cwd=tmp_path)
+    (clone / "src").symlink_to(root / "src")
+    run(str(BIN / "dvc"), "remote", "add", "--local", "--default", "local", str(remote), cwd=clone)
+    run(str(BIN / "dvc"), "pull", pipeline, cwd=clone)
+
+    def contents(top_root):
+        return {str(p.relative_to(top_root)): digest(p) for top in ("data", "results") for p in sorted((top_root / top).rglob("*"))
+                if p.is_file() and p.name != ".gitignore"}
+
+    assert contents(clone) == contents(root)
+    adopted = run(str(BIN / "mmjsd"), "--scale", "ci", "adopt-pulled", cwd=clone)
+    assert "adopt-pulled" in adopted
+    planned = snakemake(clone, repo_env, "-n", "all", "--config", "scale=ci")
+    assert "Nothing to be done" in planned.stdout + planned.stderr
+    assert "up to date" in run(str(BIN / "dvc"), "status", pipeline, cwd=clone)
+    assert "Running stage" not in run(str(BIN / "dvc"), "repro", pipeline, cwd=clone)
+    # and a config edit in the clone reruns exactly its jobs (Snakemake's records came with the adoption)
+    cloned = yaml.safe_load((clone / "config.yaml").read_text())
+    cloned["scales"]["ci"]["classifier"]["dsprites"]["epochs"] = 2
+    (clone / "config.yaml").write_text(yaml.safe_dump(cloned, sort_keys=False))
+    planned = snakemake(clone, repo_env, "-n", "all", "--config", "scale=ci")
+    assert _jobs_run(planned.stdout) == {"train_classifier": 2, "evaluate": 2, "aggregate": 1, "plots": 1, "report": 1}, planned.stdout[-2000:]

@@ -94,12 +94,14 @@ def test_long_error_details_are_not_cut(tmp_path, syn, capsys):
 
 # --- the file system --------------------------------------------------------------------------
 def test_full_disk_names_the_file_and_the_fix(tmp_path, capsys, monkeypatch):
-    def no_space(fd):
+    from mmjsd.data import dsprites_render
+
+    def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(files.os, "fsync", no_space)
-    out = tmp_path / "dvc.yaml"
-    line = one_line_error(capsys, main(["--scale", "ci", "dvc-yaml", "--out", str(out)]))
+    monkeypatch.setattr(dsprites_render.np, "savez_compressed", no_space)
+    out = tmp_path / "render.npz"
+    line = one_line_error(capsys, main(["--scale", "ci", "dsprites-render", "--out", str(out)]))
     assert str(out) in line and "No space left" in line and "free space" in line
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
@@ -121,14 +123,14 @@ def test_folder_that_cannot_be_written(tmp_path, capsys, monkeypatch):
         raise PermissionError(errno.EACCES, "Permission denied", str(dst))
 
     monkeypatch.setattr(files.os, "replace", denied)
-    out = tmp_path / "runs" / "dvc.yaml"
-    line = one_line_error(capsys, main(["--scale", "ci", "dvc-yaml", "--out", str(out)]))
+    out = tmp_path / "runs" / "render.npz"
+    line = one_line_error(capsys, main(["--scale", "ci", "dsprites-render", "--out", str(out)]))
     assert "Permission denied" in line and "writable" in line
 
 
 def test_output_path_blocked_by_a_file(tmp_path, capsys):
     (tmp_path / "results").write_text("not a folder")
-    line = one_line_error(capsys, main(["--scale", "ci", "dvc-yaml", "--out", str(tmp_path / "results" / "dvc.yaml")]))
+    line = one_line_error(capsys, main(["--scale", "ci", "dsprites-render", "--out", str(tmp_path / "results" / "render.npz")]))
     assert "results" in line and "in the way" in line
 
 

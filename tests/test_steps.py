@@ -10,8 +10,8 @@ def test_code_files_follow_the_imports():
     # what the hand-kept map had wrong: evaluate imports data/celeba.py, not figure.py
     assert "data/celeba.py" in evaluate and "figure.py" not in evaluate and "evaluate.py" in evaluate
     assert {"train.py", "checkpoints.py", "batches.py", "networks/dsprites.py", "objectives.py"} <= set(steps.code_files("train"))
-    # the data layer does not depend on the dvc.yaml generator or the training code
-    assert not {"dvcgen.py", "train.py", "config.py"} & set(steps.code_files("prepare"))
+    # the data layer does not depend on the DVC helper, the training code or the config loader
+    assert not {"pulled.py", "train.py", "config.py"} & set(steps.code_files("prepare"))
 
 
 def test_a_comment_or_docstring_changes_no_digest_and_code_does(tmp_path):

@@ -1,4 +1,4 @@
-"""Collect every run's eval.json into Table 1: table1.csv, table1_celeba.csv and table1.md.
+"""Collect every run's eval.json into Table 1: table1.csv, table1_celeba.csv, table1.md, metrics.json.
 
 Rows (one per model x table x modality/representation x factor):
   dataset, table, model, modality, factor, mean, std, n_seeds, seeds, paper, diff, scale, data_source
@@ -10,6 +10,9 @@ Rows (one per model x table x modality/representation x factor):
   seed has a value; a seed whose value is null (e.g. an AP undefined because the evaluated
   rows hold no positive) is left out and not counted in n_seeds.
 - paper: the paper's Table 1 value (dSprites only); diff = mean - paper, empty without one.
+metrics.json holds the headline numbers `dvc metrics show` prints: per dataset, model and
+table/modality, the mean over factors of the cell means (dSprites accuracy; CelebA 1a average
+precision, 1b accuracy), rounded to 4 digits.
 Numbers are written with a fixed format ('%.4f') and rows in a fixed order, so rerunning on
 the same inputs gives identical bytes.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import math
 from pathlib import Path
 from typing import Any, Iterable
@@ -366,6 +370,19 @@ def render_markdown(config: dict, dsprites_records: list[dict], dsprites_rows: l
 # CLI
 # --------------------------------------------------------------------------------------------
 
+def headline_metrics(rows_by_dataset: dict[str, list[dict]]) -> str:
+    """metrics.json: {dataset: {model: {"1a_img": mean over factors, ...}}} in table order."""
+    metrics: dict[str, dict[str, dict[str, float]]] = {}
+    for dataset, rows in rows_by_dataset.items():
+        groups: dict[tuple[str, str], list[float]] = {}
+        for row in rows:
+            if row["mean"] is not None:
+                groups.setdefault((row["model"], f"{row['table']}_{row['modality']}"), []).append(row["mean"])
+        for (model, cell), values in groups.items():
+            metrics.setdefault(dataset, {}).setdefault(model, {})[cell] = round(sum(values) / len(values), 4)
+    return json.dumps(metrics, indent=2) + "\n"
+
+
 def aggregate(config: dict) -> dict[str, str]:
     """The text of every output, keyed by path (nothing written)."""
     records = {d: read_evaluations(config, d) if d in config["datasets"] else [] for d in DATASETS}
@@ -377,6 +394,7 @@ def aggregate(config: dict) -> dict[str, str]:
     }
     if "celeba" in config["datasets"]:
         outputs[str(paths.fill(paths.TABLE1_CELEBA, config))] = format_csv(rows["celeba"])
+    outputs[str(paths.fill(paths.METRICS, config))] = headline_metrics({d: rows[d] for d in config["datasets"]})
     return outputs
 
 

@@ -1,6 +1,6 @@
 """`mmjsd`: one command-line entry point, one subcommand per pipeline step.
 
-Every Snakemake rule and every DVC stage is exactly one call of this program. Each subcommand
+Every Snakemake rule is exactly one call of this program (DVC's stages run Snakemake). Each subcommand
 takes `--config config.yaml --scale NAME` (the validated, merged configuration) plus the few
 arguments that say which dataset/model/seed it works on; everything else comes from the config.
 
@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmjsd import __version__, engines, experiments
+from mmjsd import __version__, experiments
 from mmjsd.aggregate import cli_aggregate
 from mmjsd.classifiers import cli_train_classifier
 from mmjsd.config import dump_yaml, load_config
@@ -22,13 +22,13 @@ from mmjsd.data.celeba_faces import cli_synthesize as cli_celeba_synthesize
 from mmjsd.data.download import cli_celeba_download, cli_dsprites_download
 from mmjsd.data.dsprites_render import cli_render as cli_dsprites_render
 from mmjsd.data.prepare import cli_prepare
-from mmjsd.dvcgen import cli_dvc_yaml
 from mmjsd.errors import MmjsdError, from_os_error
 from mmjsd.evaluate import cli_evaluate
 from mmjsd.files import sweep_tree
 from mmjsd.figure import cli_figure
 from mmjsd.gpu import config_share
 from mmjsd.plots import cli_plots
+from mmjsd.pulled import cli_adopt_pulled
 from mmjsd.report import cli_report
 from mmjsd.runs import cli_inspect
 from mmjsd.status import cli_status
@@ -152,15 +152,16 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = add("status", cli_status,
             "one line per job of the scale (done, running with epoch, samples/s and ETA, failed, stopped, waiting), "
-            "read from its outputs and logs/<scale>/; works beside a running Snakemake or dvc repro")
+            "read from its outputs and logs/<scale>/; works beside a running Snakemake (or the dvc repro that runs it)")
 
     p = add("aggregate", cli_aggregate, "collect every run's evaluation into <paths.results>/table1.csv, table1.md, table1_celeba.csv")
     p = add("figure", cli_figure, "draw Figure 1: CelebA faces generated from text strings; writes <paths.results>/figure1.png")
     add("plots", cli_plots, "draw the training curves and Table 1a as PNG files (<paths.results>/plots/, dvc plots)")
     p = add("report", cli_report, "write <paths.results>/report.md: scale, data sources, seeds, hardware, paper comparison")
 
-    p = add("dvc-yaml", cli_dvc_yaml, "generate dvc.yaml for the chosen scale (the same DAG and commands as the Snakefile)")
-    p.add_argument("--out", type=Path, default=None, help="write here (atomically) instead of stdout")
+    add("adopt-pulled", cli_adopt_pulled,
+        "after `dvc pull`: check the pulled outputs against dvc.lock, then record them as Snakemake's own "
+        "(file times and metadata), so that neither `snakemake all` nor `dvc repro` retrains them")
     return parser
 
 
@@ -168,7 +169,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
-        engines.refuse_under_dvc_if_snakemake_running()
         experiments.load()      # variants outside the product, only when MMJSD_EXPERIMENTS names them
         config = load_config(args.config, args.scale)
         for root in (config["paths"]["data"], config["paths"]["results"]):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +197,8 @@ def _check_semantics(config: dict) -> None:
 
 def dump_yaml(config: dict) -> str:
     return yaml.safe_dump(config, sort_keys=True)
+
+
+def cli_prefix(config: dict, config_file: str = "config.yaml") -> str:
+    """The start of every Snakemake rule's command: this config file and scale, shell-quoted."""
+    return f"mmjsd --config {shlex.quote(str(config_file))} --scale {shlex.quote(config['scale'])}"

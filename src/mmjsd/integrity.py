@@ -146,7 +146,7 @@ def check_outputs(config: dict, config_file: str = "config.yaml", argv: list[str
                for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
     checks += [(P.run_file(P.RUN_EVAL, config, d, m, s), lambda path, d=d, m=m, s=s: eval_damage(path, d, m, s, config["scale"]))
                for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
-    finals = [P.fill(t, config) for t in (P.TABLE1, P.TABLE1_MD, P.TABLE1_CELEBA, P.FIGURE1, P.REPORT, P.PLOT_CURVES, P.PLOT_COHERENCE)]
+    finals = [P.fill(t, config) for t in (P.TABLE1, P.TABLE1_MD, P.TABLE1_CELEBA, P.METRICS, P.FIGURE1, P.REPORT, P.PLOT_CURVES, P.PLOT_COHERENCE)]
     checks += [(path, replace_damage) for path in [*torch_outputs(config), *json_outputs(config), *finals]]
     for path, damage in checks:
         if not path.exists() or path.resolve() in forced:

@@ -1,6 +1,6 @@
 """Where every file of the pipeline lives, in one place.
 
-The Snakefile, dvc.yaml and the CLI all build paths from these templates, so a rename here
+The Snakefile and the CLI build every path from these templates (dvc.yaml names the folders), so a rename here
 moves every tool at once. `root` is `config['paths']['data']` or `config['paths']['results']`.
 """
 
@@ -31,14 +31,15 @@ RUN_TIMING = RUN_DIR + "/timing.json"        # wall time and samples summed over
 RUN_METRICS = RUN_DIR + "/metrics.json"
 RUN_CURVE = RUN_DIR + "/curve.csv"
 RUN_EVAL = RUN_DIR + "/eval.json"
-RUN_SUMMARY = RUN_DIR + "/summary.json"          # headline training numbers (dvc metrics)
-RUN_EVAL_SUMMARY = RUN_DIR + "/eval_summary.json"  # headline evaluation numbers (dvc metrics)
+RUN_SUMMARY = RUN_DIR + "/summary.json"          # headline training numbers
+RUN_EVAL_SUMMARY = RUN_DIR + "/eval_summary.json"  # headline evaluation numbers
 CLASSIFIER = "{results}/classifiers/{dataset}/{modality}.pt"
 CLASSIFIER_METRICS = "{results}/classifiers/{dataset}/{modality}.json"
 CLASSIFIER_SUMMARY = "{results}/classifiers/{dataset}/{modality}_summary.json"
 TABLE1 = "{results}/table1.csv"
 TABLE1_MD = "{results}/table1.md"
 TABLE1_CELEBA = "{results}/table1_celeba.csv"
+METRICS = "{results}/metrics.json"              # headline numbers per dataset and model (dvc metrics)
 FIGURE1 = "{results}/figure1.png"
 PLOT_CURVES = "{results}/plots/curves.png"       # training loss per epoch, every run (dvc plots)
 PLOT_COHERENCE = "{results}/plots/coherence.png"  # Table 1a as bars, mean and spread over seeds (dvc plots)

@@ -10,7 +10,7 @@ A job is `done` when its output exists, `failed` when its log ends in an error a
 does not exist, `running` when its log changed in the last RUNNING_WITHIN_S seconds, `stopped`
 when it has a log (or, for training, a checkpoint) but is none of these, else `waiting`. The
 training line repeats the log's last progress line (epoch, samples/s, ETA). It reads files only:
-it works beside a running Snakemake or `dvc repro`, and on their logs in logs/<scale>/.
+it works beside a running Snakemake (also one that `dvc repro` started), and on its logs in logs/<scale>/.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Job:
 
 
 def log_file(config: dict, name: str) -> Path:
-    """The log a Snakemake rule (workflow/rules/*.smk) or dvc.yaml stage writes for a job."""
+    """The log a Snakemake rule (workflow/rules/*.smk) writes for a job."""
     return Path("logs") / config["scale"] / f"{name}.log"
 
 

@@ -1,8 +1,8 @@
 """The one registry of what shapes each pipeline step's outputs: its config keys and its code.
 
-Both engines and the fingerprints read it: the Snakefile's `params:` and dvc.yaml's `params:`
-and code `deps` (mmjsd.dvcgen), the fingerprint every artifact records (mmjsd.fingerprints),
-and `prepare` itself. The data layer reads it here, not through the dvc.yaml generator.
+The Snakefile's `params:` and code inputs, the fingerprint every artifact records
+(mmjsd.fingerprints) and `prepare` itself read it. (DVC wraps the whole Snakemake run of a scale:
+its stage depends on all the code and every step's config section, dvc.yaml.)
 
 Config keys (STEP_PARAMS): `{dataset}` is the job's dataset. Not listed on purpose: keys that
 change no output (train.checkpoint_every_epochs, train.threads, resources), and keys whose effect
@@ -138,9 +138,8 @@ def code_files(step: str) -> tuple[str, ...]:
 
 
 def code_paths(step: str) -> list[str]:
-    """The files `step` runs, relative to the repository root: the inputs of its Snakemake rule
-    and the deps of its DVC stage, so that both engines rerun it (and what follows) when one of
-    them changes."""
+    """The files `step` runs, relative to the repository root: the inputs of its Snakemake rule,
+    so that Snakemake reruns it (and what follows) when one of them changes."""
     return [SOURCE_PREFIX + name for name in code_files(step)]
 
 

@@ -10,11 +10,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from mmjsd import engines
 from mmjsd import gpu as G
 from mmjsd import paths as P
 from mmjsd.config import deep_merge, read_yaml, resolve, validate_raw
-from mmjsd.dvcgen import cli_prefix
+from mmjsd.config import cli_prefix
 from mmjsd.steps import code_paths, step_params
 from mmjsd.data.celeba import check_folder as check_celeba_folder
 from mmjsd.data.celeba import validate_folder as validate_celeba_folder
@@ -122,17 +121,13 @@ def _load_validated_config(config_file):
 try:
     CONFIG_FILE = _config_file()
     CFG = _load_validated_config(CONFIG_FILE)
-    # One engine at a time in a checkout (src/mmjsd/engines.py): refuse while `dvc repro` runs, and
-    # hold the lock that makes `mmjsd` commands under DVC refuse while this run lasts.
-    engines.refuse_if_dvc_running()
-    ENGINE_LOCK = engines.hold_snakemake_lock()
 except MmjsdError as exc:
     sys.exit(f"mmjsd: error: {exc}")
 
 SCALE = CFG["scale"]
 DATA = CFG["paths"]["data"]
 RESULTS = CFG["paths"]["results"]
-# Every rule is one call of this CLI with the same configuration arguments (dvc.yaml's too).
+# Every rule is one call of this CLI with the same configuration arguments.
 MMJSD = cli_prefix(CFG, CONFIG_FILE)
 
 
@@ -199,6 +194,7 @@ def table_outputs():
     outputs = {
         "table": report(pattern(P.TABLE1), caption="../report/table1.rst", category="Table 1"),
         "markdown": pattern(P.TABLE1_MD),
+        "metrics": pattern(P.METRICS),
     }
     if "celeba" in CFG["datasets"]:
         outputs["celeba"] = report(pattern(P.TABLE1_CELEBA), caption="../report/table1_celeba.rst", category="Table 1")
