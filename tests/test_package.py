@@ -1,19 +1,66 @@
 """The package as installed from its wheel: `pip install .` (not editable) gives an `mmjsd` that runs
-from any folder, with every file it reads shipped as package data."""
+from any folder, with every file it reads shipped as package data, and pyproject.toml declares
+every third-party package that src/mmjsd imports."""
 
+import ast
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from conftest import REPO
 
 SRC = REPO / "src" / "mmjsd"
+# Needed at run time although no module imports them by name: torchvision's CelebA download
+# imports gdown (only a torchvision extra), and the pipeline's two engines.
+RUNTIME_ONLY = {"gdown", "snakemake", "dvc"}
+
+
+def third_party_imports() -> dict[str, list[str]]:
+    """Top-level modules that src/mmjsd imports (absolute imports, stdlib and mmjsd left out),
+    each with the files that import it."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top != "mmjsd":
+                    found.setdefault(top, []).append(str(path.relative_to(SRC)))
+    return found
+
+
+def declared() -> set[str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return {canonicalize_name(Requirement(text).name) for text in project["dependencies"]}
+
+
+def test_pyproject_declares_every_third_party_import():
+    imports = third_party_imports()
+    assert {"torch", "numpy", "yaml", "jsonschema", "scipy"} <= set(imports)   # the scan sees imports
+    providers = metadata.packages_distributions()
+    undeclared = {}
+    for module, files in imports.items():
+        dists = {canonicalize_name(d) for d in providers.get(module, [])}
+        assert dists, f"{module} (imported by {files[0]}) is not installed: no distribution provides it"
+        if not dists & declared():
+            undeclared[module] = (sorted(dists), files)
+    assert undeclared == {}, "add these to [project] dependencies in pyproject.toml"
+    assert RUNTIME_ONLY <= declared()
 
 
 def _clean_env() -> dict[str, str]:
