@@ -33,7 +33,7 @@ want() { [[ ",$PARTS," == *",$1,"* ]]; }
 mkdir -p "$OUT" && OUT=$(realpath "$OUT")   # the paper step writes to it from another folder
 # SRC: the package source to run (default src/). A run resumed in a later session needs the code
 # that wrote its checkpoint (the run key holds a digest of the training code), e.g. a copy made by
-# `git archive COMMIT src workflow/schemas | tar x -C gpu_resume/code` and SRC=gpu_resume/code/src.
+# `git archive COMMIT src | tar x -C gpu_resume/code` and SRC=gpu_resume/code/src.
 EXTRA_PATH=${PYTHONPATH:-}
 export PYTHONPATH="$(realpath "${SRC:-src}")${EXTRA_PATH:+:$EXTRA_PATH}" PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}

@@ -120,7 +120,7 @@ def _properties(node: dict, schema: dict, where: str = ""):
 
 
 def test_every_schema_key_says_what_it_means():
-    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    schema = yaml.safe_load((REPO / "src" / "mmjsd" / "schemas" / "config.schema.yaml").read_text())
     keys = list(_properties(schema, schema))
     assert len(keys) > 80
     assert [key for key, node in keys if not node.get("description")] == []
@@ -129,6 +129,6 @@ def test_every_schema_key_says_what_it_means():
 def test_schema_names_the_vocabulary():
     from mmjsd.vocabulary import DATASETS, MODELS
 
-    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    schema = yaml.safe_load((REPO / "src" / "mmjsd" / "schemas" / "config.schema.yaml").read_text())
     assert tuple(schema["properties"]["datasets"]["items"]["enum"]) == DATASETS
     assert tuple(schema["properties"]["models"]["items"]["enum"]) == MODELS

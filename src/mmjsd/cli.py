@@ -48,7 +48,7 @@ def _common(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
                         help="scale overlay from the config's 'scales:' (default: the file's 'scale' key, i.e. paper)")
 
 
-MAX_SEED = 2**32 - 1   # the schema's bound (workflow/schemas/config.schema.yaml, $defs.seed)
+MAX_SEED = 2**32 - 1   # the schema's bound (src/mmjsd/schemas/config.schema.yaml, $defs.seed)
 
 
 def seed_value(text: str) -> int:

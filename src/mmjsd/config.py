@@ -2,7 +2,11 @@
 
 The same function serves the CLI and the Snakefile, so both see one configuration:
 `load_config("config.yaml", scale="demo")`. Validation uses JSON Schema draft 2020-12
-(workflow/schemas/config.schema.yaml), the dialect Snakemake's `validate` uses too.
+(src/mmjsd/schemas/config.schema.yaml), the dialect Snakemake's `validate` uses too.
+
+The schema is package data, read through importlib.resources, so an installed (non-editable)
+`mmjsd` finds it wherever it runs; the config file itself is the user's, a path relative to the
+working directory.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import shlex
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +25,12 @@ from mmjsd import experiments
 from mmjsd.data.text import outside_alphabet
 from mmjsd.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = resources.files("mmjsd") / "schemas" / "config.schema.yaml"   # package data (pyproject.toml)
 DEFAULT_CONFIG = Path("config.yaml")
-FIX = "correct config.yaml (keys and allowed values: workflow/schemas/config.schema.yaml)"
+FIX = "correct config.yaml (keys and allowed values: src/mmjsd/schemas/config.schema.yaml, mmjsd/schemas/ when installed)"
+MISSING_CONFIG_FIX = ("give the config file with --config FILE (config.yaml ships with the repository, not with the "
+                      "installed package: mmjsd --config /path/to/repository/config.yaml ...), or run mmjsd from the "
+                      "repository root")
 
 
 def deep_merge(base: dict, overlay: dict) -> dict:
@@ -40,7 +47,8 @@ def deep_merge(base: dict, overlay: dict) -> dict:
 def read_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} not found", "run from the repository root or pass --config PATH")
+        where = "" if path.is_absolute() else f" (looked in {Path.cwd()})"
+        raise ConfigError(f"config file {path} not found{where}", MISSING_CONFIG_FIX)
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -76,7 +84,12 @@ def load_config(path: str | Path = DEFAULT_CONFIG, scale: str | None = None) -> 
 
 
 def _schema() -> dict:
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    try:
+        text = SCHEMA.read_text(encoding="utf-8")
+    except OSError as exc:   # a package installed without its data files
+        raise ConfigError(f"the config schema {SCHEMA} is missing from the installed mmjsd package ({exc.strerror})",
+                          "reinstall mmjsd from a complete source (pip install --force-reinstall <repository or wheel>)") from None
+    schema = yaml.safe_load(text)
     extra = experiments.image_decoder_names()
     if extra:    # an experiment loaded for this process (mmjsd.experiments) adds its decoders
         _extend_enum(schema, "image_decoder", extra)

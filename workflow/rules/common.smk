@@ -2,7 +2,7 @@
 #
 # The configuration is config.yaml (or one complete file given with `--configfile FILE`) with
 # the overlay of the chosen scale merged in (`--config scale=demo`); every rule passes the same
-# file to the CLI. It is validated against workflow/schemas/config.schema.yaml here,
+# file to the CLI. It is validated against src/mmjsd/schemas/config.schema.yaml here,
 # at parse time, so an unknown key or a bad value stops the run before any job starts.
 
 import sys
