@@ -30,6 +30,13 @@ include: "workflow/rules/evaluate.smk"
 onstart:
     from mmjsd.files import rotate_logs
 
+    # Before any job, and only in a run that executes them (no dry run, no --touch): the paper
+    # scale needs a GPU, unless the jobs go to a cluster.
+    refusal = G.cpu_paper_refusal(SCALE, workflow.local_exec and not workflow.touch, G.visible_gpus(),
+                                  [job.rule.name for job in workflow.dag.needrun_jobs()], sorted(config_scales()))
+    if refusal:
+        print(refusal, file=sys.stderr)
+        sys.exit(2)
     rotate_logs(f"logs/{SCALE}")
     print(f"mmjsd: per-job progress (epoch, samples/s, ETA): `mmjsd --scale {SCALE} status` in another terminal; "
           f"logs in logs/{SCALE}/", file=sys.stderr)

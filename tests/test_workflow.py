@@ -180,3 +180,42 @@ def test_auto_celeba_fallback_is_announced(workdir, repo_env, tmp_path):
     result = run_snakemake(["-n", "all", "--config", "scale=demo"], workdir, repo_env)
     assert result.returncode == 0, result.stderr
     assert "CelebA is the procedural stand-in (synthetic faces" in result.stderr
+
+
+def test_a_local_paper_run_on_a_cpu_stops_before_any_job(workdir, repo_env):
+    """`snakemake results/table1.csv` (the paper scale, the file's default) on a machine with no
+    GPU: one line naming the scales that fit and how to force it; nothing written. Planning works."""
+    env = dict(repo_env, CUDA_VISIBLE_DEVICES="")
+    env.pop("MMJSD_ALLOW_CPU_PAPER", None)
+    before = sorted(p.name for p in workdir.iterdir())
+    result = run_snakemake(["results/table1.csv"], workdir, env)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("mmjsd: error:")]
+    assert len(errors) == 1 and "no GPU" in errors[0] and "--config scale=demo" in errors[0]
+    assert "MMJSD_ALLOW_CPU_PAPER=1" in errors[0] and "Traceback" not in result.stderr
+    assert sorted(p.name for p in workdir.iterdir() if p.name not in (".snakemake", "logs")) == [n for n in before if n != ".snakemake"]
+    assert not (workdir / "data").exists() and not (workdir / "results").exists()
+    planned = run_snakemake(["-n", "results/table1.csv"], workdir, env)
+    assert planned.returncode == 0 and "train" in planned.stdout
+
+
+@pytest.mark.parametrize("scale, local, gpus, steps, refused", [
+    ("paper", True, [], ["prepare", "train"], True),
+    ("paper", True, ["0"], ["train"], False),             # a GPU is visible
+    ("paper", False, [], ["train"], False),               # a cluster submit host sends the jobs away
+    ("paper", True, [], ["aggregate", "report"], False),  # nothing trains
+    ("demo", True, [], ["train"], False),
+])
+def test_cpu_paper_refusal(scale, local, gpus, steps, refused, monkeypatch):
+    from mmjsd.gpu import cpu_paper_refusal
+
+    monkeypatch.delenv("MMJSD_ALLOW_CPU_PAPER", raising=False)
+    assert (cpu_paper_refusal(scale, local, gpus, steps, ["paper", "ci", "demo"]) is not None) == refused
+    monkeypatch.setenv("MMJSD_ALLOW_CPU_PAPER", "1")
+    assert cpu_paper_refusal(scale, local, gpus, steps, ["paper", "ci", "demo"]) is None
+
+
+@pytest.mark.parametrize("scale, problem", [("", "the scale is empty"), ("nope", "unknown scale 'nope'")])
+def test_an_empty_or_unknown_scale_is_refused(scale, problem, workdir, repo_env):
+    result = run_snakemake(["-n", "all", "--config", f"scale={scale}"], workdir, repo_env)
+    assert result.returncode != 0 and problem in result.stderr and "Traceback" not in result.stderr

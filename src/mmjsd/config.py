@@ -66,6 +66,9 @@ def resolve(raw: dict, scale: str | None = None) -> dict:
     scales = raw.pop("scales", {}) or {}
     if not isinstance(scales, dict):
         raise ConfigError("config key 'scales' must be a mapping of scale name to overlay", FIX)
+    if scale is not None and not str(scale).strip():
+        known = ", ".join(["paper", *sorted(scales)])
+        raise ConfigError(f"the scale is empty (known: {known})", "name one, e.g. --config scale=demo (Snakemake) or --scale demo (mmjsd)")
     scale = scale or raw.get("scale", "paper")
     if scale != "paper":
         if scale not in scales:

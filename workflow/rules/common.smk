@@ -67,7 +67,8 @@ def _load_validated_config(config_file):
         )
     try:
         validate_raw(base)
-        resolved = resolve(base, config.get("scale"))
+        # `--config scale=` leaves None in place of the file's `scale: paper`: an empty scale, refused
+        resolved = resolve(base, "" if config.get("scale") is None else config["scale"])
     except ConfigError as exc:
         if config_file == "config.yaml":
             raise
@@ -158,6 +159,11 @@ GPU_POOL = _gpu_pool()
 def gpu_units(wildcards):
     """The `gpu_units` one job of this dataset asks for (its share of a device in hundredths)."""
     return G.job_gpu_units(G.config_share(CFG, wildcards.dataset), GPU_POOL)
+
+
+def config_scales():
+    """The scale names the config file offers (paper, the base, and its overlays)."""
+    return ["paper", *(read_yaml(CONFIG_FILE).get("scales") or {})]
 
 
 def pattern(template):
