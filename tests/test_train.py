@@ -146,6 +146,19 @@ def test_log_says_what_runs_and_one_line_per_epoch(run_dir, capsys):
     assert all("loss " in line and "samples/s" in line and "elapsed 0:" in line and "ETA 0:" in line for line in epochs)
 
 
+def test_progress_is_logged_within_an_epoch_in_the_form_status_reads(run_dir, capsys, monkeypatch):
+    """A CPU epoch can last half an hour: a line at least every PROGRESS_EVERY_S within it keeps
+    `mmjsd status` from calling a live job silent; the bytes of the run do not change."""
+    from mmjsd import status, train
+
+    monkeypatch.setattr(train, "PROGRESS_EVERY_S", 0.0)
+    assert train_cli() == 0
+    log = capsys.readouterr().err.splitlines()
+    within = [line for line in log if "(in progress)" in line]
+    assert within and all(status.PROGRESS.match(line) for line in within), within[:3]
+    assert within[0].startswith("epoch 1/2 batch 1/8 (in progress): loss so far ")
+
+
 def test_run_resumed_at_an_epoch_end_logs_the_runs_rate(run_dir, capsys):
     """A run paused on the last step of an epoch (as the multi-session GPU paper run pauses) closes
     that epoch in the next call, which has trained nothing yet: the epoch line gives the run's rate

@@ -6,16 +6,21 @@
     evaluate  dsprites/mmjsd/seed1    waiting
     ...
 
-A job is `done` when its output exists, `failed` when its log ends in an error and the output
-does not exist, `running` when its log changed in the last RUNNING_WITHIN_S seconds, `stopped`
-when it has a log (or, for training, a checkpoint) but is none of these, else `waiting`. The
-training line repeats the log's last progress line (epoch, samples/s, ETA). It reads files only:
-it works beside a running Snakemake (also one that `dvc repro` started), and on its logs in logs/<scale>/.
+A job is `running` while a live process of this checkout runs its `mmjsd` command (read from
+/proc), `done` when its output exists, `failed` when its log ends in an error, and otherwise
+`waiting` while a live Snakemake of this scale (also one that `dvc repro` started) holds the run:
+that Snakemake starts it or resumes it, so no advice to rerun is given then. A job whose process
+runs elsewhere (a cluster node) counts as `running` while its log grows (it is written at least
+once a minute, train.PROGRESS_EVERY_S) and Snakemake holds the run. Only when nothing holds the
+run is a job with a log or a checkpoint `stopped`, with the advice to rerun. The training line
+repeats the log's last progress line (epoch, samples/s, ETA). Where /proc is missing (not Linux)
+a log changed in the last RUNNING_WITHIN_S seconds counts as running.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -36,6 +41,66 @@ class Job:
     output: Path
     log: Path
     partial: Path | None = None     # what an unfinished job leaves (a training checkpoint)
+    command: tuple[str, ...] = ()   # the job's mmjsd subcommand and its arguments, as the rule writes them
+
+
+@dataclass
+class Process:
+    pid: int
+    argv: list[str]
+    cwd: str
+
+
+def live_processes() -> list[Process] | None:
+    """This host's processes (argv, working folder) from /proc, or None where there is no /proc."""
+    proc = Path("/proc")
+    if not (proc / "self" / "cmdline").exists():
+        return None
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode("utf-8", "replace").split("\0")[:-1]
+            cwd = os.readlink(entry / "cwd")
+        except OSError:      # ended meanwhile, or another user's
+            continue
+        if argv:
+            found.append(Process(int(entry.name), argv, cwd))
+    return found
+
+
+def _contains(argv: list[str], part: tuple[str, ...]) -> bool:
+    return any(tuple(argv[i:i + len(part)]) == part for i in range(len(argv) - len(part) + 1))
+
+
+def _here(process: Process) -> bool:
+    try:
+        return Path(process.cwd).resolve() == Path.cwd().resolve()
+    except OSError:
+        return False
+
+
+def job_process(job: Job, scale: str, processes: list[Process]) -> Process | None:
+    """The live `mmjsd --scale SCALE <job's command>` of this checkout, if any."""
+    for process in processes:
+        is_mmjsd = any(Path(arg).name == "mmjsd" for arg in process.argv[:4]) or _contains(process.argv, ("-m", "mmjsd"))
+        if is_mmjsd and job.command and _contains(process.argv, ("--scale", scale)) and _contains(process.argv, job.command) \
+                and _here(process):
+            return process
+    return None
+
+
+def snakemake_process(scale: str, processes: list[Process]) -> Process | None:
+    """A live Snakemake run (not a dry run) of this scale in this checkout, if any."""
+    for process in processes:
+        argv = process.argv
+        if not any(Path(arg).name == "snakemake" for arg in argv[:3]) or {"-n", "--dry-run", "--dryrun"} & set(argv):
+            continue
+        scales = [arg.split("=", 1)[1] for arg in argv if arg.startswith("scale=")]
+        if (scales[-1] if scales else "paper") == scale and _here(process):
+            return process
+    return None
 
 
 def log_file(config: dict, name: str) -> Path:
@@ -47,24 +112,28 @@ def jobs(config: dict) -> list[Job]:
     """Every job of the scale, in the order the pipeline runs them."""
     out: list[Job] = []
     for dataset in config["datasets"]:
-        out.append(Job("prepare", dataset, paths.processed(config, dataset, "train"), log_file(config, f"prepare_{dataset}")))
+        out.append(Job("prepare", dataset, paths.processed(config, dataset, "train"), log_file(config, f"prepare_{dataset}"),
+                       command=("prepare", "--dataset", dataset)))
     for dataset in config["datasets"]:
         for modality in MODALITIES:
             out.append(Job("classifier", f"{dataset}/{modality}",
                            paths.fill(paths.CLASSIFIER_METRICS, config, dataset=dataset, modality=modality),
-                           log_file(config, f"classifier_{dataset}_{modality}")))
+                           log_file(config, f"classifier_{dataset}_{modality}"),
+                           command=("train-classifier", "--dataset", dataset, "--modality", modality)))
     runs = [(d, m, s) for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
     for dataset, model, seed in runs:
         out.append(Job("train", f"{dataset}/{model}/seed{seed}", paths.run_file(paths.RUN_MODEL, config, dataset, model, seed),
                        log_file(config, f"train_{dataset}_{model}_seed{seed}"),
-                       paths.run_file(paths.RUN_CHECKPOINT, config, dataset, model, seed)))
+                       paths.run_file(paths.RUN_CHECKPOINT, config, dataset, model, seed),
+                       command=("train", "--dataset", dataset, "--model", model, "--seed", str(seed))))
     for dataset, model, seed in runs:
         out.append(Job("evaluate", f"{dataset}/{model}/seed{seed}", paths.run_file(paths.RUN_EVAL, config, dataset, model, seed),
-                       log_file(config, f"evaluate_{dataset}_{model}_seed{seed}")))
-    out.append(Job("aggregate", "table 1", paths.fill(paths.TABLE1, config), log_file(config, "aggregate")))
+                       log_file(config, f"evaluate_{dataset}_{model}_seed{seed}"),
+                       command=("evaluate", "--dataset", dataset, "--model", model, "--seed", str(seed))))
+    out.append(Job("aggregate", "table 1", paths.fill(paths.TABLE1, config), log_file(config, "aggregate"), command=("aggregate",)))
     if "celeba" in config["datasets"]:
-        out.append(Job("figure", "figure 1", paths.fill(paths.FIGURE1, config), log_file(config, "figure")))
-    out.append(Job("report", "report.md", paths.fill(paths.REPORT, config), log_file(config, "report")))
+        out.append(Job("figure", "figure 1", paths.fill(paths.FIGURE1, config), log_file(config, "figure"), command=("figure",)))
+    out.append(Job("report", "report.md", paths.fill(paths.REPORT, config), log_file(config, "report"), command=("report",)))
     return out
 
 
@@ -78,20 +147,27 @@ def last_lines(path: Path, n: int = 20) -> list[str]:
         return []
 
 
-def state(job: Job, now: float) -> tuple[str, str]:
-    """(state, detail) of one job."""
+def state(job: Job, now: float, scale: str = "", processes: list[Process] | None = None) -> tuple[str, str]:
+    """(state, detail) of one job; `processes`: this host's live processes (None: unknown)."""
     lines = last_lines(job.log) if job.log.is_file() else []
     progress = next((m for m in map(PROGRESS.match, reversed(lines)) if m), None)
     detail = f"epoch {progress['epoch']}, {progress['rate']} samples/s, ETA {progress['eta']}" if progress else ""
+    log_recent = job.log.is_file() and now - job.log.stat().st_mtime < RUNNING_WITHIN_S
+    known = processes is not None
+    if known and job_process(job, scale, processes) is not None:
+        return "running", detail
     if job.output.is_file():
         return "done", ""
     if any(mark in line for line in lines for mark in ERROR_MARKS):
         error = next((line for line in reversed(lines) if "mmjsd: error:" in line), lines[-1] if lines else "")
         return "failed", f"{error.strip()[:160]} (log: {job.log})"
-    if job.log.is_file() and now - job.log.stat().st_mtime < RUNNING_WITHIN_S:
+    runner = snakemake_process(scale, processes) if known else None
+    if log_recent and (runner is not None or not known):     # a remote job's log, or no /proc to ask
         return "running", detail
+    if runner is not None:
+        return "waiting", f"Snakemake (pid {runner.pid}) holds the run" if (job.log.is_file() or (job.partial is not None and job.partial.is_file())) else ""
     if job.log.is_file() or (job.partial is not None and job.partial.is_file()):
-        return "stopped", (detail + "; " if detail else "") + "rerun the workflow to resume"
+        return "stopped", (detail + "; " if detail else "") + "nothing runs it: rerun the workflow to resume"
     return "waiting", ""
 
 
@@ -99,8 +175,9 @@ def report_lines(config: dict, now: float | None = None) -> list[str]:
     now = time.time() if now is None else now
     lines = []
     counts: dict[str, int] = {}
+    processes = live_processes()
     for job in jobs(config):
-        name, detail = state(job, now)
+        name, detail = state(job, now, config["scale"], processes)
         counts[name] = counts.get(name, 0) + 1
         lines.append(f"{job.step:<10} {job.name:<24} {name:<8} {detail}".rstrip())
     lines.append(f"scale {config['scale']}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))

@@ -58,6 +58,10 @@ NAN_CHECK_EVERY_CUDA = 25
 
 
 # --------------------------------------------------------------------------------------------
+# A progress line in the log at least this often within an epoch (a CPU epoch can last half an
+# hour): `mmjsd status` reads it, and a silent log would look like a stopped job.
+PROGRESS_EVERY_S = 60.0
+
 # Interruption: finish the step in flight, save, exit
 # --------------------------------------------------------------------------------------------
 
@@ -187,6 +191,7 @@ class Trainer:
         # Running sums stay on the device: no host sync per step.
         sums = {k: torch.tensor(position.sums.get(k, 0.0), dtype=torch.float64, device=device) for k in LOSS_TERMS}
         first_bad = torch.full((), -1, dtype=torch.int64, device=device)   # step where a term first went NaN/inf
+        next_progress = time.perf_counter() + PROGRESS_EVERY_S
         while position.batch < self.n_batches:
             idx = runtime.nth_batch(order, position.batch, self.batch_size).to(device)
             batch = self.data.batch(idx)
@@ -209,6 +214,9 @@ class Trainer:
                 if position.batch % 20 == 0:
                     bar.set_postfix(loss=f"{sums['loss'].item() / position.count:.2f}",
                                     sps=f"{self.samples_done / (time.perf_counter() - self.started):.0f}")
+            if bar is None and time.perf_counter() >= next_progress and position.batch < self.n_batches:
+                self.log_progress(sums["loss"].item() / position.count)
+                next_progress = time.perf_counter() + PROGRESS_EVERY_S
             pause = (self.max_steps is not None and position.step >= self.max_steps) or (self.stop is not None and self.stop.signal)
             if (device != "cuda" or pause or position.batch == self.n_batches or position.step % NAN_CHECK_EVERY_CUDA == 0) \
                     and int(first_bad) >= 0:
@@ -224,6 +232,16 @@ class Trainer:
         if bar is not None:
             bar.close()
         return False
+
+    def log_progress(self, loss_so_far: float) -> None:
+        """A line within the epoch: where it stands, the loss so far, rate and ETA (mmjsd status reads it)."""
+        position, epochs = self.position, self.settings["epochs"]
+        total = self.timing()
+        rate = total.samples / total.wall_time_s if total.samples and total.wall_time_s > 0 else None
+        remaining = len(self.data) * epochs - position.epoch * len(self.data) - position.count
+        log(f"epoch {position.epoch + 1}/{epochs} batch {position.batch}/{self.n_batches} (in progress): loss so far "
+            f"{loss_so_far:.4g}" + (f" | {rate:.0f} samples/s" if rate else " | samples/s unknown")
+            + f" | elapsed {_clock(total.wall_time_s)} | ETA {_clock(remaining / rate) if rate else 'unknown'}")
 
     def end_epoch(self) -> None:
         """Close the finished epoch: its curve row, the live curve.csv, the periodic checkpoint, a log line."""
