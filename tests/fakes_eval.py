@@ -19,6 +19,7 @@ from mmjsd import paths
 from mmjsd.config import load_config
 from mmjsd.data.dsprites import LABEL_NAMES, LABEL_SIZES
 from mmjsd.data.text import ALPHABET
+from mmjsd.files import sealed
 from mmjsd.models import Posterior
 from mmjsd.paper import TABLE1A, TABLE1B
 from mmjsd.steps import step_settings
@@ -201,4 +202,4 @@ def write_fake_evaluations(config: dict, offsets: dict[int, float]) -> None:
                 record = makers[dataset](model, seed, offsets[seed])
                 record["scale"] = config["scale"]
                 record["fingerprint"] = {"settings": step_settings(config, "evaluate", dataset)}   # what aggregate checks
-                path.write_text(json.dumps(record))
+                path.write_text(json.dumps(sealed(record)))   # as evaluate writes it

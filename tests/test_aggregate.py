@@ -10,6 +10,7 @@ import pytest
 
 from fakes_eval import small_config, write_fake_evaluations
 from mmjsd import paths
+from mmjsd.files import sealed
 from mmjsd.aggregate import aggregate, cli_aggregate, summarise
 from mmjsd.errors import DataError
 from mmjsd.paper import TABLE1A, TABLE1B
@@ -130,7 +131,7 @@ def test_an_evaluation_of_another_run_or_settings_is_not_reported_under_a_slot(t
         aggregate(config)
     record = json.loads(original)
     for key, value in (("scale", "repro"), ("fingerprint", {"settings": {"eval.batch_size": 1}})):
-        slot.write_text(json.dumps({**record, key: value}))
+        slot.write_text(json.dumps(sealed({**record, key: value})))        # a whole, sealed record of another kind
         with pytest.raises(DataError, match="another run|other evaluation settings"):
             aggregate(config)
     model = paths.run_file(paths.RUN_MODEL, config, "dsprites", "mmjsd", 0)
@@ -140,3 +141,29 @@ def test_an_evaluation_of_another_run_or_settings_is_not_reported_under_a_slot(t
         aggregate(config)
     model.unlink()
     aggregate(config)                      # the slot's own evaluation again: accepted
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda r: r["coherence"]["shape"].update(img=0.99), "does not match its content_sha256 seal: it was edited"),
+    (lambda r: r.pop("content_sha256"), "carries no content_sha256 seal"),
+    (lambda r: [], "holds a JSON list, not the object"),
+])
+def test_an_edited_number_never_reaches_table_1(two_seed_config, edit, problem):
+    """One number changed by hand in a still valid eval.json: refused by aggregate, and by the
+    parse-time scan before Snakemake would delete the tables; the printed fix reruns it."""
+    import json
+
+    from mmjsd.integrity import check_outputs
+
+    config = two_seed_config
+    slot = paths.run_file(paths.RUN_EVAL, config, "dsprites", "mmjsd", 0)
+    record = json.loads(slot.read_text())
+    edited = edit(record)
+    slot.write_text(json.dumps(edited if isinstance(edited, list) else record))
+    with pytest.raises(DataError, match=problem) as info:
+        aggregate(config)
+    assert f"--forcerun {slot}" in str(info.value)
+    with pytest.raises(DataError, match=problem) as info:
+        check_outputs(config)
+    assert "no job was started" in str(info.value) and f"--forcerun {slot}" in str(info.value)
+    check_outputs(config, argv=["snakemake", str(slot), "--forcerun", str(slot)])   # the fix's own run is not refused

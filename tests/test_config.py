@@ -68,6 +68,15 @@ def test_paper_scale_keeps_the_authors_celeba_settings(raw):
     (lambda c: c.update(seeds=[0, 2**32]), "config value seeds.1"),
     (lambda c: c["data"]["dsprites"].update(seed=2**63), "config value data.dsprites.seed"),
     (lambda c: c["data"]["celeba"].update(val_fraction=0), "config value data.celeba.val_fraction"),
+    # values that cannot make a meaningful run: every layer at the floor, a probe on 1 sample
+    (lambda c: c["model"]["dsprites"].update(width=1e-9), "config value model.dsprites.width: 1e-09 leaves the narrowest layer"),
+    (lambda c: c["model"]["celeba"].update(width={"img": 1.0, "text": 0.001}), "config value model.celeba.width.text: 0.001"),
+    (lambda c: c["classifier"]["dsprites"].update(width=0.01), "config value classifier.dsprites.width: 0.01"),
+    (lambda c: c["scales"]["ci"]["data"]["dsprites"].update(subset=8),
+     "scale 'ci': config value data.dsprites.subset: 8 rows leave 1 for test_fit and 1 for val_fit, fewer than eval.latent_fit_samples (16)"),
+    (lambda c: c["scales"]["ci"]["data"]["celeba"].update(synthetic_count=100), "config value data.celeba.synthetic_count: 100 rows"),
+    (lambda c: c["scales"]["demo"].setdefault("data", {}).setdefault("celeba", {}).update(max_images=1000),
+     "scale 'demo': config value data.celeba.max_images: 1000 rows leave 50 for test_fit"),
 ])
 def test_invalid_config_names_the_key(raw, mutate, message):
     bad = copy.deepcopy(raw)
@@ -78,6 +87,36 @@ def test_invalid_config_names_the_key(raw, mutate, message):
     assert message in str(info.value)
     assert "\n" not in str(info.value)
     assert "fix:" in str(info.value)
+
+
+def test_the_narrowest_layers_the_width_check_names_are_the_networks(raw):
+    from mmjsd.config import DSPRITES_GRID_ROWS, NARROWEST_LAYER
+    from mmjsd.data.dsprites import N_ROWS
+    from mmjsd.networks import classifier, dsprites
+
+    assert NARROWEST_LAYER["dsprites"] == min(*dsprites.IMG_CHANNELS, *dsprites.TEXT_CHANNELS, dsprites.HIDDEN)
+    assert NARROWEST_LAYER["classifier"] == min(*classifier.IMG_CHANNELS, *classifier.TEXT_CHANNELS, classifier.HIDDEN)
+    source = (REPO / "src" / "mmjsd" / "networks" / "celeba.py").read_text()
+    assert "scaled(n, width) for n in (128, 256, 384, 512, 640)" in source and NARROWEST_LAYER["celeba"] == 128
+    assert DSPRITES_GRID_ROWS == N_ROWS
+    resolve(dict(raw, model=dict(raw["model"], dsprites=dict(raw["model"]["dsprites"], width=1 / 32))))   # the smallest width allowed
+
+
+def test_held_out_sizes_are_what_prepare_makes():
+    from mmjsd.config import held_out_sizes
+    from mmjsd.data.processed import split_indices
+
+    for n in (8, 400, 3000, 12345):
+        splits = split_indices(n, 0.1, 0, 0.1)
+        assert held_out_sizes(n, 0.1, 0.1) == (len(splits["test_fit"]), len(splits["val_fit"]))
+
+
+def test_a_key_given_twice_is_refused(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("scale: paper\ntrain:\n  threads: 1\n  threads: 4\n")
+    with pytest.raises(ConfigError) as info:
+        read_yaml(path)
+    assert "key 'threads' appears twice in one mapping (lines 3 and 4)" in str(info.value) and "\n" not in str(info.value)
 
 
 def test_unknown_scale(raw):

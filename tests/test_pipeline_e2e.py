@@ -326,3 +326,30 @@ def test_dvc_wraps_snakemake_on_a_bare_runner(tmp_path, repo_env, ci_runs):
     (clone / "config.yaml").write_text(yaml.safe_dump(cloned, sort_keys=False))
     planned = snakemake(clone, repo_env, "-n", "all", "--config", "scale=ci")
     assert _jobs_run(planned.stdout) == {"train_classifier": 2, "evaluate": 2, "aggregate": 1, "plots": 1, "report": 1}, planned.stdout[-2000:]
+
+
+def test_config_paths_never_reach_the_shell_as_code(tmp_path, repo_env, ci_runs):
+    """Data and results paths holding `$(...)`, backticks, quotes, `;` and spaces: nothing they
+    spell runs, and the whole ci DAG completes to the same tables as a plain run."""
+    import shutil
+
+    from conftest import REPO
+
+    (snakemade, _), _ = ci_runs
+    root = tmp_path / "work"
+    root.mkdir()
+    for item in ("Snakefile", "config.yaml"):
+        shutil.copy(REPO / item, root / item)
+    for item in ("workflow", "profiles"):
+        shutil.copytree(REPO / item, root / item)
+    (root / "src").symlink_to(REPO / "src")
+    hostile = "x $(touch PWNED_dollar) `touch PWNED_tick` 'q' \"d\"; touch PWNED_semi"
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    config["scales"]["ci"]["paths"] = {"data": f"data/{hostile}", "results": f"results/{hostile}"}
+    (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    snakemake(root, repo_env, "all", "--config", "scale=ci", "--cores", "2")
+    assert not list(root.rglob("PWNED*")) and not list(tmp_path.rglob("PWNED*"))
+    results = root / "results" / hostile
+    for name in ("table1.csv", "table1_celeba.csv"):
+        assert (results / name).read_bytes() == (snakemade / RESULTS / name).read_bytes(), name
+    assert (root / "data" / hostile / "processed" / "dsprites" / "train.pt").is_file()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 from pathlib import Path
 
@@ -302,10 +303,12 @@ def test_parse_time_check_finds_bad_json_and_a_model_of_another_slot_and_lets_it
     assert fix == f"snakemake all --config scale=ci --forcerun {record}"
     check_outputs(config, argv=shlex.split(fix))                 # the printed fix is not refused by the check
     check_outputs(config, argv=["snakemake", "all", "-F"])
-    record.write_text('{"dataset": "dsprites", "model": "mmjsd", "seed": 1, "scale": "ci"}')   # copied from seed 1
+    from mmjsd.files import sealed
+
+    record.write_text(json.dumps(sealed({"dataset": "dsprites", "model": "mmjsd", "seed": 1, "scale": "ci"})))   # copied from seed 1
     with pytest.raises(DataError, match=r"eval.json is damaged: it is the evaluation of another run \(seed 1\)"):
         check_outputs(config)
-    record.write_text('{"dataset": "dsprites", "model": "mmjsd", "seed": 0, "scale": "ci"}')
+    record.write_text(json.dumps(sealed({"dataset": "dsprites", "model": "mmjsd", "seed": 0, "scale": "ci"})))
 
     slot = P.run_file(P.RUN_MODEL, config, "dsprites", "mmpoe", 0)
     slot.parent.mkdir(parents=True)
@@ -337,7 +340,12 @@ def test_folders_with_a_space_run_under_snakemake(workdir, repo_env):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="chattr +i needs root")
-def test_an_immutable_output_stops_the_run_before_snakemake_tries_to_delete_it(tmp_path):
+@pytest.mark.parametrize("argv", [[], ["snakemake", "all", "--forceall"], ["snakemake", "all", "--forcerun", "TABLE"]])
+@pytest.mark.parametrize("immutable", ["file", "folder"])
+def test_an_immutable_output_stops_the_run_before_snakemake_tries_to_delete_it(tmp_path, argv, immutable):
+    """Also under --forceall / --forcerun (Snakemake deletes what it reruns); the fix names what is
+    immutable (the file or its folder) and works as printed."""
+    import shlex
     import subprocess
 
     from mmjsd import paths as P
@@ -349,15 +357,23 @@ def test_an_immutable_output_stops_the_run_before_snakemake_tries_to_delete_it(t
     table = P.fill(P.TABLE1, config)
     table.parent.mkdir(parents=True)
     table.write_text("dataset\n")
-    check_outputs(config)
-    if subprocess.run(["chattr", "+i", str(table)], capture_output=True).returncode != 0:
+    argv = [str(table) if a == "TABLE" else a for a in argv]
+    check_outputs(config, argv=argv)
+    target = table if immutable == "file" else table.parent
+    if subprocess.run(["chattr", "+i", str(target)], capture_output=True).returncode != 0:
         pytest.skip("this file system does not support chattr +i")
     try:
-        with pytest.raises(DataError, match=r"table1.csv: it cannot be replaced \(immutable.*-- fix: make it replaceable \(`chattr -i"):
-            check_outputs(config)
+        with pytest.raises(DataError) as info:
+            check_outputs(config, argv=argv)
+        message = str(info.value)
+        assert "table1.csv" in message and "no job was started" in message
+        fix = message.split("-- fix: ")[1]
+        command = fix.split("`")[1]
+        assert command == f"chattr -i {shlex.quote(str(target))}", fix
+        subprocess.run(command, shell=True, check=True)           # the fix, verbatim
+        check_outputs(config, argv=argv)
     finally:
-        subprocess.run(["chattr", "-i", str(table)], check=True)
-    check_outputs(config)
+        subprocess.run(["chattr", "-i", str(target)], check=True)
 
 
 def test_snakemake_request_reads_dry_run_and_forced_paths():
@@ -608,7 +624,7 @@ def test_evaluate_refuses_a_stale_or_damaged_classifier_and_records_what_it_read
     assert record["model_sha256"] == files.file_sha256(P.run_file(P.RUN_MODEL, config, "dsprites", "mmjsd", 0))
     assert record["classifiers_sha256"]["img"] == files.file_sha256(classifier["img"])
     assert record["splits_sha256"]["test"] == files.file_sha256(P.processed(config, "dsprites", "test"))
-    assert record["settings"]["eval.latent_fit_samples"] == 128 and len(record["code"]) == 16
+    assert record["settings"]["eval.latent_fit_samples"] == 16 and len(record["code"]) == 16
     assert str(tmp_path) not in json.dumps(record)
     text = eval_path.read_bytes()
     assert evaluate(config_path) == 0 and eval_path.read_bytes() == text

@@ -219,3 +219,18 @@ def test_cpu_paper_refusal(scale, local, gpus, steps, refused, monkeypatch):
 def test_an_empty_or_unknown_scale_is_refused(scale, problem, workdir, repo_env):
     result = run_snakemake(["-n", "all", "--config", f"scale={scale}"], workdir, repo_env)
     assert result.returncode != 0 and problem in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_folder_in_the_place_of_the_celeba_manifest_is_one_line(workdir, repo_env, tmp_path):
+    from mmjsd.data.celeba_faces import synthesize_folder
+
+    folder = synthesize_folder(tmp_path / "celeba", count=12, seed=0)
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["scales"]["ci"]["data"]["celeba"] = {"source": "folder", "root": str(folder)}
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    (workdir / "data" / "ci" / "raw" / "celeba_manifest.txt").mkdir(parents=True)
+    for dry in (["-n"], []):
+        result = run_snakemake([*dry, "all", "--config", "scale=ci"], workdir, repo_env)
+        assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+        errors = [line for line in result.stderr.splitlines() if line.startswith("mmjsd: error:")]
+        assert len(errors) == 1 and "celeba_manifest.txt" in errors[0] and "in the way" in errors[0], errors

@@ -83,6 +83,9 @@ def read_evaluations(config: dict, dataset: str) -> list[dict]:
             fix = (f"run `snakemake {path} --forcerun {path} --config scale={config['scale']}` "
                    f"(or `mmjsd evaluate --scale {config['scale']} --dataset {dataset} --model {model} --seed {seed}`)")
             record = files.read_json(path, fix, what=f"evaluation of run {dataset}/{model}/seed{seed}")
+            problem = files.seal_problem(record)
+            if problem:
+                raise DataError(f"{path}: {problem}", fix)
             if record.get("holdout", "test") != "test":   # a selection run's numbers never enter Table 1
                 raise DataError(f"{path} scores the {record.get('holdout')!r} split, not test: a selection run's "
                                 f"evaluation in a pipeline slot", f"re-evaluate on test: `{fix.split('`')[1]}`")

@@ -44,13 +44,30 @@ def deep_merge(base: dict, overlay: dict) -> dict:
     return merged
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"key {key!r} appears twice in one mapping (lines {seen[key] + 1} and "
+                                  f"{key_node.start_mark.line + 1}); YAML would silently keep the last",
+                                  "keep one of the two and delete the other")
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         where = "" if path.is_absolute() else f" (looked in {Path.cwd()})"
         raise ConfigError(f"config file {path} not found{where}", MISSING_CONFIG_FIX)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc.problem}", exc.fix) from None
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" (line {line + 1})" if line is not None else ""
@@ -209,6 +226,62 @@ def _check_semantics(config: dict) -> None:
             )
         if settings["image_likelihood"] == "laplace" and "laplace_scale" not in settings:
             raise ConfigError(f"config key model.{dataset}.laplace_scale is missing (needed for the Laplace likelihood)", FIX)
+    _check_widths(config)
+    _check_probe_sizes(config)
+
+
+# The narrowest layer of each network family at width 1 (networks/dsprites.py, celeba.py,
+# classifier.py; tests/test_config.py holds them to the code). A width that rounds it to no
+# units would leave every layer at the floor of `networks.common.scaled`: a different, tiny
+# model under the same name.
+NARROWEST_LAYER = {"dsprites": 32, "celeba": 128, "classifier": 32}
+DSPRITES_GRID_ROWS = 737280     # the official grid (data/dsprites.py N_ROWS)
+
+
+def _check_widths(config: dict) -> None:
+    widths = [(f"model.{d}.width", d, config["model"][d]["width"]) for d in config["model"]]
+    widths += [(f"classifier.{d}.width", "classifier", config["classifier"][d]["width"]) for d in config["classifier"]]
+    for key, family, width in widths:
+        for part, value in (width.items() if isinstance(width, dict) else [("", width)]):
+            narrowest = NARROWEST_LAYER[family]
+            if round(narrowest * value) < 1:
+                raise ConfigError(
+                    f"config value {key}{'.' + part if part else ''}: {value:g} leaves the narrowest layer ({narrowest} "
+                    f"channels at width 1) with no units, so every layer would fall to the floor of 8",
+                    f"give a width of at least {1 / narrowest:g} (1/{narrowest})")
+
+
+def held_out_sizes(n: int, test_fraction: float, val_fraction: float) -> tuple[int, int]:
+    """(test_fit rows, val_fit rows) that `prepare` makes from n rows (data/processed.split_indices)."""
+    n_test = min(max(2, round(n * test_fraction)), n - 3)
+    n_val = min(max(2, round((n - n_test) * val_fraction)), n - n_test - 1)
+    return (n_test + 1) // 2, (n_val + 1) // 2
+
+
+def _check_probe_sizes(config: dict) -> None:
+    """The latent probe fits on eval.latent_fit_samples rows of test_fit (val_fit in selection):
+    a dataset whose row count the config fixes must give it that many."""
+    wanted = config["eval"]["latent_fit_samples"]
+    for dataset in config["datasets"]:
+        data = config["data"][dataset]
+        if dataset == "dsprites":
+            rows, key = data.get("subset") or DSPRITES_GRID_ROWS, f"data.dsprites.subset"
+        else:
+            # synthetic faces, and a folder's cap (`auto`'s synthetic fallback is announced at parse time)
+            counts = [(data["synthetic_count"], "data.celeba.synthetic_count")] if data["source"] == "synthetic" else []
+            if data["source"] in ("folder", "auto") and data.get("max_images"):
+                counts.append((data["max_images"], "data.celeba.max_images"))      # at most this many
+            if not counts:
+                continue
+            rows, key = min(counts)
+        if rows < 5:
+            continue    # prepare refuses it with its own message
+        fit, val_fit = held_out_sizes(rows, data["test_fraction"], data["val_fraction"])
+        if min(fit, val_fit) < wanted:
+            raise ConfigError(
+                f"config value {key}: {rows} rows leave {fit} for test_fit and {val_fit} for val_fit, fewer than "
+                f"eval.latent_fit_samples ({wanted}): the latent probe would fit on fewer samples than configured",
+                f"raise {key}, or lower eval.latent_fit_samples to at most {min(fit, val_fit)}")
 
 
 def dump_yaml(config: dict) -> str:

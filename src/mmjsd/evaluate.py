@@ -313,7 +313,7 @@ def cli_evaluate(args: argparse.Namespace, config: dict) -> int:
         "provenance": provenance.provenance(config=config, seed=seed),
     }
     out = paths.run_file(paths.RUN_EVAL, config, dataset, model_name, seed)
-    files.write_json(out, files.json_safe(record))
+    files.write_json(out, files.sealed(files.json_safe(record)))   # aggregate refuses a hand-edited number
     files.write_json(paths.run_file(paths.RUN_EVAL_SUMMARY, config, dataset, model_name, seed), files.json_safe(eval_summary(record)))
     progress.log(f"evaluation took {progress.clock(time.perf_counter() - started)}")
     summary = ", ".join(f"{n} img {v['img']:.3f} text {v['text']:.3f}" for n, v in list(computed["coherence"].items())[:5])

@@ -237,6 +237,31 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
+SEAL_KEY = "content_sha256"
+
+
+def _seal_of(record: dict) -> str:
+    body = {k: v for k, v in record.items() if k != SEAL_KEY}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), default=_json_default).encode()).hexdigest()
+
+
+def sealed(record: dict) -> dict:
+    """The record with the sha256 of its own content (canonical JSON, the seal left out): a number
+    edited by hand afterwards no longer matches it (seal_problem)."""
+    return {**record, SEAL_KEY: _seal_of(record)}
+
+
+def seal_problem(record: Any) -> str | None:
+    """None when `record` is a JSON object whose seal matches its content, else what is wrong."""
+    if not isinstance(record, dict):
+        return f"it holds a JSON {type(record).__name__}, not the object the step writes"
+    if SEAL_KEY not in record:
+        return f"it carries no {SEAL_KEY} seal, so its numbers cannot be checked"
+    if record[SEAL_KEY] != _seal_of(record):
+        return f"its content does not match its {SEAL_KEY} seal: it was edited after the step wrote it"
+    return None
+
+
 def json_safe(obj: Any) -> Any:
     """JSON has no NaN: replace non-finite floats by None, recursively (tuples become lists)."""
     if isinstance(obj, float):

@@ -12,7 +12,8 @@ dataset, model or seed (a run folder copied from another seed would cost that sl
 none of these can be repaired by the job Snakemake would start, so the run stops first.
 
 A file that the command line asks to rebuild (`--forcerun PATH`, `-R PATH`, `--forceall`) is not
-checked: that is the fix these errors print, and it must work as printed. Snakemake 9 gives a
+checked for damage: that is the fix these errors print, and it must work as printed. It must
+still be replaceable (its folder writable, the file not immutable), since Snakemake deletes it. Snakemake 9 gives a
 Snakefile no access to its DAG settings at parse time, so they are read from the command line
 (`snakemake_request`).
 """
@@ -22,12 +23,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import zipfile
 from pathlib import Path
 
 from mmjsd import paths as P
 from mmjsd.errors import DataError, detail
-from mmjsd.files import torch_load
+from mmjsd.files import seal_problem, torch_load
 from mmjsd.fingerprints import other_run, rebuild_command
 from mmjsd.vocabulary import MODALITIES
 
@@ -58,13 +60,16 @@ def json_damage(path: str | os.PathLike) -> str | None:
 
 
 def eval_damage(path: str | os.PathLike, dataset: str, model: str, seed: int, scale: str) -> str | None:
-    """json_damage, and an eval.json that names another run (dataset, model, seed or scale):
-    the file is parsed once."""
+    """json_damage, a JSON value that is not a sealed evaluation record (one edited by hand), and
+    an eval.json that names another run (dataset, model, seed or scale): the file is parsed once."""
     try:
         record = json.loads(Path(path).read_bytes())
     except (ValueError, OSError) as exc:
         return f"it is not valid JSON ({detail(exc)})"
-    other = other_run(record, {"dataset": dataset, "model": model, "seed": seed, "scale": scale}) if isinstance(record, dict) else None
+    problem = seal_problem(record)
+    if problem:
+        return problem
+    other = other_run(record, {"dataset": dataset, "model": model, "seed": seed, "scale": scale})
     return f"it is the evaluation of another run ({other})" if other else None
 
 
@@ -137,24 +142,26 @@ def check_outputs(config: dict, config_file: str = "config.yaml", argv: list[str
     another run's slot), naming the exact command that rebuilds it and what depends on it (and
     nothing else). Files the command line `argv` forces to be rebuilt are not checked."""
     _, force_all, forced = snakemake_request(argv or [])
-    if force_all:
-        return
-    evals = {P.run_file(P.RUN_EVAL, config, d, m, s) for d in config["datasets"] for m in config["models"] for s in config["seeds"]}
-    checks = [(path, zip_damage) for path in torch_outputs(config)]
-    checks += [(path, json_damage) for path in json_outputs(config) if path not in evals]   # eval.json: eval_damage below
-    checks += [(P.run_file(P.RUN_MODEL, config, d, m, s), lambda path, d=d, m=m, s=s: slot_damage(path, d, m, s))
-               for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
-    checks += [(P.run_file(P.RUN_EVAL, config, d, m, s), lambda path, d=d, m=m, s=s: eval_damage(path, d, m, s, config["scale"]))
-               for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
     finals = [P.fill(t, config) for t in (P.TABLE1, P.TABLE1_MD, P.TABLE1_CELEBA, P.METRICS, P.FIGURE1, P.REPORT, P.PLOT_CURVES, P.PLOT_COHERENCE)]
-    checks += [(path, replace_damage) for path in [*torch_outputs(config), *json_outputs(config), *finals]]
+    # Whatever the command line forces, Snakemake deletes what it reruns: every output must be replaceable.
+    checks = [(path, replace_damage) for path in [*torch_outputs(config), *json_outputs(config), *finals]]
+    if not force_all:
+        evals = {P.run_file(P.RUN_EVAL, config, d, m, s) for d in config["datasets"] for m in config["models"] for s in config["seeds"]}
+        checks += [(path, zip_damage) for path in torch_outputs(config)]
+        checks += [(path, json_damage) for path in json_outputs(config) if path not in evals]   # eval.json: eval_damage below
+        checks += [(P.run_file(P.RUN_MODEL, config, d, m, s), lambda path, d=d, m=m, s=s: slot_damage(path, d, m, s))
+                   for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
+        checks += [(P.run_file(P.RUN_EVAL, config, d, m, s), lambda path, d=d, m=m, s=s: eval_damage(path, d, m, s, config["scale"]))
+                   for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
     for path, damage in checks:
-        if not path.exists() or path.resolve() in forced:
+        if not path.exists() or (path.resolve() in forced and damage is not replace_damage):
             continue
         problem = damage(path)
         if problem is not None and damage is replace_damage:
+            blocked = path if os.access(path.parent, os.W_OK) else path.parent     # the file itself, or its folder
             raise DataError(f"{path}: {problem}; no job was started",
-                            f"make it replaceable (`chattr -i {path}`, or give write access to its folder), then run again")
+                            f"make {'it' if blocked == path else 'its folder'} writable (`chattr -i {shlex.quote(str(blocked))}` "
+                            f"if immutable, else `chmod u+w {shlex.quote(str(blocked))}`), then run again")
         if problem is not None:
             raise DataError(
                 f"{path} is damaged: {problem}; no job was started, so nothing built from it was deleted",

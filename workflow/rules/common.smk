@@ -12,14 +12,13 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from mmjsd import gpu as G
 from mmjsd import paths as P
-from mmjsd.config import deep_merge, read_yaml, resolve, validate_raw
-from mmjsd.config import cli_prefix
+from mmjsd.config import cli_prefix, deep_merge, held_out_sizes, read_yaml, resolve, validate_raw
 from mmjsd.steps import code_paths, step_params
 from mmjsd.data.celeba import check_folder as check_celeba_folder
 from mmjsd.data.celeba import validate_folder as validate_celeba_folder
 from mmjsd.data.manifest import refresh_manifest as refresh_celeba_manifest
 from mmjsd.data.dsprites import verify_official
-from mmjsd.errors import ConfigError, DataError, MmjsdError
+from mmjsd.errors import ConfigError, DataError, MmjsdError, from_os_error
 from mmjsd.integrity import snakemake_request
 from mmjsd.schedule import train_priority
 
@@ -81,8 +80,12 @@ def _load_validated_config(config_file):
             # Say which data the demo gets: a silent fallback would pass procedural faces off as CelebA.
             chosen = P.celeba_source(resolved)
             if chosen == "synthetic":
+                fit = min(held_out_sizes(celeba["synthetic_count"], celeba["test_fraction"], celeba["val_fraction"]))
+                short = fit < resolved["eval"]["latent_fit_samples"]
                 print(f"mmjsd: note: CelebA source 'auto': no images in {celeba['root']}/img_align_celeba, so CelebA is "
-                      f"the procedural stand-in (synthetic faces, labelled 'synthetic' in every output)", file=sys.stderr)
+                      f"the procedural stand-in (synthetic faces, labelled 'synthetic' in every output)"
+                      + (f"; its {celeba['synthetic_count']} faces leave {fit} rows to the latent probe, fewer than "
+                         f"eval.latent_fit_samples ({resolved['eval']['latent_fit_samples']})" if short else ""), file=sys.stderr)
             else:
                 print(f"mmjsd: note: CelebA source 'auto': using the real images in {celeba['root']}", file=sys.stderr)
         if P.celeba_source(resolved) == "folder":
@@ -124,6 +127,8 @@ try:
     CFG = _load_validated_config(CONFIG_FILE)
 except MmjsdError as exc:
     sys.exit(f"mmjsd: error: {exc}")
+except OSError as exc:      # a file or folder in the way of a parse-time read or write (the CelebA manifest)
+    sys.exit(f"mmjsd: error: {from_os_error(exc)}")
 
 SCALE = CFG["scale"]
 DATA = CFG["paths"]["data"]

@@ -1,4 +1,6 @@
 # Data: download or render the raw datasets, then build the processed bimodal splits.
+# Every path in a shell line is quoted by Snakemake (`:q`, shlex): a config value never reaches the
+# shell as code (`$(...)`, backticks, quotes, `;` and spaces stay part of the path).
 
 
 rule dsprites_download:
@@ -31,10 +33,11 @@ rule celeba_download:
         directory(pattern(P.CELEBA_TORCHVISION)),
     params:
         cli=MMJSD,
+        root=lambda wildcards, output: str(Path(output[0]).parent),
     log:
         f"logs/{SCALE}/celeba_download.log",
     shell:
-        "{params.cli} celeba-download --root \"$(dirname {output:q})\" > {log:q} 2>&1"
+        "{params.cli} celeba-download --root {params.root:q} > {log:q} 2>&1"
 
 
 rule celeba_synthesize:
@@ -68,4 +71,4 @@ rule prepare:
     log:
         f"logs/{SCALE}/prepare_{{dataset}}.log",
     shell:
-        "{params.cli} prepare --dataset {wildcards.dataset} --input \"{params.raw}\" --out-dir \"{params.out_dir}\" > {log:q} 2>&1"
+        "{params.cli} prepare --dataset {wildcards.dataset} --input {params.raw:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
