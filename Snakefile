@@ -38,12 +38,21 @@ onstart:
         print(refusal, file=sys.stderr)
         sys.exit(2)
     rotate_logs(f"logs/{SCALE}")
+    # Under a cluster executor `--cores N` caps the threads of all jobs in flight together, and of
+    # each job, at N; profiles/default (the workflow profile, loaded unless `--workflow-profile
+    # none`) sets `cores: all`, this host's CPUs. The cap is silent otherwise.
+    if not workflow.local_exec and workflow.resource_settings.cores is not None:
+        cores = workflow.resource_settings.cores
+        print(f"mmjsd: note: --cores {cores} (profiles/default's `cores: all` unless given) caps this cluster run at "
+              f"{cores} threads in flight and per job; add `--workflow-profile none` to lift it "
+              f"(docs/USAGE.md, \"Cluster (SLURM)\")", file=sys.stderr)
     print(f"mmjsd: per-job progress (epoch, samples/s, ETA): `mmjsd --scale {SCALE} status` in another terminal; "
           f"logs in logs/{SCALE}/", file=sys.stderr)
 
 
-# Light or network-bound steps run on the submitting host under a cluster executor; training,
-# classifiers and evaluation go to the cluster (profiles/slurm).
+# Light or network-bound steps run on the submitting host under a cluster executor; prepare,
+# training, classifiers and evaluation go to the cluster (profiles/slurm, profiles/slurm-cpu)
+# with the requests of config.yaml's `resources:` for the scale.
 localrules:
     all,
     dsprites_download,
@@ -51,6 +60,7 @@ localrules:
     celeba_download,
     celeba_synthesize,
     aggregate,
+    plots,
     figure,
     report,
 

@@ -45,6 +45,19 @@ def test_paper_scale_keeps_the_authors_celeba_settings(raw):
     assert config["seeds"] == [0, 1, 2]
 
 
+def test_cluster_requests_are_per_scale(raw):
+    """A cluster job asks for what a job of its scale needs: each smaller scale overrides the
+    paper's requests (32 GB, two days of training) under scales.<name>.resources, merged key by key."""
+    paper = resolve(raw, "paper")["resources"]
+    for scale in raw["scales"]:
+        resources = resolve(raw, scale)["resources"]
+        assert resources["gpu_share"] == paper["gpu_share"]   # untouched keys stay the paper's
+        for rule in ("prepare", "train", "train_classifier", "evaluate"):
+            assert resources[rule]["mem_mb"] < paper[rule]["mem_mb"], (scale, rule)
+            assert resources[rule]["runtime_min"] < paper[rule]["runtime_min"], (scale, rule)
+    assert resolve(raw, "ci")["resources"]["prepare"] == {"runtime_min": 10, "mem_mb": 2000}
+
+
 @pytest.mark.parametrize("mutate, message", [
     (lambda c: c.update(epochz=3), "config key <top level>: Additional properties"),
     (lambda c: c["train"]["celeba"].update(epochs=0), "config value train.celeba.epochs"),
@@ -60,6 +73,9 @@ def test_paper_scale_keeps_the_authors_celeba_settings(raw):
      "scale 'demo': config value eval.figure.texts[1] 'smiling \u00e9': character '\u00e9' at position 9"),
     (lambda c: c["model"]["celeba"].update(logvar_bound=0), "config value model.celeba.logvar_bound"),
     (lambda c: c["resources"].update(gpu_share={"dsprites": 1.5}), "config value resources.gpu_share.dsprites"),
+    (lambda c: c["scales"]["ci"]["resources"]["train"].update(mem_mb=0), "scale 'ci': config value resources.train.mem_mb"),
+    (lambda c: c["scales"]["ci"]["resources"].update(plots={"runtime_min": 5, "mem_mb": 500}),
+     "scale 'ci': config key resources: Additional properties"),
     # learning rates finite, above 0 and at most 0.1; seeds in [0, 2^32)
     (lambda c: c["train"]["dsprites"].update(lr=float("inf")), "config value train.dsprites.lr"),
     (lambda c: c["train"]["dsprites"].update(lr=float("nan")), "config value train.dsprites.lr"),

@@ -88,6 +88,50 @@ def test_slurm_profile_builds_the_dag(workdir, repo_env):
     assert "rule train:" in result.stdout
 
 
+@pytest.mark.parametrize("name", ["slurm", "slurm-cpu"])
+def test_slurm_profiles_book_the_threads_and_query_squeue(name):
+    """The plugin books --cpus-per-task from a job's threads (the `--threads` of its shell line)
+    unless cpus_per_task is set: no profile sets it. Job states come from squeue (no accounting
+    needed). Only the GPU profile asks for GPUs. tests/test_slurm.py checks all this on a real SLURM."""
+    profile = yaml.safe_load((REPO / "profiles" / name / "config.yaml").read_text())
+    assert profile["executor"] == "slurm" and profile["slurm-status-command"] == "squeue"
+    requests = [profile.get("default-resources", {}), *profile.get("set-resources", {}).values()]
+    assert not any("cpus_per_task" in r or "cpus_per_gpu" in r for r in requests)
+    assert any(r.get("gpu") for r in requests) == (name == "slurm")
+    # profiles/default's settings, which `--workflow-profile none` leaves out
+    default = yaml.safe_load((REPO / "profiles" / "default" / "config.yaml").read_text())
+    assert {k: profile[k] for k in default if k != "cores"} == {k: v for k, v in default.items() if k != "cores"}
+
+
+def test_slurm_cpu_profile_asks_for_the_scales_requests(workdir, repo_env):
+    result = run_snakemake(["-n", "all", "--config", "scale=ci", "--profile", "profiles/slurm-cpu",
+                            "--workflow-profile", "none"], workdir, repo_env)
+    assert result.returncode == 0, result.stderr
+    requests, rule = {}, None
+    for line in result.stdout.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+        elif line.strip().startswith("resources:") and rule in ("prepare", "train", "train_classifier", "evaluate"):
+            requests.setdefault(rule, []).append(line)
+    assert {rule: len(lines) for rule, lines in requests.items()} == {"prepare": 2, "train": 4, "train_classifier": 4, "evaluate": 4}
+    for line in sum(requests.values(), []):
+        assert "mem_mb=2000," in line and "runtime=10" in line and "gpu=" not in line, line
+
+
+def test_a_job_of_a_cluster_executor_skips_the_submitting_process_checks(workdir, repo_env):
+    """Every cluster job parses the Snakefile again (`--mode remote`): the integrity scan, which
+    stops the submitting process on a damaged output, must not refuse the job there (the run may be
+    rebuilding that very file), and the job does not print the GPU-pool line again."""
+    damaged = workdir / "results" / "ci" / "runs" / "dsprites" / "mmjsd" / "seed0" / "metrics.json"
+    damaged.parent.mkdir(parents=True)
+    damaged.write_text("garbage")
+    main = run_snakemake(["-n", "all", "--config", "scale=ci"], workdir, repo_env)
+    assert main.returncode != 0 and "metrics.json is damaged" in main.stderr
+    job = run_snakemake(["-n", "all", "--config", "scale=ci", "--mode", "remote", "--cores", "1"], workdir, repo_env)
+    assert job.returncode == 0, job.stderr[-3000:]
+    assert "mmjsd: error" not in job.stderr and "mmjsd: GPU pool" not in job.stderr
+
+
 def test_cluster_resources_come_from_config(workdir, repo_env):
     config = yaml.safe_load((workdir / "config.yaml").read_text())
     config["resources"]["train"]["runtime_min"] = 777

@@ -4,6 +4,14 @@
 # the overlay of the chosen scale merged in (`--config scale=demo`); every rule passes the same
 # file to the CLI. It is validated against src/mmjsd/schemas/config.schema.yaml here,
 # at parse time, so an unknown key or a bad value stops the run before any job starts.
+#
+# Under a cluster executor every job parses this file again inside its allocation: the slurm
+# plugin's batch script runs `snakemake --mode remote`, and that runs it once more through srun.
+# Those processes only run their one job, so the checks and writes that guard the whole run are
+# the submitting process's alone (MAIN_PROCESS below): the CelebA manifest write (jobs on several
+# nodes would race on one file), the dSprites md5 and the integrity scan of every output (a job
+# must not refuse because of a file the submitting run is about to rebuild), and the notes and
+# GPU-pool line printed for the user. Validation and path set-up run everywhere: reading only.
 
 import sys
 from pathlib import Path
@@ -28,6 +36,9 @@ from mmjsd.schedule import train_priority
 # package (Snakemake copies it elsewhere, where `-r requirements.txt` and `-e .` do not resolve),
 # and a named environment makes Snakemake call `conda` on every run, also without --sdm conda.
 # `make lint` accepts that one lint for this reason (workflow/lint.py).
+
+# False in a process that runs one job for a cluster executor (`--mode remote` or `subprocess`).
+MAIN_PROCESS = workflow.is_main_process
 
 
 def _config_file():
@@ -72,6 +83,8 @@ def _load_validated_config(config_file):
         if config_file == "config.yaml":
             raise
         raise ConfigError(f"{config_file}: {exc.problem}", exc.fix.replace("config.yaml", config_file, 1)) from None
+    if not MAIN_PROCESS:
+        return resolved
     celeba = resolved["data"]["celeba"]
     if "celeba" in resolved["datasets"]:
         if celeba["source"] == "folder":
@@ -152,9 +165,10 @@ def _gpu_pool():
         visible = len(G.visible_gpus())
         resources["gpu_units"] = Resource("gpu_units", G.snakemake_gpu_units(requested, visible))
         origin = f"--resources gpu={requested}" if requested is not None else f"{visible} visible GPU(s)"
-        print(f"mmjsd: GPU pool: {resources['gpu_units'].value // G.UNITS_PER_GPU} device(s) from {origin}"
-              f" = {resources['gpu_units'].value} gpu_units; a job takes resources.gpu_share x 100"
-              f" ({', '.join(f'{d} {G.config_share(CFG, d):g}' for d in CFG['datasets'])})", file=sys.stderr)
+        if MAIN_PROCESS:
+            print(f"mmjsd: GPU pool: {resources['gpu_units'].value // G.UNITS_PER_GPU} device(s) from {origin}"
+                  f" = {resources['gpu_units'].value} gpu_units; a job takes resources.gpu_share x 100"
+                  f" ({', '.join(f'{d} {G.config_share(CFG, d):g}' for d in CFG['datasets'])})", file=sys.stderr)
     return resources["gpu_units"].value
 
 
