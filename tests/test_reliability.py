@@ -654,3 +654,76 @@ def test_evaluate_refuses_a_stale_or_damaged_classifier_and_records_what_it_read
     files.torch_save(classifier["text"], blob)
     line = one_line_error(capsys, evaluate(config_path))
     assert "is damaged" in line and f"--forcerun {classifier['text']}" in line
+
+
+def test_a_split_edited_in_place_stops_the_run_before_its_consumers_are_deleted(tmp_path):
+    """One label changed in a processed test split (same size, valid file, newer than the
+    classifiers built from it): the start-up scan reads its checksum before Snakemake would delete
+    the classifiers, and the printed fix names this scale and rebuilds exactly that split."""
+    import shlex
+    import time
+
+    from mmjsd import paths as P
+    from mmjsd.config import load_config
+    from mmjsd.data import dsprites_render
+    from mmjsd.errors import DataError
+    from mmjsd.integrity import check_outputs
+
+    config_file = ci_config(tmp_path)
+    config = load_config(config_file, "ci")
+    raw = P.dsprites_input(config)
+    dsprites_render.save_render_npz(raw, dsprites_render.render(config["data"]["dsprites"]["subset"], 0))
+    out_dir = P.processed(config, "dsprites", "test").parent
+    prepare.prepare("dsprites", raw, out_dir, config["data"]["dsprites"])
+    classifier = P.fill(P.CLASSIFIER, config, dataset="dsprites", modality="img")
+    classifier.parent.mkdir(parents=True)
+    torch.save({"made from": "the splits"}, classifier)
+    made = classifier.read_bytes()
+    time.sleep(0.01)
+    check_outputs(config, str(config_file))
+    split_path = P.processed(config, "dsprites", "test")
+    split = torch.load(split_path, weights_only=False)
+    split["labels"][0, 0] = (split["labels"][0, 0] + 1) % 3
+    with open(split_path, "wb") as handle:
+        torch.save(split, handle)
+    with pytest.raises(DataError) as info:
+        check_outputs(config, str(config_file))
+    message = str(info.value)
+    assert "test.pt is damaged" in message and "checksum" in message and "no job was started" in message
+    fix = message.split("`")[1]
+    assert fix == f"snakemake all --config scale=ci --configfile {config_file} --forcerun {split_path}", fix
+    check_outputs(config, str(config_file), argv=shlex.split(fix))      # the fix's own run passes the scan
+    assert classifier.read_bytes() == made
+
+
+def test_splits_lost_to_a_killed_rebuild_are_named_with_the_fix(tmp_path, monkeypatch):
+    """A forced `prepare` killed after Snakemake deleted its outputs (its markers stay in
+    .snakemake/incomplete): the plain run must not say "Nothing to be done" with the splits gone;
+    the scan names them and the command that rebuilds them. Splits deleted on purpose are fine."""
+    import base64
+    import shlex
+
+    from mmjsd import paths as P
+    from mmjsd.config import load_config
+    from mmjsd.errors import DataError
+    from mmjsd.integrity import check_outputs
+
+    monkeypatch.chdir(tmp_path)
+    config_file = ci_config(tmp_path)
+    config = load_config(config_file, "ci")
+    model = P.run_file(P.RUN_MODEL, config, "dsprites", "mmjsd", 0)
+    model.parent.mkdir(parents=True)
+    torch.save({"fingerprint": {"dataset": "dsprites", "model": "mmjsd", "seed": 0}}, model)
+    check_outputs(config, str(config_file))          # splits deleted after training, no marker: fine
+    markers = tmp_path / ".snakemake" / "incomplete"
+    markers.mkdir(parents=True)
+    for name in P.SPLITS:                            # what Snakemake leaves when the job is killed
+        path = str(P.processed(config, "dsprites", name))
+        (markers / base64.b64encode(path.encode()).decode()).write_bytes(b"")
+    with pytest.raises(DataError) as info:
+        check_outputs(config, str(config_file))
+    message = str(info.value)
+    assert "7 processed dsprites split(s) are missing after an interrupted rebuild" in message and "no job was started" in message
+    fix = message.split("`")[1]
+    assert fix.startswith(f"snakemake all --config scale=ci --configfile {config_file} --forcerun ")
+    check_outputs(config, str(config_file), argv=shlex.split(fix))

@@ -20,6 +20,7 @@ Snakefile no access to its DAG settings at parse time, so they are read from the
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -28,6 +29,7 @@ import zipfile
 from pathlib import Path
 
 from mmjsd import paths as P
+from mmjsd.data.processed import load_split
 from mmjsd.errors import DataError, detail
 from mmjsd.files import seal_problem, torch_load
 from mmjsd.fingerprints import other_run, rebuild_command
@@ -85,6 +87,38 @@ def slot_damage(path: str | os.PathLike, dataset: str, model: str, seed: int) ->
         return None
     other = other_run(recorded, {"dataset": dataset, "model": model, "seed": seed}, present_only=True)
     return f"it holds the model of another run ({other}), not of {dataset}/{model}/seed{seed}" if other else None
+
+
+def split_damage(path: str | os.PathLike) -> str | None:
+    """None when a processed split loads and matches the checksum stored in it, else why not."""
+    try:
+        load_split(path)
+    except DataError as exc:
+        return exc.problem.replace(f"processed split {path} is damaged: ", "").replace(f"processed data {path} ", "")
+    return None
+
+
+def newer_than_a_consumer(split: Path, consumers: list[Path]) -> bool:
+    """A split changed after something built from it: Snakemake would rerun (and first delete) that."""
+    mtime = split.stat().st_mtime
+    return any(c.exists() and c.stat().st_mtime < mtime for c in consumers)
+
+
+SNAKEMAKE_INCOMPLETE = Path(".snakemake") / "incomplete"
+
+
+def interrupted_outputs(root: str | os.PathLike = ".") -> set[Path]:
+    """The outputs Snakemake marked when their job started and never unmarked: the job was killed.
+    Snakemake keeps one empty file per output in .snakemake/incomplete, named by the base64 of
+    the output's path (its persistence module); a path is resolved from the working folder."""
+    folder = Path(root) / SNAKEMAKE_INCOMPLETE
+    found = set()
+    for marker in folder.iterdir() if folder.is_dir() else []:
+        try:
+            found.add((Path(root) / base64.b64decode(marker.name).decode()).resolve())
+        except (ValueError, UnicodeDecodeError):
+            continue
+    return found
 
 
 def replace_damage(path: str | os.PathLike) -> str | None:
@@ -153,6 +187,27 @@ def check_outputs(config: dict, config_file: str = "config.yaml", argv: list[str
                    for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
         checks += [(P.run_file(P.RUN_EVAL, config, d, m, s), lambda path, d=d, m=m, s=s: eval_damage(path, d, m, s, config["scale"]))
                    for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
+        # A killed rebuild of `prepare` leaves its splits missing while what was built from them stays:
+        # Snakemake needs no missing intermediate file when the final outputs exist, and would say
+        # "Nothing to be done". Its own record of the interrupted job tells this apart from splits
+        # deleted on purpose after training: say what to run.
+        interrupted = interrupted_outputs()
+        for dataset in config["datasets"]:
+            splits = [P.processed(config, dataset, name) for name in P.SPLITS]
+            lost = [split for split in splits if not split.exists() and split.resolve() in interrupted]
+            if lost and lost[0].resolve() not in forced:
+                raise DataError(
+                    f"{len(lost)} processed {dataset} split(s) are missing after an interrupted rebuild ({lost[0]} ...); "
+                    f"no job was started",
+                    f"rebuild them and what depends on them: `{rebuild_command(config, lost[0], config_file)}`")
+        # A split edited in place (one label changed: same size, valid file) is caught by its checksum,
+        # but only when read: read it here when Snakemake would rerun what was built from it.
+        for dataset in config["datasets"]:
+            consumers = [P.fill(P.CLASSIFIER, config, dataset=dataset, modality=m) for m in MODALITIES]
+            consumers += [P.run_file(t, config, dataset, m, s) for t in (P.RUN_MODEL, P.RUN_EVAL)
+                          for m in config["models"] for s in config["seeds"]]
+            checks += [(split, split_damage) for split in (P.processed(config, dataset, name) for name in P.SPLITS)
+                       if split.exists() and newer_than_a_consumer(split, consumers)]
     for path, damage in checks:
         if not path.exists() or (path.resolve() in forced and damage is not replace_damage):
             continue

@@ -223,7 +223,12 @@ def load_checked_split(config: dict, dataset: str, split: str, config_file: str 
             f"processed split {path} not found",
             f"build it: `mmjsd prepare --scale {config['scale']} --dataset {dataset} ...` (or `snakemake {path}`)",
         )
-    loaded = load_split(path)
+    holdout.check_readable(path.stem, path)
+    try:
+        loaded = load_split(path)
+    except DataError as exc:     # damaged or unreadable: the fix names this scale's rebuild of exactly this file
+        raise DataError(exc.problem, f"rebuild it and what depends on it: "
+                                     f"`{fingerprints.rebuild_command(config, path, config_file)}`") from None
     if "checksum" not in loaded:
         raise DataError(f"processed split {path} holds no checksum (written before checksums were kept), so damage "
                         "inside it cannot be noticed", f"rebuild it: `{fingerprints.rebuild_command(config, path, config_file)}`")
