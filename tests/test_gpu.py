@@ -171,3 +171,17 @@ def test_slurm_jobs_get_their_own_lock_folder(monkeypatch):
     assert gpu.default_lock_dir().name == "mmjsd-gpu-locks-slurm4711"
     monkeypatch.delenv("SLURM_JOB_ID")
     assert gpu.default_lock_dir().name == "mmjsd-gpu-locks"
+
+
+def test_a_cpu_run_records_its_bf16_path(monkeypatch, tmp_path):
+    """The bytes of a bf16 CPU run repeat only on the same kernels: every record says which."""
+    from mmjsd import gpu
+
+    for flags, path in (("fpu avx512f amx_bf16 amx_tile avx512_bf16", "amx"), ("fpu avx512f avx512_bf16", "avx512_bf16"),
+                        ("fpu avx2", "none")):
+        info = tmp_path / f"cpuinfo-{path}"
+        info.write_text(f"processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: {flags}\n")
+        real = gpu.Path
+        monkeypatch.setattr(gpu, "Path", lambda p, info=info, real=real: info if str(p) == "/proc/cpuinfo" else real(p))
+        assert gpu.cpu_bf16_path() == path
+        assert gpu.device_name("cpu").endswith(f"cores, bf16 path {path})")

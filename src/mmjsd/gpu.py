@@ -251,6 +251,20 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_bf16_path() -> str:
+    """Which bf16 kernels this CPU has, from its flags: "amx" (AMX tiles), "avx512_bf16", or "none"
+    (then the pipeline runs fp32, precision.resolve). The same seed gives the same bytes only on
+    the same path: their kernels round differently (docs/USAGE.md, "Where bytes repeat")."""
+    try:
+        flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("flags")), [])
+    except OSError:
+        return "unknown"
+    if "amx_bf16" in flags:
+        return "amx"
+    return "avx512_bf16" if "avx512_bf16" in flags else "none"
+
+
 def gpu_names() -> list[str]:
     """Names of the GPUs on this machine from nvidia-smi, without initialising CUDA; [] without."""
     if shutil.which("nvidia-smi") is None:
@@ -264,12 +278,13 @@ def gpu_names() -> list[str]:
 
 
 def device_name(device: str) -> str:
-    """What metrics files record as the device: 'cuda:<GPU name>' or 'cpu:<processor> (<n> cores)'."""
+    """What metrics files record as the device: 'cuda:<GPU name>' or 'cpu:<processor> (<n> cores,
+    bf16 path <amx|avx512_bf16|none>)': a CPU run's bytes repeat only on the same bf16 path."""
     if device == "cuda":
         import torch   # here: see _cuda_problem
 
         return f"cuda:{torch.cuda.get_device_name(0)}"
-    return f"cpu:{cpu_model()} ({os.cpu_count()} cores)"
+    return f"cpu:{cpu_model()} ({os.cpu_count()} cores, bf16 path {cpu_bf16_path()})"
 
 
 # --- the paper scale on a machine with no GPU -----------------------------------------------------
