@@ -137,8 +137,10 @@ def test_an_evaluation_of_another_run_or_settings_is_not_reported_under_a_slot(t
     model = paths.run_file(paths.RUN_MODEL, config, "dsprites", "mmjsd", 0)
     model.write_bytes(b"another model file")
     slot.write_text(original)
-    with pytest.raises(DataError, match="computed from another model file"):
+    with pytest.raises(DataError, match="computed from another model file") as info:
         aggregate(config)
+    # evaluate would refuse a foreign model: the fix rebuilds the model (and so its evaluation)
+    assert f"--forcerun {model}`" in str(info.value) and f"scale={config['scale']}" in str(info.value)
     model.unlink()
     aggregate(config)                      # the slot's own evaluation again: accepted
 

@@ -30,7 +30,7 @@ from typing import Any, Iterable
 from mmjsd import files, paths
 from mmjsd.data.dsprites import LABEL_SIZES
 from mmjsd.errors import DataError
-from mmjsd.fingerprints import changed_keys, content_sha256, other_run
+from mmjsd.fingerprints import changed_keys, content_sha256, other_run, rebuild_command
 from mmjsd.paper import DSPRITES_FACTORS, MODEL_LABELS, MODEL_ORDER, paper_value
 from mmjsd.steps import step_settings
 from mmjsd.vocabulary import DATASETS, DIRECTIONS, REPRESENTATIONS, SOURCE_DESCRIPTIONS
@@ -74,14 +74,13 @@ def eval_path(config: dict, dataset: str, model: str, seed: int) -> Path:
     return paths.run_file(paths.RUN_EVAL, config, dataset, model, seed)
 
 
-def read_evaluations(config: dict, dataset: str) -> list[dict]:
+def read_evaluations(config: dict, dataset: str, config_file: str | Path = "config.yaml") -> list[dict]:
     """Every eval.json of `dataset` for the config's models x seeds (each with its '_path')."""
     records = []
     for model in config["models"]:
         for seed in config["seeds"]:
             path = eval_path(config, dataset, model, seed)
-            fix = (f"run `snakemake {path} --forcerun {path} --config scale={config['scale']}` "
-                   f"(or `mmjsd evaluate --scale {config['scale']} --dataset {dataset} --model {model} --seed {seed}`)")
+            fix = f"run `{rebuild_command(config, path, config_file)}`"
             record = files.read_json(path, fix, what=f"evaluation of run {dataset}/{model}/seed{seed}")
             problem = files.seal_problem(record)
             if problem:
@@ -89,13 +88,14 @@ def read_evaluations(config: dict, dataset: str) -> list[dict]:
             if record.get("holdout", "test") != "test":   # a selection run's numbers never enter Table 1
                 raise DataError(f"{path} scores the {record.get('holdout')!r} split, not test: a selection run's "
                                 f"evaluation in a pipeline slot", f"re-evaluate on test: `{fix.split('`')[1]}`")
-            check_slot(config, record, path, dataset, model, seed, fix)
+            check_slot(config, record, path, dataset, model, seed, fix, config_file)
             record["_path"] = str(path)
             records.append(record)
     return records
 
 
-def check_slot(config: dict, record: dict, path: Path, dataset: str, model: str, seed: int, fix: str) -> None:
+def check_slot(config: dict, record: dict, path: Path, dataset: str, model: str, seed: int, fix: str,
+               config_file: str | Path = "config.yaml") -> None:
     """An eval.json is reported under its slot only when it is that slot's evaluation: the same
     dataset, model, seed and scale, the evaluation settings of this config, and (when the model
     file is on disk) computed from that model file. A file copied from another run is refused."""
@@ -111,7 +111,10 @@ def check_slot(config: dict, record: dict, path: Path, dataset: str, model: str,
         raise DataError(f"{path} was computed under other evaluation settings (changed: {', '.join(changed)})", fix)
     model_path = paths.run_file(paths.RUN_MODEL, config, dataset, model, seed)
     if model_path.is_file() and fingerprint.get("model_sha256") != content_sha256(model_path):
-        raise DataError(f"{path} was computed from another model file than {model_path}", fix)
+        # the model was replaced after this evaluation (perhaps by one of another scale or config, which
+        # evaluate would refuse): rebuild the model, and so its evaluation, rather than only re-evaluate
+        raise DataError(f"{path} was computed from another model file than {model_path}",
+                        f"rebuild the model and what depends on it: `{rebuild_command(config, model_path, config_file)}`")
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,9 +389,9 @@ def headline_metrics(rows_by_dataset: dict[str, list[dict]]) -> str:
     return json.dumps(metrics, indent=2) + "\n"
 
 
-def aggregate(config: dict) -> dict[str, str]:
+def aggregate(config: dict, config_file: str | Path = "config.yaml") -> dict[str, str]:
     """The text of every output, keyed by path (nothing written)."""
-    records = {d: read_evaluations(config, d) if d in config["datasets"] else [] for d in DATASETS}
+    records = {d: read_evaluations(config, d, config_file) if d in config["datasets"] else [] for d in DATASETS}
     rows = {d: table_rows(records[d], d) for d in records}
     outputs = {
         str(paths.fill(paths.TABLE1, config)): format_csv(rows["dsprites"]),
@@ -402,7 +405,7 @@ def aggregate(config: dict) -> dict[str, str]:
 
 
 def cli_aggregate(args: argparse.Namespace, config: dict) -> int:
-    for path, text in aggregate(config).items():
+    for path, text in aggregate(config, getattr(args, "config", "config.yaml")).items():
         files.write_text(path, text)
         print(f"wrote {path}")
     return 0
