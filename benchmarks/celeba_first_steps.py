@@ -8,7 +8,8 @@ pipeline's own reader and text generator, builds the model of the chosen scale (
 authors' networks, 70.3 M parameters) and trains it with the trainer's optimiser and
 learning-rate schedule (mmjsd.optim). Prints one line per step:
 loss, the largest |log-variance| of any posterior and the image style KL; the last line says
-whether every step was finite. docs/FIDELITY.md shows its output before and after the fix.
+whether every step was finite. docs/evidence/fidelity-log.md, "CelebA at paper width: the first
+steps", shows its output before and after the fix.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ own paths), then runs `mmjsd dsprites-render / prepare / train-classifier / trai
 exactly as the workflow does. Processed data and classifiers are shared between experiments
 whose data (and classifier) settings are equal: they live under <workdir>/shared/<hash>.
 Prints one line per model with the Table 1 cells and appends a JSON record (settings, budget,
-cells, wall times) to <workdir>/results.jsonl: the raw material of docs/FIDELITY.md.
+cells, wall times) to <workdir>/results.jsonl: the raw material of the log,
+docs/evidence/fidelity-log.md.
 
 A selection tool: it runs with MMJSD_HOLDOUT=val (mmjsd.holdout), so the classifiers report
 their accuracy on `val` and every cell is scored on val_fit / val_eval. No command it runs can

@@ -26,7 +26,7 @@ class PoseImageDecoder(nn.Module):
     The text names the position as one of three bins (about 11 of the 32 positions) and the
     orientation as one of four 90-degree bins, so a content sample from the text cannot say where
     in its bins the sprite sits. A plain decoder then draws the average over those poses, a blob
-    without shape (docs/FIDELITY.md). Here the content draws the sprite (ImageDecoder with no
+    without shape (docs/FIDELITY.md, "Why images drawn from text have no shape"). Here the content draws the sprite (ImageDecoder with no
     style) and the style (any size) only sets a rigid transform of the canvas, an angle and a
     translation (tx, ty), applied by resampling the logits. So the style can carry the pose and
     nothing else: shape and scale must pass through the content. The last layer starts at zero:

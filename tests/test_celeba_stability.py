@@ -2,7 +2,7 @@
 
 Two failures, two fixes (docs/FIDELITY.md, "CelebA at paper width"; docs/MODELS.md, deviations
 9 and 12), each checked on the first 30 steps of batch 64 from seed 0, with the same loop that
-produced the traces in docs/FIDELITY.md (benchmarks/celeba_first_steps.py):
+produced the traces in docs/evidence/fidelity-log.md (benchmarks/celeba_first_steps.py):
 - lr 5e-4 from step 0 (the authors' schedule): the first Adam step throws the log-variance heads
   past |15| and the loss past 1e10. Fixed by the learning-rate warm-up.
 - with the warm-up alone, from step 13 on an image log-variance head still jumps to |13-25| and

@@ -15,6 +15,7 @@ README = ROOT / "README.md"
 USAGE = ROOT / "docs" / "USAGE.md"
 MODELS = ROOT / "docs" / "MODELS.md"
 FIDELITY = ROOT / "docs" / "FIDELITY.md"
+FIDELITY_LOG = ROOT / "docs" / "evidence" / "fidelity-log.md"   # the full chronological log
 CONFIG = ROOT / "config.yaml"
 READER_DOCS = [README, USAGE, MODELS]
 
@@ -46,8 +47,9 @@ def _headings(text: str) -> list[str]:
 
 
 def fidelity_codes() -> set[str]:
-    """Every code that docs/FIDELITY.md uses, for the letters its headings use as codes."""
-    text = _read(FIDELITY)
+    """Every code that docs/FIDELITY.md and its log (docs/evidence/fidelity-log.md) use, for the
+    letters their headings use as codes."""
+    text = _read(FIDELITY) + "\n" + _read(FIDELITY_LOG)
     letters = set()
     for heading in _headings(text):
         for match in CODE.finditer(heading):

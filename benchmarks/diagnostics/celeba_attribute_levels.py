@@ -1,5 +1,5 @@
 """Where the image classifier puts faces of men and women: real validation images, the model's
-images from their own image content, and its images from their texts (docs/FIDELITY.md, C14).
+images from their own image content, and its images from their texts (docs/evidence/fidelity-log.md, C14).
 
     python benchmarks/diagnostics/celeba_attribute_levels.py \
         --classifier results/repro/classifiers/celeba/img.pt \

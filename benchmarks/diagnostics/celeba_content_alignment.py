@@ -1,4 +1,5 @@
-"""Where a model puts the text contents of men among the image contents (docs/FIDELITY.md, C15).
+"""Where a model puts the text contents of men among the image contents (docs/evidence/fidelity-log.md,
+C15).
 
     python benchmarks/diagnostics/celeba_content_alignment.py \
         --classifier results/repro/classifiers/celeba/img.pt \

@@ -4,8 +4,8 @@
         --split data/repro/processed/celeba/val.pt results/repro/runs/celeba/*/seed0
     RUN: a run folder, its model.pt or its checkpoint.pt
 
-64 faces per string: 8 seeded paddings x 8 sampled styles (docs/FIDELITY.md, "Why 'male' moves
-nothing"). The split gives the text length and alphabet and the attribute names. A selection
+64 faces per string: 8 seeded paddings x 8 sampled styles (docs/evidence/fidelity-log.md, "Why
+"male" moves nothing"). The split gives the text length and alphabet and the attribute names. A selection
 tool: it reads val, never test (mmjsd.holdout).
 """
 

@@ -1,4 +1,5 @@
-"""What the dSprites content means hold, beyond Table 1b's linear probe (docs/FIDELITY.md, X1).
+"""What the dSprites content means hold, beyond Table 1b's linear probe (docs/evidence/fidelity-log.md,
+X1).
 
     python benchmarks/diagnostics/dsprites_latent_probes.py --run results/repro/runs/dsprites/mmjsd/seed0 \
         --split data/repro/processed/dsprites/val_fit.pt

@@ -6,7 +6,7 @@
     RUN: a run folder, its model.pt or its checkpoint.pt
 
 Images from a seeded draw of 3,000 texts of SPLIT (one padding and style each); the real images
-of the same rows are scored first, the measure's own ceiling (docs/FIDELITY.md, G3). A selection
+of the same rows are scored first, the measure's own ceiling (docs/evidence/fidelity-log.md, G3). A selection
 tool: it reads val, never test (mmjsd.holdout).
 """
 

@@ -7,7 +7,8 @@
 
 Figure: 'square / ellipse / heart, one point zero, upright, mid mid', six seeded paddings and
 sampled styles each. Confusion: 3,000 seeded texts of SPLIT, their images generated, the true
-shape against the classifier's (docs/FIDELITY.md, "The repro scale, fourth run"). A selection
+shape against the classifier's (docs/evidence/fidelity-log.md, "The repro scale, fourth
+run"). A selection
 tool: it reads val, never test (mmjsd.holdout).
 """
 

@@ -1,7 +1,8 @@
 """Evaluate a paused training run from its checkpoint, with the pipeline's own evaluation
 (mmjsd.evaluate.evaluate_run: Table 1a coherence, 1b latent classifiers, the classifier-free
 measures), for runs longer than one sitting (the 30-epoch dSprites paper run on a GPU lent for
-15 minutes a session: docs/FIDELITY.md, "The paper run, resumed across sessions").
+15 minutes a session: docs/evidence/fidelity-log.md, "G3: the 30-epoch dSprites paper run,
+trained across sessions").
 
     python benchmarks/diagnostics/evaluate_checkpoint.py --config config.yaml --scale paper \
         --run results/paper/runs/dsprites/mmjsd/seed0/checkpoint.pt \

@@ -11,7 +11,7 @@ uses (FIT_ROWS seeded rows of the fit split, default the paper's 256; all of the
 on val_fit / val_eval its numbers are the run's Table 1b cells as a selection run
 (MMJSD_HOLDOUT=val) of `mmjsd evaluate` computes them. `mmjsd evaluate` needs the attribute
 classifiers for Table 1a; on a slow CPU they cost more than an hour, and a probe-only experiment
-(docs/FIDELITY.md, X8) does not need them. A selection tool: it reads val, never test
+(docs/evidence/fidelity-log.md, X8) does not need them. A selection tool: it reads val, never test
 (mmjsd.holdout).
 """
 

@@ -18,7 +18,7 @@ These measures need none, so a reader can check the cells against them:
   same way). Reported: the share whose best template has the text's shape, and the margin
   IoU(best template of the text's shape) - IoU(best of another shape), overall and per shape. A
   disc, which is no shape of the grid, has a margin near 0 whatever it is called; real renders
-  match 1.0 with a margin of about +0.24 (docs/FIDELITY.md, G3: two image classifiers put such
+  match 1.0 with a margin of about +0.24 (docs/evidence/fidelity-log.md, G3: two image classifiers put such
   discs in different classes).
 
 Everything is accumulated per batch (a few numbers per sample), so the full test split costs no

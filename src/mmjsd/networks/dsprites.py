@@ -16,7 +16,8 @@ and eval, and the model stays cheap on a CPU.
 Text placement (`text_decoder: aligned`, our choice for the dSprites settings): the text is the
 same few words at a random start inside the padding. A plain decoder must learn to write the
 words at a position given by a continuous style code, and while it has not, it reconstructs the
-text through the style and the content carries nothing across modalities (docs/FIDELITY.md).
+text through the style and the content carries nothing across modalities (docs/FIDELITY.md, "Why mmJSD first carried nothing across
+modalities").
 With `aligned` the plain decoder writes the left-aligned string and the likelihood scores it
 against the text with its padding start removed (models/base.py), so whatever the text says must
 pass through the content. `text_decoder: conv` keeps the plain decoder of the padded text.
