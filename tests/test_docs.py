@@ -305,3 +305,108 @@ def test_readme_repro_check_can_fail():
     assert not repro_cell_errors([(table, modality, factor, cell)], rows)
     assert repro_cell_errors([(table, modality, factor, wrong)], rows)
     assert repro_cell_errors([(table, modality, factor, "0.5 / 0.5 (7 seeds)")], rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Timings: docs/BENCHMARKS.md's "Headline timings" table is the one source of every wall time
+# that README.md and docs/USAGE.md state. Each timing-looking phrase of those two docs must be a
+# figure of that table, and each figure of the table must be recorded in BENCHMARKS.md's
+# measurements below it.
+BENCHMARKS = ROOT / "docs" / "BENCHMARKS.md"
+TIMED_DOCS = [README, USAGE]
+HEADLINE_HEADING = "## Headline timings"
+_NUMBER = r"\d+(?:[.,]\d+)*(?:\s*[-–]\s*\d+(?:[.,]\d+)*)?"          # 5, 2.5, 1,167, 2-3
+_UNIT = r"(?:hours?|h|minutes?|min|seconds?|secs?|s|ms|days?|weeks?)"
+_WORD_NUMBER = r"(?i:an?|half\s+an?|one|two|three|four|five|six|seven|eight|nine|ten|twelve)"
+TIMING = re.compile(
+    rf"(?<![\w.])(?:{_NUMBER}\s*{_UNIT}(?:\s+\d+(?:[.,]\d+)?\s*{_UNIT})*"   # 8 min 51 s, 3 h 45 min
+    rf"|{_WORD_NUMBER}\s+(?:hours?|minutes?|days?|weeks?))\b")              # an hour, two days
+# Phrases that look like timings and are not wall times measured by anyone: each entry is the
+# text around such a phrase (whitespace collapsed), and only a phrase inside that text is let
+# through, so the entry cannot hide a timing written elsewhere.
+NOT_TIMINGS = [
+    # USAGE: how often a waiting GPU job repeats its log line, and a training job writes one
+    # (the code's behaviour)
+    "a reminder every 10 minutes",
+    "training logs a line at least once a minute",
+    # USAGE: the SLURM runtime requests of scales.*.resources (settings in config.yaml)
+    "paper: 32 GB and two days per training job",
+    "ci: 10 min and 2 GB per job",
+    # USAGE: SLURM's own defaults and thresholds, and the plugin's status-check delay (settings)
+    "(`MinJobAge`, 300 s by default); where it is under 120 s",
+    "with the first status check after 5 s",
+    "the plugin's default of 40 s adds waiting",
+]
+
+
+def _collapse(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def headline_timings(text: str | None = None) -> dict[str, str]:
+    """key -> figure, from the `| key | figure | measured |` rows of BENCHMARKS.md's table."""
+    text = _read(BENCHMARKS) if text is None else text
+    assert HEADLINE_HEADING in text, f"docs/BENCHMARKS.md lost its section {HEADLINE_HEADING!r}"
+    section = re.split(r"\n#{1,6} ", text.split(HEADLINE_HEADING, 1)[1], maxsplit=1)[0]
+    rows = {}
+    for line in section.splitlines():
+        if not line.startswith("|"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or cells[0] == "key" or set(cells[0]) <= set("-: "):
+            continue
+        key = cells[0].strip("`")
+        assert key not in rows, f"docs/BENCHMARKS.md's headline timings list {key} twice"
+        rows[key] = _collapse(cells[1])
+    return rows
+
+
+def untabled_timings(text: str, figures) -> list[str]:
+    """The timing-looking phrases of `text` that are not figures of the headline table."""
+    text = _collapse(text)
+    allowed = [(m.start(), m.end()) for entry in NOT_TIMINGS for m in re.finditer(re.escape(entry), text)]
+    figures = {_collapse(f) for f in figures}
+    found = []
+    for match in TIMING.finditer(text):
+        if any(start <= match.start() and match.end() <= end for start, end in allowed):
+            continue
+        if _collapse(match.group(0)) not in figures:
+            found.append(match.group(0))
+    return found
+
+
+def test_headline_timings_table():
+    rows = headline_timings()
+    assert len(rows) >= 8, f"docs/BENCHMARKS.md's headline timings have {len(rows)} rows"
+    body = _collapse(_read(BENCHMARKS).split(HEADLINE_HEADING, 1)[1].split("\n## ", 1)[1])
+    for key, figure in rows.items():
+        assert TIMING.fullmatch(figure), f"headline timing {key}: {figure!r} is not one wall time"
+        assert figure in body, f"headline timing {key}: {figure} is recorded nowhere else in docs/BENCHMARKS.md"
+
+
+@pytest.mark.parametrize("path", TIMED_DOCS, ids=lambda p: p.name)
+def test_doc_timings_come_from_benchmarks(path):
+    stray = untabled_timings(_read(path), headline_timings().values())
+    assert not stray, (f"{path.relative_to(ROOT)} states timings that docs/BENCHMARKS.md's "
+                       f"'Headline timings' table does not have: {stray}")
+
+
+def test_timing_check_can_fail():
+    figures = headline_timings().values()
+    text = _read(README)
+    assert not untabled_timings(text, figures)
+    doctored = text.replace("13 min 17 s", "26 minutes", 1)
+    assert doctored != text and untabled_timings(doctored, figures) == ["26 minutes"]
+    for made_up in ("about an hour per seed", "it takes 9 min 30 s", "3.5 h on a GPU", "2-3 minutes"):
+        assert untabled_timings(text + "\n" + made_up, figures), made_up
+    # an allowed phrase lets through only its own place: the same figure elsewhere is reported
+    assert untabled_timings(text + "\nThe demo takes 10 minutes.", figures) == ["10 minutes"]
+    # the table itself is read: a figure taken out of it is reported where a doc states it
+    assert untabled_timings(text, [f for f in figures if f != "13 min 17 s"]) == ["13 min 17 s"]
+
+
+def test_timing_pattern():
+    found = [m.group(0) for m in TIMING.finditer(
+        "3 h 45 min, 8 min 51 s, 2.5 h, 191 s, 2-3 minutes, an hour, two days; "
+        "not: 3 seeds, Table 1b, 16 GB, X0s1, 1,000 steps, a second session")]
+    assert found == ["3 h 45 min", "8 min 51 s", "2.5 h", "191 s", "2-3 minutes", "an hour", "two days"]
