@@ -1,6 +1,8 @@
 """The reader-facing docs against the repository: the README stays short, the docs a reviewer reads
-carry no lab-notebook codes, MODELS.md's table of documented settings equals config.yaml, and the
-links into docs/FIDELITY.md point at headings that exist."""
+carry no lab-notebook codes, MODELS.md's table of documented settings equals config.yaml, the
+links into docs/FIDELITY.md point at headings that exist, every wall time README.md and USAGE.md
+state is a figure of docs/BENCHMARKS.md's "Headline timings", every link and repository path in the
+docs resolves, and every cited doc section exists."""
 
 from __future__ import annotations
 
@@ -410,3 +412,168 @@ def test_timing_pattern():
         "3 h 45 min, 8 min 51 s, 2.5 h, 191 s, 2-3 minutes, an hour, two days; "
         "not: 3 seeds, Table 1b, 16 GB, X0s1, 1,000 steps, a second session")]
     assert found == ["3 h 45 min", "8 min 51 s", "2.5 h", "191 s", "2-3 minutes", "an hour", "two days"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Links: every relative markdown link, every backticked repository path and every bare docs/*.md
+# path of the docs a reader opens must name something in the repository, and a link's #anchor a
+# heading of its target. docs/evidence/ is a historical log, written as things stood then, and is
+# not checked (docs/FIDELITY.md, which links into it, is).
+LINKED_DOCS = [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "results" / "README.md"]
+MD_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+CODE_SPAN = re.compile(r"`([^`\s]+)`")
+REPO_DIRS = ("docs", "results", "benchmarks", "src", "workflow", "tests", "experiments", "profiles", "pipelines")
+REPO_PATH = re.compile(rf"^(?:\./)?(?:{'|'.join(REPO_DIRS)})/\S*$")
+BARE_DOC_PATH = re.compile(r"(?<![\w/.`\[(-])(docs/[\w./-]*\.md)\b")
+
+
+def skipped_path(path: str) -> str | None:
+    """Why a path-looking string is not checked against the repository (None: it is checked)."""
+    if any(c in path for c in "*?"):
+        return "a glob, not one file"
+    if any(c in path for c in "<>$"):
+        return "a pattern with a placeholder (<scale>, $VAR)"
+    if path.startswith(("data/", "logs/", ".venv/")):
+        return "written by a run or an install, never committed"
+    if path.startswith("results/") and path != "results/README.md" and not path.startswith("results/repro/"):
+        # results/<scale>/ (demo, ci, ...) and the paper scale's results/ top level are written by
+        # a run; only results/README.md and results/repro/ are committed
+        return "written by a run"
+    if path.startswith("results/repro/") and path.endswith(".pt"):
+        return "model weights, not committed (results/README.md)"
+    return None
+
+
+def _expand_braces(path: str) -> list[str]:
+    """src/mmjsd/networks/{dsprites,celeba}.py -> both paths (one brace group at a time)."""
+    match = re.search(r"\{([^{}]*)\}", path)
+    if not match:
+        return [path]
+    return [p for option in match.group(1).split(",")
+            for p in _expand_braces(path[:match.start()] + option + path[match.end():])]
+
+
+def _unfenced(text: str) -> str:
+    out, in_fence = [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            in_fence = not in_fence
+            out.append("")
+        else:
+            out.append("" if in_fence else line)
+    return "\n".join(out)
+
+
+def heading_anchors(path: Path) -> set[str]:
+    seen: dict[str, int] = {}
+    anchors = set()
+    for heading in _headings(_read(path)):
+        anchor = github_anchor(heading)
+        n = seen.get(anchor, 0)
+        anchors.add(anchor if n == 0 else f"{anchor}-{n}")
+        seen[anchor] = n + 1
+    return anchors
+
+
+def _repo_path_error(path: str) -> str | None:
+    """Why a repository path (relative to the root) is broken, or None."""
+    path = path.removeprefix("./")
+    if skipped_path(path):
+        return None
+    file, _, test = path.partition("::")          # tests/test_x.py::test_name
+    for candidate in _expand_braces(file):
+        if not (ROOT / candidate).exists():
+            return f"{path}: {candidate} does not exist"
+        if test and not re.search(rf"^def {re.escape(test)}\b", _read(ROOT / candidate), re.MULTILINE):
+            return f"{path}: {candidate} has no test {test}"
+    return None
+
+
+def doc_link_errors(text: str, source: Path) -> list[str]:
+    """The broken links and paths of `text`, a doc at `source`: markdown links resolve from the
+    doc's folder, backticked and bare paths from the repository root."""
+    text = _unfenced(text)
+    errors = []
+    for target in MD_LINK.findall(text):
+        if re.match(r"^[a-z][a-z+.-]*:", target):            # http:, https:, mailto:
+            continue
+        file, _, anchor = target.partition("#")
+        resolved = (source.parent / file).resolve() if file else source
+        if not resolved.exists():
+            errors.append(f"link {target}: {file} does not exist")
+        elif anchor and resolved.suffix == ".md" and anchor not in heading_anchors(resolved):
+            errors.append(f"link {target}: {resolved.relative_to(ROOT)} has no heading #{anchor}")
+    paths = [p for p in CODE_SPAN.findall(text) if REPO_PATH.match(p)] + BARE_DOC_PATH.findall(text)
+    errors += [error for error in map(_repo_path_error, paths) if error]
+    return sorted(set(errors))
+
+
+@pytest.mark.parametrize("path", LINKED_DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_doc_links_resolve(path):
+    errors = doc_link_errors(_read(path), path)
+    assert not errors, f"{path.relative_to(ROOT)} has broken links: " + "; ".join(errors)
+
+
+def test_link_check_can_fail():
+    text = _read(README)
+    assert not doc_link_errors(text, README)
+    doctored = text + "\n".join([
+        "", "See [the log](docs/NO_SUCH.md), [a section](docs/FIDELITY.md#no-such-heading),",
+        "`results/repro/README.md`, `benchmarks/diagnostics/no_such.py`, docs/GONE.md and",
+        "`tests/test_docs.py::test_no_such_test`.",
+    ])
+    errors = doc_link_errors(doctored, README)
+    for broken in ("docs/NO_SUCH.md", "#no-such-heading", "results/repro/README.md", "no_such.py",
+                   "docs/GONE.md", "test_no_such_test"):
+        assert any(broken in error for error in errors), (broken, errors)
+    # what a run writes, globs and placeholders are not checked
+    assert not doc_link_errors("`results/demo/table1.csv`, `data/demo/`, `docs/figures/x_*.png`, "
+                               "`logs/<scale>/`", README)
+
+
+# Section citations: wherever the repository cites a section of a doc by name
+# (docs/FIDELITY.md, "Decisions on the validation split") or by its code (docs/FIDELITY.md, V3),
+# that doc has a heading that starts with it.
+CITING_FILES = [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "results" / "README.md", CONFIG,
+                *sorted((ROOT / "src").rglob("*.py")), *sorted((ROOT / "benchmarks").rglob("*.py")),
+                *sorted((ROOT / "experiments").glob("*.py")),
+                *sorted(p for p in (ROOT / "tests").glob("*.py") if p.name != "test_docs.py")]
+CITATION = re.compile(r"((?:docs/)?(?:evidence/)?[\w-]+\.md),?\s+(?:section\s+)?"
+                      r"(?:\"(.+?)\"(?=[),;:.]|\s|$)|(?:decision\s+)?([A-Z]\d+[a-z0-9]*)\b)")
+
+
+def section_citation_errors(text: str, source: Path) -> list[str]:
+    if source.suffix in (".py", ".yaml"):
+        text = re.sub(r"\n\s*#\s?", " ", text)        # comments wrapped over several lines
+    text = _collapse(text)
+    errors = []
+    for match in CITATION.finditer(text):
+        name = match.group(2) or match.group(3)
+        doc = match.group(1)
+        target = ROOT / doc if doc.startswith("docs/") else (source.parent / doc)
+        if not target.exists() and (ROOT / "docs" / doc).exists():
+            target = ROOT / "docs" / doc
+        if not target.exists() or target.suffix != ".md" or target == source:
+            continue
+        headings = [_collapse(h) for h in _headings(_read(target))]
+        if match.group(2):
+            ok = any(h.startswith(name) for h in headings)
+        else:
+            ok = any(re.match(rf"{re.escape(name)}\b", h) for h in headings)
+        if not ok:
+            errors.append(f"{doc}, {name!r}: no such heading in {target.relative_to(ROOT)}")
+    return errors
+
+
+def test_cited_sections_exist():
+    errors = [f"{path.relative_to(ROOT)}: {e}" for path in CITING_FILES for e in section_citation_errors(_read(path), path)]
+    assert not errors, "citations of sections that do not exist: " + "; ".join(errors)
+
+
+def test_section_citation_check_can_fail():
+    good = '(docs/FIDELITY.md, "Decisions on the validation split"; docs/FIDELITY.md, V3)'
+    assert not section_citation_errors(good, CONFIG)
+    bad = '(docs/FIDELITY.md, "The paper run, resumed across sessions"); docs/FIDELITY.md, G3.'
+    assert len(section_citation_errors(bad, CONFIG)) == 2
+    wrapped = '# (docs/evidence/fidelity-log.md, "CelebA at paper width: the first\n    # steps")'
+    assert not section_citation_errors(wrapped, CONFIG)
