@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt p
 # Rules call `mmjsd`, `snakemake` and `dvc` by name: put the venv first on PATH for every recipe.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install demo demo-report test paper dryrun lint dvc-demo dvc-remote bench clean-demo
+.PHONY: install demo demo-report test verify paper dryrun lint dvc-demo dvc-remote bench clean-demo
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found -- fix: install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 2; }
@@ -29,6 +29,10 @@ demo-report: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Re-check every committed repro number from its weights (src/mmjsd/verify.py): one line per run and table.
+verify: $(STAMP)
+	mmjsd --scale repro verify
 
 paper: $(STAMP)
 	snakemake all --cores 8 --resources gpu=2

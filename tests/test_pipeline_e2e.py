@@ -353,3 +353,38 @@ def test_config_paths_never_reach_the_shell_as_code(tmp_path, repo_env, ci_runs)
     for name in ("table1.csv", "table1_celeba.csv"):
         assert (results / name).read_bytes() == (snakemade / RESULTS / name).read_bytes(), name
     assert (root / "data" / hostile / "processed" / "dsprites" / "train.pt").is_file()
+
+
+def test_verify_rechecks_every_number_from_the_weights(ci_runs, tmp_path):
+    """`mmjsd --scale S verify` on a finished ci run: every run, table, Figure 1 and the report
+    identical; one number edited in a committed evaluation (sealed again, so only the rerun can
+    tell) is reported as different, with exit status 1; the scale's own files are untouched."""
+    from mmjsd.files import sealed
+
+    (first, _), env = ci_runs
+    before = {p: digest(p) for p in sorted((first / RESULTS).rglob("*")) if p.is_file()}
+    result = subprocess.run([str(BIN / "mmjsd"), "--scale", "ci", "verify"], cwd=first, env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    runs = [line for line in lines if line.startswith("run ")]
+    assert len(runs) == 4 and all(line.split()[2] == "identical" for line in runs), lines
+    for name in ("test split dsprites", "test split celeba", f"{RESULTS}/table1.csv", f"{RESULTS}/table1_celeba.csv",
+                 f"{RESULTS}/figure1.png", f"{RESULTS}/report.md"):
+        assert any(line.startswith(name) and "identical" in line for line in lines), (name, lines)
+    assert lines[-1].startswith("verify ci: 10 of 10 identical")
+    assert {p: digest(p) for p in sorted((first / RESULTS).rglob("*")) if p.is_file()} == before
+
+    path = first / RESULTS / "runs" / "dsprites" / "mmjsd" / "seed0" / "eval.json"
+    original = path.read_text()
+    record = json.loads(original)
+    record["coherence"]["shape"]["img"] += 0.25
+    path.write_text(json.dumps(sealed({k: v for k, v in record.items() if k != "content_sha256"})))
+    try:
+        edited = subprocess.run([str(BIN / "mmjsd"), "--scale", "ci", "verify"], cwd=first, env=env,
+                                capture_output=True, text=True, timeout=900)
+    finally:
+        path.write_text(original)
+    assert edited.returncode == 1
+    line = next(l for l in edited.stdout.splitlines() if l.startswith("run dsprites/mmjsd/seed0"))
+    assert "different" in line and "coherence.shape.img" in line, line

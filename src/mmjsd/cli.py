@@ -33,6 +33,7 @@ from mmjsd.report import cli_report
 from mmjsd.runs import cli_inspect
 from mmjsd.status import cli_status
 from mmjsd.train import cli_train
+from mmjsd.verify import cli_verify
 from mmjsd.vocabulary import DATASETS, MODALITIES, MODELS
 
 
@@ -159,6 +160,11 @@ def _build_parser() -> argparse.ArgumentParser:
     add("plots", cli_plots, "draw the training curves and Table 1a as PNG files (<paths.results>/plots/, dvc plots)")
     p = add("report", cli_report, "write <paths.results>/report.md: scale, data sources, seeds, hardware, paper comparison")
 
+    p = add("verify", cli_verify,
+            "re-check every number of the scale from its weights in a scratch folder: models and classifiers against "
+            "their slots, the test splits rebuilt, every evaluation rerun, the tables, Figure 1 and the report re-derived; "
+            "one line each (identical, within tolerance, different, missing); exit status 1 when any differs")
+    p.add_argument("--keep", action="store_true", help="keep the scratch folder (its path is printed)")
     add("adopt-pulled", cli_adopt_pulled,
         "after `dvc pull`: check the pulled outputs against dvc.lock, then record them as Snakemake's own "
         "(file times and metadata), so that neither `snakemake all` nor `dvc repro` retrains them")
