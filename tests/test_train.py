@@ -28,6 +28,7 @@ TINY = {  # overlay for a seconds-scale run: 2 epochs of 8 steps, checkpoint eve
     "data": {"dsprites": {"source": "render", "subset": 600}},
     "model": {"dsprites": {"width": 0.25}},
     "train": {"dsprites": {"epochs": 2, "batch_size": 32, "max_train_samples": 256}, "threads": 1},
+    "eval": {"latent_fit_samples": 16},   # 600 rows leave 30 for test_fit, 27 for val_fit (the config's check)
 }
 
 
