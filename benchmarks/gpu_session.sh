@@ -83,6 +83,11 @@ if sys.argv[2]:
     overlay["train"] = {"dsprites": {"epochs": int(sys.argv[2])}}
 if sys.argv[3]:
     overlay["data"]["dsprites"]["subset"] = int(sys.argv[3])
+    # a small subset holds fewer held-out rows than the probe's 256 (the config refuses that): fit on them
+    from mmjsd.config import held_out_sizes
+    data = raw["data"]["dsprites"]
+    held = min(held_out_sizes(int(sys.argv[3]), data["test_fraction"], data["val_fraction"]))
+    overlay["eval"] = {"latent_fit_samples": min(raw["eval"]["latent_fit_samples"], held)}
 raw["scales"]["gpupaper"] = overlay
 yaml.safe_dump(raw, open(sys.argv[1], "w"))
 EOF

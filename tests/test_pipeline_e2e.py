@@ -168,26 +168,35 @@ def test_a_damaged_output_stops_the_run_and_the_printed_fix_works_as_printed(ci_
 
 def test_corrupt_dsprites_file_stops_before_any_job(ci_runs):
     (_, second), env = ci_runs
-    config = yaml.safe_load((second / "config.yaml").read_text())
+    original = (second / "config.yaml").read_text()
+    config = yaml.safe_load(original)
     config["scales"]["ci"]["data"]["dsprites"]["source"] = "official"
     (second / "config.yaml").write_text(yaml.safe_dump(config))
     official = second / "data/ci/raw/dsprites/official.npz"
     official.write_bytes(b"PK\x03\x04 truncated download")
     before = _outputs_snapshot(second)
-    result = snakemake(second, env, "all", "--config", "scale=ci", check=False)
+    try:
+        result = snakemake(second, env, "all", "--config", "scale=ci", check=False)
+    finally:
+        (second / "config.yaml").write_text(original)    # the module's other tests use this run
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("mmjsd: error:")]
     assert len(errors) == 1 and "not the official 7da33b31b13a06f4b04a70402ce90c2e" in errors[0] and "fix:" in errors[0]
     assert _outputs_snapshot(second) == before
+    official.unlink()
 
 
 def test_missing_celeba_folder_stops_before_any_job(ci_runs):
     (first, _), env = ci_runs
-    config = yaml.safe_load((first / "config.yaml").read_text())
+    original = (first / "config.yaml").read_text()
+    config = yaml.safe_load(original)
     config["scales"]["ci"]["data"]["celeba"] = {"source": "folder", "root": "no/such/celeba"}
     (first / "config.yaml").write_text(yaml.safe_dump(config))
     before = _outputs_snapshot(first)
-    result = snakemake(first, env, "all", "--config", "scale=ci", check=False)
+    try:
+        result = snakemake(first, env, "all", "--config", "scale=ci", check=False)
+    finally:
+        (first / "config.yaml").write_text(original)     # the module's other tests use this run
     assert result.returncode != 0
     assert "mmjsd: error: CelebA folder no/such/celeba (data.celeba.root) does not exist" in result.stderr
     assert _outputs_snapshot(first) == before

@@ -20,6 +20,10 @@ import json
 import sys
 from pathlib import Path
 
+from mmjsd import holdout
+
+holdout.enter_selection()   # a lab tool: it reads recorded numbers only, and never a test split
+
 REPO = Path(__file__).resolve().parents[2]
 TEXT_DROP = 18.0
 
