@@ -74,14 +74,7 @@ def github_anchor(heading: str) -> str:
 
 
 def fidelity_anchors() -> set[str]:
-    seen: dict[str, int] = {}
-    anchors = set()
-    for heading in _headings(_read(FIDELITY)):
-        anchor = github_anchor(heading)
-        n = seen.get(anchor, 0)
-        anchors.add(anchor if n == 0 else f"{anchor}-{n}")
-        seen[anchor] = n + 1
-    return anchors
+    return heading_anchors(FIDELITY)
 
 
 def documented_settings() -> list[tuple[str, str]]:
