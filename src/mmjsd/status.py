@@ -52,21 +52,23 @@ class Process:
 
 
 def live_processes() -> list[Process] | None:
-    """This host's processes (argv, working folder) from /proc, or None where there is no /proc."""
+    """The live processes whose working folder is this checkout (argv from /proc), or None where
+    there is no /proc. Only they can hold this checkout's jobs: another clone's runs do not count."""
     proc = Path("/proc")
     if not (proc / "self" / "cmdline").exists():
         return None
+    here = Path.cwd().resolve()
     found = []
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         try:
             argv = (entry / "cmdline").read_bytes().decode("utf-8", "replace").split("\0")[:-1]
-            cwd = os.readlink(entry / "cwd")
+            cwd = Path(os.readlink(entry / "cwd"))
         except OSError:      # ended meanwhile, or another user's
             continue
-        if argv:
-            found.append(Process(int(entry.name), argv, cwd))
+        if argv and cwd == here:
+            found.append(Process(int(entry.name), argv, str(cwd)))
     return found
 
 
@@ -74,31 +76,23 @@ def _contains(argv: list[str], part: tuple[str, ...]) -> bool:
     return any(tuple(argv[i:i + len(part)]) == part for i in range(len(argv) - len(part) + 1))
 
 
-def _here(process: Process) -> bool:
-    try:
-        return Path(process.cwd).resolve() == Path.cwd().resolve()
-    except OSError:
-        return False
-
-
 def job_process(job: Job, scale: str, processes: list[Process]) -> Process | None:
-    """The live `mmjsd --scale SCALE <job's command>` of this checkout, if any."""
+    """The live `mmjsd --scale SCALE <job's command>` among `processes` (this checkout's), if any."""
     for process in processes:
         is_mmjsd = any(Path(arg).name == "mmjsd" for arg in process.argv[:4]) or _contains(process.argv, ("-m", "mmjsd"))
-        if is_mmjsd and job.command and _contains(process.argv, ("--scale", scale)) and _contains(process.argv, job.command) \
-                and _here(process):
+        if is_mmjsd and job.command and _contains(process.argv, ("--scale", scale)) and _contains(process.argv, job.command):
             return process
     return None
 
 
 def snakemake_process(scale: str, processes: list[Process]) -> Process | None:
-    """A live Snakemake run (not a dry run) of this scale in this checkout, if any."""
+    """A live Snakemake run (not a dry run) of this scale among `processes` (this checkout's), if any."""
     for process in processes:
         argv = process.argv
         if not any(Path(arg).name == "snakemake" for arg in argv[:3]) or {"-n", "--dry-run", "--dryrun"} & set(argv):
             continue
         scales = [arg.split("=", 1)[1] for arg in argv if arg.startswith("scale=")]
-        if (scales[-1] if scales else "paper") == scale and _here(process):
+        if (scales[-1] if scales else "paper") == scale:
             return process
     return None
 
