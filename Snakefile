@@ -7,17 +7,14 @@
 # Every rule is one call of the `mmjsd` CLI (src/mmjsd/cli.py) with a log under logs/<scale>/.
 
 
-import sys
-
-
 configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"
 
 wildcard_constraints:
-    dataset="dsprites|celeba",
-    model="mmjsd|mmpoe",
+    dataset=one_of(CFG["datasets"]),
+    model=one_of(CFG["models"]),
     seed=r"\d+",
     modality="img|text",
 
@@ -26,28 +23,10 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 
 
-# A rerun empties a job's log: keep the previous run's logs as <name>.log.1 (.2, .3).
+# Jobs planned, nothing deleted yet: the checks of what they read and replace, then the logs'
+# rotation (src/mmjsd/startup.py).
 onstart:
-    from mmjsd.files import rotate_logs
-
-    # Before any job, and only in a run that executes them (no dry run, no --touch): the paper
-    # scale needs a GPU, unless the jobs go to a cluster.
-    refusal = G.cpu_paper_refusal(SCALE, workflow.local_exec and not workflow.touch, G.visible_gpus(),
-                                  [job.rule.name for job in workflow.dag.needrun_jobs()], sorted(config_scales()))
-    if refusal:
-        print(refusal, file=sys.stderr)
-        sys.exit(2)
-    rotate_logs(f"logs/{SCALE}")
-    # Under a cluster executor `--cores N` caps the threads of all jobs in flight together, and of
-    # each job, at N; profiles/default (the workflow profile, loaded unless `--workflow-profile
-    # none`) sets `cores: all`, this host's CPUs. The cap is silent otherwise.
-    if not workflow.local_exec and workflow.resource_settings.cores is not None:
-        cores = workflow.resource_settings.cores
-        print(f"mmjsd: note: --cores {cores} (profiles/default's `cores: all` unless given) caps this cluster run at "
-              f"{cores} threads in flight and per job; add `--workflow-profile none` to lift it "
-              f"(docs/USAGE.md, \"Cluster (SLURM)\")", file=sys.stderr)
-    print(f"mmjsd: per-job progress (epoch, samples/s, ETA): `mmjsd --scale {SCALE} status` in another terminal; "
-          f"logs in logs/{SCALE}/", file=sys.stderr)
+    startup.before_jobs(workflow, SETUP)
 
 
 # Light or network-bound steps run on the submitting host under a cluster executor; prepare,

@@ -156,6 +156,7 @@ def test_an_edited_number_never_reaches_table_1(two_seed_config, edit, problem):
     import json
 
     from mmjsd.integrity import check_outputs
+    from mmjsd.startup import snakemake_request
 
     config = two_seed_config
     slot = paths.run_file(paths.RUN_EVAL, config, "dsprites", "mmjsd", 0)
@@ -168,4 +169,5 @@ def test_an_edited_number_never_reaches_table_1(two_seed_config, edit, problem):
     with pytest.raises(DataError, match=problem) as info:
         check_outputs(config)
     assert "no job was started" in str(info.value) and f"--forcerun {slot}" in str(info.value)
-    check_outputs(config, argv=["snakemake", str(slot), "--forcerun", str(slot)])   # the fix's own run is not refused
+    fix = snakemake_request(["snakemake", str(slot), "--forcerun", str(slot)])
+    check_outputs(config, "config.yaml", fix.force_all, fix.forced)   # the fix's own run is not refused

@@ -301,8 +301,8 @@ def test_parse_time_check_finds_bad_json_and_a_model_of_another_slot_and_lets_it
         check_outputs(config)
     fix = str(caught.value).split("`")[1]
     assert fix == f"snakemake all --config scale=ci --forcerun {record}"
-    check_outputs(config, argv=shlex.split(fix))                 # the printed fix is not refused by the check
-    check_outputs(config, argv=["snakemake", "all", "-F"])
+    _scan(config, argv=shlex.split(fix))                         # the printed fix is not refused by the check
+    _scan(config, argv=["snakemake", "all", "-F"])
     from mmjsd.files import sealed
 
     record.write_text(json.dumps(sealed({"dataset": "dsprites", "model": "mmjsd", "seed": 1, "scale": "ci"})))   # copied from seed 1
@@ -318,7 +318,16 @@ def test_parse_time_check_finds_bad_json_and_a_model_of_another_slot_and_lets_it
     models.save_model(slot, model, {"dataset": "dsprites", "model": "mmpoe", "seed": 1})
     with pytest.raises(DataError, match=r"model.pt is damaged: it holds the model of another run \(seed 1\)"):
         check_outputs(config)
-    check_outputs(config, argv=["snakemake", "all", "--forcerun", str(slot)])
+    _scan(config, argv=["snakemake", "all", "--forcerun", str(slot)])
+
+
+def _scan(config, config_file="config.yaml", argv=()):
+    """The parse-time scan as the Snakemake command line `argv` runs it."""
+    from mmjsd.integrity import check_outputs
+    from mmjsd.startup import snakemake_request
+
+    request = snakemake_request(list(argv))
+    check_outputs(config, str(config_file), request.force_all, request.forced)
 
 
 def test_folders_with_a_space_run_under_snakemake(workdir, repo_env):
@@ -340,50 +349,53 @@ def test_folders_with_a_space_run_under_snakemake(workdir, repo_env):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="chattr +i needs root")
-@pytest.mark.parametrize("argv", [[], ["snakemake", "all", "--forceall"], ["snakemake", "all", "--forcerun", "TABLE"]])
 @pytest.mark.parametrize("immutable", ["file", "folder"])
-def test_an_immutable_output_stops_the_run_before_snakemake_tries_to_delete_it(tmp_path, argv, immutable):
-    """Also under --forceall / --forcerun (Snakemake deletes what it reruns); the fix names what is
-    immutable (the file or its folder) and works as printed."""
+def test_an_immutable_output_stops_the_run_before_snakemake_tries_to_delete_it(tmp_path, immutable):
+    """A planned job (a plain rerun, --forceall or --forcerun) whose output cannot be replaced stops
+    the run before Snakemake deletes anything; the fix names what is immutable (the file or its
+    folder) and works as printed."""
     import shlex
     import subprocess
 
     from mmjsd import paths as P
     from mmjsd.config import load_config
     from mmjsd.errors import DataError
-    from mmjsd.integrity import check_outputs
+    from mmjsd.integrity import check_planned
 
     config = load_config(ci_config(tmp_path), "ci")
     table = P.fill(P.TABLE1, config)
     table.parent.mkdir(parents=True)
     table.write_text("dataset\n")
-    argv = [str(table) if a == "TABLE" else a for a in argv]
-    check_outputs(config, argv=argv)
+    plan = [("aggregate", [], [table, P.fill(P.TABLE1_MD, config)])]
+    check_planned(config, "config.yaml", plan)
     target = table if immutable == "file" else table.parent
     if subprocess.run(["chattr", "+i", str(target)], capture_output=True).returncode != 0:
         pytest.skip("this file system does not support chattr +i")
     try:
+        check_planned(config, "config.yaml", [])                 # nothing planned replaces it
         with pytest.raises(DataError) as info:
-            check_outputs(config, argv=argv)
+            check_planned(config, "config.yaml", plan)
         message = str(info.value)
         assert "table1.csv" in message and "no job was started" in message
         fix = message.split("-- fix: ")[1]
         command = fix.split("`")[1]
         assert command == f"chattr -i {shlex.quote(str(target))}", fix
         subprocess.run(command, shell=True, check=True)           # the fix, verbatim
-        check_outputs(config, argv=argv)
+        check_planned(config, "config.yaml", plan)
     finally:
         subprocess.run(["chattr", "-i", str(target)], check=True)
 
 
-def test_snakemake_request_reads_dry_run_and_forced_paths():
-    from mmjsd.integrity import snakemake_request
+def test_snakemake_request_is_read_with_snakemakes_own_parser():
+    from mmjsd.startup import Request, snakemake_request
 
-    dry, force_all, forced = snakemake_request(["snakemake", "-np", "all", "--forcerun", "a/b.pt", "c.json", "--cores", "2"])
-    assert dry and not force_all and forced == {Path("a/b.pt").resolve(), Path("c.json").resolve()}
-    assert snakemake_request(["snakemake", "all", "--dry-run", "-F"])[:2] == (True, True)
-    assert snakemake_request(["snakemake", "all", "--cores", "1"]) == (False, False, set())
-    assert snakemake_request(["snakemake", "all", "--forcerun=x.json"])[2] == {Path("x.json").resolve()}
+    request = snakemake_request(["snakemake", "-np", "all", "--forcerun", "a/b.pt", "c.json", "train", "--cores", "2"])
+    assert request.dry_run and not request.force_all
+    assert request.forced == {Path("a/b.pt").resolve(), Path("c.json").resolve()}     # `train` names a rule
+    assert snakemake_request(["snakemake", "all", "--dry-run", "-F"]).force_all
+    assert snakemake_request(["/venv/bin/snakemake", "all", "--cores", "1"]) == Request()
+    assert snakemake_request(["snakemake", "all", "--forcerun=x.json"]).forced == {Path("x.json").resolve()}
+    assert snakemake_request(["pytest", "-x", "--forcerun", "x.json"]) == Request()   # not a Snakemake command line
 
 
 def test_logs_are_rotated_not_overwritten(tmp_path):
@@ -658,16 +670,14 @@ def test_evaluate_refuses_a_stale_or_damaged_classifier_and_records_what_it_read
 
 def test_a_split_edited_in_place_stops_the_run_before_its_consumers_are_deleted(tmp_path):
     """One label changed in a processed test split (same size, valid file, newer than the
-    classifiers built from it): the start-up scan reads its checksum before Snakemake would delete
-    the classifiers, and the printed fix names this scale and rebuilds exactly that split."""
-    import shlex
-    import time
+    classifiers built from it): the check of Snakemake's plan reads its checksum before Snakemake
+    would delete the classifiers, and the printed fix names this scale and rebuilds exactly that split."""
 
     from mmjsd import paths as P
     from mmjsd.config import load_config
     from mmjsd.data import dsprites_render
     from mmjsd.errors import DataError
-    from mmjsd.integrity import check_outputs
+    from mmjsd.integrity import check_planned
 
     config_file = ci_config(tmp_path)
     config = load_config(config_file, "ci")
@@ -679,20 +689,22 @@ def test_a_split_edited_in_place_stops_the_run_before_its_consumers_are_deleted(
     classifier.parent.mkdir(parents=True)
     torch.save({"made from": "the splits"}, classifier)
     made = classifier.read_bytes()
-    time.sleep(0.01)
-    check_outputs(config, str(config_file))
     split_path = P.processed(config, "dsprites", "test")
+    # what Snakemake plans once the split is newer than the classifier: retrain it from the splits
+    plan = [("train_classifier", [P.processed(config, "dsprites", "train"), split_path], [classifier])]
+    check_planned(config, str(config_file), plan)
     split = torch.load(split_path, weights_only=False)
     split["labels"][0, 0] = (split["labels"][0, 0] + 1) % 3
     with open(split_path, "wb") as handle:
         torch.save(split, handle)
     with pytest.raises(DataError) as info:
-        check_outputs(config, str(config_file))
+        check_planned(config, str(config_file), plan)
     message = str(info.value)
-    assert "test.pt is damaged" in message and "checksum" in message and "no job was started" in message
+    assert "checksum" in message and "the train_classifier job that reads it was not started and nothing was deleted" in message
     fix = message.split("`")[1]
     assert fix == f"snakemake all --config scale=ci --configfile {config_file} --forcerun {split_path}", fix
-    check_outputs(config, str(config_file), argv=shlex.split(fix))      # the fix's own run passes the scan
+    # the fix's own run rebuilds the split first: nothing planned reads the damaged file
+    check_planned(config, str(config_file), plan + [("prepare", [raw], [P.processed(config, "dsprites", n) for n in P.SPLITS])])
     assert classifier.read_bytes() == made
 
 
@@ -723,7 +735,10 @@ def test_splits_lost_to_a_killed_rebuild_are_named_with_the_fix(tmp_path, monkey
     with pytest.raises(DataError) as info:
         check_outputs(config, str(config_file))
     message = str(info.value)
-    assert "7 processed dsprites split(s) are missing after an interrupted rebuild" in message and "no job was started" in message
+    assert "the prepare job dsprites was interrupted: 7 of its outputs are missing" in message and "no job was started" in message
     fix = message.split("`")[1]
     assert fix.startswith(f"snakemake all --config scale=ci --configfile {config_file} --forcerun ")
-    check_outputs(config, str(config_file), argv=shlex.split(fix))
+    _scan(config, config_file, argv=shlex.split(fix))
+    (tmp_path / ".snakemake" / "locks").mkdir()
+    (tmp_path / ".snakemake" / "locks" / "0.input.lock").write_text("")
+    check_outputs(config, str(config_file))          # a run in flight (or one killed, before --unlock): its own markers

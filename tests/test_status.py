@@ -39,9 +39,10 @@ def _lines(config):
 @pytest.mark.skipif(status.live_processes() is None, reason="needs /proc (Linux)")
 def test_states_from_outputs_logs_and_live_processes(tmp_path, monkeypatch):
     config, logs = _scale_config(tmp_path, monkeypatch)
-    done = paths.processed(config, "dsprites", "train")
-    done.parent.mkdir(parents=True)
-    done.write_bytes(b"x")
+    for split in paths.SPLITS:       # prepare is done when all its outputs exist
+        done = paths.processed(config, "dsprites", split)
+        done.parent.mkdir(parents=True, exist_ok=True)
+        done.write_bytes(b"x")
     (logs / "train_dsprites_mmjsd_seed0.log").write_text(
         "epoch 3/12 batch 500/1519 (in progress): loss so far 612 | 729 samples/s | elapsed 0:02:00 | ETA 0:13:22\n")
     os.utime(logs / "train_dsprites_mmjsd_seed0.log", (time.time() - 3600, time.time() - 3600))   # silent for an hour
@@ -98,6 +99,6 @@ def test_a_job_held_by_a_live_snakemake_is_never_stopped(tmp_path, monkeypatch):
 def test_without_proc_a_recent_log_counts_as_running(tmp_path, monkeypatch):
     config, logs = _scale_config(tmp_path, monkeypatch)
     (logs / "train_dsprites_mmjsd_seed0.log").write_text("epoch 3/12 step 99: loss 1 | 729 samples/s | elapsed 0:02:00 | ETA 0:13:22\n")
-    job = next(j for j in status.jobs(config) if j.name == "dsprites/mmjsd/seed0" and j.step == "train")
+    job = next(j for j in status.jobs(config) if j.name == "dsprites/mmjsd/seed0" and j.step.rule == "train")
     assert status.state(job, time.time(), "ci", None)[0] == "running"
     assert status.state(job, time.time() + 3600, "ci", None)[0] == "stopped"

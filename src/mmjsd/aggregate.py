@@ -30,9 +30,8 @@ from typing import Any, Iterable
 from mmjsd import files, paths
 from mmjsd.data.dsprites import LABEL_SIZES
 from mmjsd.errors import DataError
-from mmjsd.fingerprints import changed_keys, content_sha256, other_run, rebuild_command
+from mmjsd.fingerprints import check_eval_slot, rebuild_command
 from mmjsd.paper import DSPRITES_FACTORS, MODEL_LABELS, MODEL_ORDER, paper_value
-from mmjsd.steps import step_settings
 from mmjsd.vocabulary import DATASETS, DIRECTIONS, REPRESENTATIONS, SOURCE_DESCRIPTIONS
 
 COLUMNS = ("dataset", "table", "model", "modality", "factor", "mean", "std", "n_seeds", "seeds",
@@ -88,33 +87,10 @@ def read_evaluations(config: dict, dataset: str, config_file: str | Path = "conf
             if record.get("holdout", "test") != "test":   # a selection run's numbers never enter Table 1
                 raise DataError(f"{path} scores the {record.get('holdout')!r} split, not test: a selection run's "
                                 f"evaluation in a pipeline slot", f"re-evaluate on test: `{fix.split('`')[1]}`")
-            check_slot(config, record, path, dataset, model, seed, fix, config_file)
+            check_eval_slot(config, record, path, dataset, model, seed, fix, config_file)
             record["_path"] = str(path)
             records.append(record)
     return records
-
-
-def check_slot(config: dict, record: dict, path: Path, dataset: str, model: str, seed: int, fix: str,
-               config_file: str | Path = "config.yaml") -> None:
-    """An eval.json is reported under its slot only when it is that slot's evaluation: the same
-    dataset, model, seed and scale, the evaluation settings of this config, and (when the model
-    file is on disk) computed from that model file. A file copied from another run is refused."""
-    other = other_run(record, {"dataset": dataset, "model": model, "seed": seed, "scale": config["scale"]})
-    if other:
-        raise DataError(f"{path} is the evaluation of another run ({other}), "
-                        f"not of {dataset}/{model}/seed{seed} at scale {config['scale']}", fix)
-    fingerprint = record.get("fingerprint") or {}
-    if not isinstance(fingerprint.get("settings"), dict):
-        raise DataError(f"{path} records no evaluation settings, so what made it cannot be checked", fix)
-    changed = changed_keys(fingerprint["settings"], step_settings(config, "evaluate", dataset))
-    if changed:
-        raise DataError(f"{path} was computed under other evaluation settings (changed: {', '.join(changed)})", fix)
-    model_path = paths.run_file(paths.RUN_MODEL, config, dataset, model, seed)
-    if model_path.is_file() and fingerprint.get("model_sha256") != content_sha256(model_path):
-        # the model was replaced after this evaluation (perhaps by one of another scale or config, which
-        # evaluate would refuse): rebuild the model, and so its evaluation, rather than only re-evaluate
-        raise DataError(f"{path} was computed from another model file than {model_path}",
-                        f"rebuild the model and what depends on it: `{rebuild_command(config, model_path, config_file)}`")
 
 
 # --------------------------------------------------------------------------------------------

@@ -154,3 +154,26 @@ def eval_fingerprint(config: dict, dataset: str, model: str, seed: int) -> dict:
             "splits_sha256": {name: content_sha256(P.processed(config, dataset, name)) for name in holdout.splits()},
             "settings": step_settings(config, "evaluate", dataset),
             "code": code_digest("evaluate")}
+
+
+def check_eval_slot(config: dict, record: dict, path: Path, dataset: str, model: str, seed: int, fix: str,
+               config_file: str | Path = "config.yaml") -> None:
+    """An eval.json is reported under its slot only when it is that slot's evaluation: the same
+    dataset, model, seed and scale, the evaluation settings of this config, and (when the model
+    file is on disk) computed from that model file. A file copied from another run is refused."""
+    other = other_run(record, {"dataset": dataset, "model": model, "seed": seed, "scale": config["scale"]})
+    if other:
+        raise DataError(f"{path} is the evaluation of another run ({other}), "
+                        f"not of {dataset}/{model}/seed{seed} at scale {config['scale']}", fix)
+    fingerprint = record.get("fingerprint") or {}
+    if not isinstance(fingerprint.get("settings"), dict):
+        raise DataError(f"{path} records no evaluation settings, so what made it cannot be checked", fix)
+    changed = changed_keys(fingerprint["settings"], step_settings(config, "evaluate", dataset))
+    if changed:
+        raise DataError(f"{path} was computed under other evaluation settings (changed: {', '.join(changed)})", fix)
+    model_path = P.run_file(P.RUN_MODEL, config, dataset, model, seed)
+    if model_path.is_file() and fingerprint.get("model_sha256") != content_sha256(model_path):
+        # the model was replaced after this evaluation (perhaps by one of another scale or config, which
+        # evaluate would refuse): rebuild the model, and so its evaluation, rather than only re-evaluate
+        raise DataError(f"{path} was computed from another model file than {model_path}",
+                        f"rebuild the model and what depends on it: `{rebuild_command(config, model_path, config_file)}`")

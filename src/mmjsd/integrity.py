@@ -32,7 +32,8 @@ from mmjsd import paths as P
 from mmjsd.data.processed import load_split
 from mmjsd.errors import DataError, detail
 from mmjsd.files import seal_problem, torch_load
-from mmjsd.fingerprints import other_run, rebuild_command
+from mmjsd.fingerprints import check_eval_slot, check_split, other_run, rebuild_command
+from mmjsd.jobs import jobs
 from mmjsd.vocabulary import MODALITIES
 
 
@@ -98,12 +99,6 @@ def split_damage(path: str | os.PathLike) -> str | None:
     return None
 
 
-def newer_than_a_consumer(split: Path, consumers: list[Path]) -> bool:
-    """A split changed after something built from it: Snakemake would rerun (and first delete) that."""
-    mtime = split.stat().st_mtime
-    return any(c.exists() and c.stat().st_mtime < mtime for c in consumers)
-
-
 SNAKEMAKE_INCOMPLETE = Path(".snakemake") / "incomplete"
 
 
@@ -133,91 +128,124 @@ def replace_damage(path: str | os.PathLike) -> str | None:
     return None
 
 
-def snakemake_request(argv: list[str]) -> tuple[bool, bool, set[Path]]:
-    """(dry run, force all, paths to force) from a Snakemake command line."""
-    dry = force_all = False
-    forced: set[Path] = set()
-    taking = False
-    for token in argv[1:]:
-        if token.startswith("--forcerun="):
-            forced.add(Path(token.split("=", 1)[1]).resolve())
-            continue
-        if token.startswith("-"):
-            taking = token in ("--forcerun", "-R")
-            if token in ("--dry-run", "--dryrun") or re.fullmatch(r"-[pqrkn]*n[pqrkn]*", token):
-                dry = True
-            if token in ("--forceall", "-F"):
-                force_all = True
-            continue
-        if taking:
-            forced.add(Path(token).resolve())
-    return dry, force_all, forced
+def lock_held(root: str | os.PathLike = ".") -> bool:
+    """A Snakemake run holds this working folder (or a killed one left its lock for `--unlock`):
+    its incomplete-output markers are then its own jobs in flight, not interrupted ones."""
+    locks = Path(root) / ".snakemake" / "locks"
+    return locks.is_dir() and any(locks.iterdir())
 
 
-def json_outputs(config: dict) -> list[Path]:
-    """Every JSON file a rule of this scale declares as output (runs and classifiers)."""
-    out = [P.run_file(t, config, d, m, s) for t in (P.RUN_METRICS, P.RUN_SUMMARY, P.RUN_EVAL, P.RUN_EVAL_SUMMARY)
-           for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
-    out += [P.fill(t, config, dataset=d, modality=mod) for t in (P.CLASSIFIER_METRICS, P.CLASSIFIER_SUMMARY)
-            for d in config["datasets"] for mod in MODALITIES]
-    return out
+def file_outputs(config: dict, suffix: str) -> list[Path]:
+    """Every output file of this scale's jobs (mmjsd.jobs) whose name ends in `suffix`."""
+    return [path for job in jobs(config) if not job.step.directory for path in job.outputs.values() if path.suffix == suffix]
 
 
-def torch_outputs(config: dict) -> list[Path]:
-    """Every torch file the pipeline writes for this scale: processed splits, models, classifiers."""
-    out = [P.processed(config, d, s) for d in config["datasets"] for s in P.SPLITS]
-    out += [P.run_file(P.RUN_MODEL, config, d, m, s) for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
-    out += [P.fill(P.CLASSIFIER, config, dataset=d, modality=mod) for d in config["datasets"] for mod in MODALITIES]
-    return out
-
-
-def check_outputs(config: dict, config_file: str = "config.yaml", argv: list[str] | None = None) -> None:
-    """DataError for the first damaged output of this scale (torch file, JSON file, or a model in
-    another run's slot), naming the exact command that rebuilds it and what depends on it (and
-    nothing else). Files the command line `argv` forces to be rebuilt are not checked."""
-    _, force_all, forced = snakemake_request(argv or [])
-    finals = [P.fill(t, config) for t in (P.TABLE1, P.TABLE1_MD, P.TABLE1_CELEBA, P.METRICS, P.FIGURE1, P.REPORT, P.PLOT_CURVES, P.PLOT_COHERENCE)]
-    # Whatever the command line forces, Snakemake deletes what it reruns: every output must be replaceable.
-    checks = [(path, replace_damage) for path in [*torch_outputs(config), *json_outputs(config), *finals]]
-    if not force_all:
-        evals = {P.run_file(P.RUN_EVAL, config, d, m, s) for d in config["datasets"] for m in config["models"] for s in config["seeds"]}
-        checks += [(path, zip_damage) for path in torch_outputs(config)]
-        checks += [(path, json_damage) for path in json_outputs(config) if path not in evals]   # eval.json: eval_damage below
-        checks += [(P.run_file(P.RUN_MODEL, config, d, m, s), lambda path, d=d, m=m, s=s: slot_damage(path, d, m, s))
-                   for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
-        checks += [(P.run_file(P.RUN_EVAL, config, d, m, s), lambda path, d=d, m=m, s=s: eval_damage(path, d, m, s, config["scale"]))
-                   for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
-        # A killed rebuild of `prepare` leaves its splits missing while what was built from them stays:
-        # Snakemake needs no missing intermediate file when the final outputs exist, and would say
-        # "Nothing to be done". Its own record of the interrupted job tells this apart from splits
-        # deleted on purpose after training: say what to run.
-        interrupted = interrupted_outputs()
-        for dataset in config["datasets"]:
-            splits = [P.processed(config, dataset, name) for name in P.SPLITS]
-            lost = [split for split in splits if not split.exists() and split.resolve() in interrupted]
-            if lost and lost[0].resolve() not in forced:
-                raise DataError(
-                    f"{len(lost)} processed {dataset} split(s) are missing after an interrupted rebuild ({lost[0]} ...); "
-                    f"no job was started",
-                    f"rebuild them and what depends on them: `{rebuild_command(config, lost[0], config_file)}`")
-        # A split edited in place (one label changed: same size, valid file) is caught by its checksum,
-        # but only when read: read it here when Snakemake would rerun what was built from it.
-        for dataset in config["datasets"]:
-            consumers = [P.fill(P.CLASSIFIER, config, dataset=dataset, modality=m) for m in MODALITIES]
-            consumers += [P.run_file(t, config, dataset, m, s) for t in (P.RUN_MODEL, P.RUN_EVAL)
-                          for m in config["models"] for s in config["seeds"]]
-            checks += [(split, split_damage) for split in (P.processed(config, dataset, name) for name in P.SPLITS)
-                       if split.exists() and newer_than_a_consumer(split, consumers)]
+def check_outputs(config: dict, config_file: str = "config.yaml", force_all: bool = False,
+                  forced: frozenset | set = frozenset()) -> None:
+    """At parse time: DataError for the first damaged output of this scale (torch file, JSON file,
+    an eval.json edited by hand, a model in another run's slot) or the first job killed with its
+    outputs missing, naming the exact command that rebuilds it and what depends on it. Files the
+    command line forces to be rebuilt (`forced`, every file with `force_all`) are not checked."""
+    if force_all:
+        return
+    table = jobs(config)
+    evals = {job.outputs["record"] for job in table if job.step.rule == "evaluate"}
+    checks = [(path, zip_damage) for path in file_outputs(config, ".pt")]
+    checks += [(path, json_damage) for path in file_outputs(config, ".json") if path not in evals]   # eval.json: eval_damage below
+    for job in table:
+        if job.step.rule == "train":
+            w = job.wildcards
+            checks.append((job.outputs["model"], lambda path, w=w: slot_damage(path, w["dataset"], w["model"], w["seed"])))
+        if job.step.rule == "evaluate":
+            w = job.wildcards
+            checks.append((job.outputs["record"], lambda path, w=w: eval_damage(path, w["dataset"], w["model"], w["seed"], config["scale"])))
     for path, damage in checks:
-        if not path.exists() or (path.resolve() in forced and damage is not replace_damage):
+        if not path.exists() or path.resolve() in forced:
             continue
         problem = damage(path)
-        if problem is not None and damage is replace_damage:
-            blocked = path if os.access(path.parent, os.W_OK) else path.parent     # the file itself, or its folder
-            raise DataError(f"{path}: {problem}; no job was started",
-                            f"make {'it' if blocked == path else 'its folder'} writable (`chattr -i {shlex.quote(str(blocked))}` "
-                            f"if immutable, else `chmod u+w {shlex.quote(str(blocked))}`), then run again")
         if problem is not None:
             raise DataError(
                 f"{path} is damaged: {problem}; no job was started, so nothing built from it was deleted",
                 f"rebuild it and what depends on it: `{rebuild_command(config, path, config_file)}`")
+    # A killed job leaves its outputs missing (Snakemake deleted them before the job) while what was
+    # built from them stays: Snakemake needs no missing intermediate file when the final outputs
+    # exist, and would say "Nothing to be done". Its own record of the interrupted job (a marker per
+    # output) tells this apart from files deleted on purpose (processed splits after training).
+    if lock_held():
+        return
+    interrupted = interrupted_outputs()
+    for job in table:
+        outputs = list(job.outputs.values())
+        lost = [path for path in outputs if not path.exists() and path.resolve() in interrupted]
+        if lost and not any(path.resolve() in forced for path in outputs):
+            raise DataError(
+                f"the {job.step.rule} job {job.name} was interrupted: {len(lost)} of its outputs are missing ({lost[0]}); "
+                f"no job was started",
+                f"rebuild them and what depends on them: `{rebuild_command(config, lost[0], config_file)}`")
+
+
+def input_problem(config: dict, path: Path, config_file: str = "config.yaml") -> DataError | None:
+    """The refusal (one line, with its fix) of the consumer that will read `path`, found before
+    Snakemake deletes that consumer's outputs; None when the file is sound or no job writes it."""
+    writers = {out.resolve(): (job, name) for job in jobs(config) for name, out in job.outputs.items()}
+    found = writers.get(path.resolve())
+    if found is None:
+        return None
+    job, name = found
+    w, rule = job.wildcards, job.step.rule
+    try:
+        if rule == "prepare":
+            try:
+                split = load_split(path)
+            except DataError as exc:
+                raise DataError(exc.problem, f"rebuild it and what depends on it: `{rebuild_command(config, path, config_file)}`") from None
+            check_split(split, path, config, w["dataset"], config_file)
+        elif rule == "train" and name == "model":
+            from mmjsd.models import load_run_model     # torch: only when a planned job reads a model
+
+            load_run_model(config, w["dataset"], w["model"], w["seed"])
+        elif rule == "train_classifier" and name == "classifier":
+            from mmjsd.evaluate import load_checked_classifier
+
+            load_checked_classifier(config, w["dataset"], w["modality"], path, config_file)
+        elif rule == "evaluate" and name == "record":
+            problem = eval_damage(path, w["dataset"], w["model"], w["seed"], config["scale"])
+            if problem:
+                raise DataError(f"{path} is damaged: {problem}", f"rebuild it: `{rebuild_command(config, path, config_file)}`")
+            check_eval_slot(config, json.loads(path.read_bytes()), path, w["dataset"], w["model"], w["seed"],
+                            f"rebuild it: `{rebuild_command(config, path, config_file)}`", config_file)
+        elif path.suffix == ".json":
+            problem = json_damage(path)
+            if problem:
+                raise DataError(f"{path} is damaged: {problem}", f"rebuild it: `{rebuild_command(config, path, config_file)}`")
+    except DataError as exc:
+        return exc
+    return None
+
+
+def check_planned(config: dict, config_file: str, planned: list[tuple[str, list[Path], list[Path]]]) -> None:
+    """From `onstart`, with Snakemake's plan (rule, inputs, outputs of every job it will run): every
+    output a planned job replaces can be replaced, and every file a planned job reads that no
+    planned job rebuilds passes the check its consumer would make. Snakemake deletes a job's
+    outputs before the job runs, so a refusal inside the job comes after the deletion; here nothing
+    has been deleted yet. DataError otherwise."""
+    rebuilt = {path.resolve() for _, _, outputs in planned for path in outputs}
+    for _, _, outputs in planned:
+        for path in outputs:
+            problem = replace_damage(path) if path.exists() else None
+            if problem is not None:
+                blocked = path if os.access(path.parent, os.W_OK) else path.parent     # the file itself, or its folder
+                raise DataError(f"{path}: {problem}; no job was started",
+                                f"make {'it' if blocked == path else 'its folder'} writable (`chattr -i {shlex.quote(str(blocked))}` "
+                                f"if immutable, else `chmod u+w {shlex.quote(str(blocked))}`), then run again")
+    checked: set[Path] = set()
+    for rule, inputs, _ in planned:
+        for path in inputs:
+            resolved = path.resolve()
+            if resolved in rebuilt or resolved in checked or not path.is_file():
+                continue
+            checked.add(resolved)
+            problem = input_problem(config, path, config_file)
+            if problem is not None:
+                raise DataError(f"{problem.problem}; the {rule} job that reads it was not started and nothing was deleted",
+                                problem.fix)

@@ -1,13 +1,14 @@
 """`mmjsd status`: one line per job of a scale, read from its outputs and logs.
 
     mmjsd --scale repro status
-    prepare   dsprites                done
-    train     dsprites/mmjsd/seed1    running  epoch 7/12, 729 samples/s, ETA 0:13:22
-    evaluate  dsprites/mmjsd/seed1    waiting
+    prepare           dsprites                 done
+    train             dsprites/mmjsd/seed1     running  epoch 7/12, 729 samples/s, ETA 0:13:22
+    evaluate          dsprites/mmjsd/seed1     waiting
     ...
 
 A job is `running` while a live process of this checkout runs its `mmjsd` command (read from
-/proc), `done` when its output exists, `failed` when its log ends in an error, and otherwise
+/proc), `interrupted` when Snakemake marked it started and its outputs are missing (killed; the
+line names the command that rebuilds it), `done` when its outputs exist, `failed` when its log ends in an error, and otherwise
 `waiting` while a live Snakemake of this scale (also one that `dvc repro` started) holds the run:
 that Snakemake starts it or resumes it, so no advice to rerun is given then. A job whose process
 runs elsewhere (a cluster node) counts as `running` while its log grows (it is written at least
@@ -26,22 +27,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmjsd import paths
-from mmjsd.vocabulary import MODALITIES
+from mmjsd.fingerprints import rebuild_command
+from mmjsd.integrity import interrupted_outputs, lock_held
+from mmjsd.jobs import Job, jobs
 
 RUNNING_WITHIN_S = 300
 PROGRESS = re.compile(r"^epoch (?P<epoch>\d+/\d+).*?\| (?P<rate>\d+) samples/s \| elapsed [\d:]+ \| ETA (?P<eta>[\d:]+)")
 ERROR_MARKS = ("mmjsd: error:", "Traceback (most recent call last)", "mmjsd: interrupted")
-
-
-@dataclass
-class Job:
-    step: str
-    name: str
-    output: Path
-    log: Path
-    partial: Path | None = None     # what an unfinished job leaves (a training checkpoint)
-    command: tuple[str, ...] = ()   # the job's mmjsd subcommand and its arguments, as the rule writes them
 
 
 @dataclass
@@ -97,40 +89,6 @@ def snakemake_process(scale: str, processes: list[Process]) -> Process | None:
     return None
 
 
-def log_file(config: dict, name: str) -> Path:
-    """The log a Snakemake rule (workflow/rules/*.smk) writes for a job."""
-    return Path("logs") / config["scale"] / f"{name}.log"
-
-
-def jobs(config: dict) -> list[Job]:
-    """Every job of the scale, in the order the pipeline runs them."""
-    out: list[Job] = []
-    for dataset in config["datasets"]:
-        out.append(Job("prepare", dataset, paths.processed(config, dataset, "train"), log_file(config, f"prepare_{dataset}"),
-                       command=("prepare", "--dataset", dataset)))
-    for dataset in config["datasets"]:
-        for modality in MODALITIES:
-            out.append(Job("classifier", f"{dataset}/{modality}",
-                           paths.fill(paths.CLASSIFIER_METRICS, config, dataset=dataset, modality=modality),
-                           log_file(config, f"classifier_{dataset}_{modality}"),
-                           command=("train-classifier", "--dataset", dataset, "--modality", modality)))
-    runs = [(d, m, s) for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
-    for dataset, model, seed in runs:
-        out.append(Job("train", f"{dataset}/{model}/seed{seed}", paths.run_file(paths.RUN_MODEL, config, dataset, model, seed),
-                       log_file(config, f"train_{dataset}_{model}_seed{seed}"),
-                       paths.run_file(paths.RUN_CHECKPOINT, config, dataset, model, seed),
-                       command=("train", "--dataset", dataset, "--model", model, "--seed", str(seed))))
-    for dataset, model, seed in runs:
-        out.append(Job("evaluate", f"{dataset}/{model}/seed{seed}", paths.run_file(paths.RUN_EVAL, config, dataset, model, seed),
-                       log_file(config, f"evaluate_{dataset}_{model}_seed{seed}"),
-                       command=("evaluate", "--dataset", dataset, "--model", model, "--seed", str(seed))))
-    out.append(Job("aggregate", "table 1", paths.fill(paths.TABLE1, config), log_file(config, "aggregate"), command=("aggregate",)))
-    if "celeba" in config["datasets"]:
-        out.append(Job("figure", "figure 1", paths.fill(paths.FIGURE1, config), log_file(config, "figure"), command=("figure",)))
-    out.append(Job("report", "report.md", paths.fill(paths.REPORT, config), log_file(config, "report"), command=("report",)))
-    return out
-
-
 def last_lines(path: Path, n: int = 20) -> list[str]:
     try:
         with open(path, "rb") as handle:
@@ -141,8 +99,10 @@ def last_lines(path: Path, n: int = 20) -> list[str]:
         return []
 
 
-def state(job: Job, now: float, scale: str = "", processes: list[Process] | None = None) -> tuple[str, str]:
-    """(state, detail) of one job; `processes`: this host's live processes (None: unknown)."""
+def state(job: Job, now: float, scale: str = "", processes: list[Process] | None = None,
+          interrupted_fix: str | None = None) -> tuple[str, str]:
+    """(state, detail) of one job; `processes`: this host's live processes (None: unknown);
+    `interrupted_fix`: the command that rebuilds the job when it was killed with outputs missing."""
     lines = last_lines(job.log) if job.log.is_file() else []
     progress = next((m for m in map(PROGRESS.match, reversed(lines)) if m), None)
     detail = f"epoch {progress['epoch']}, {progress['rate']} samples/s, ETA {progress['eta']}" if progress else ""
@@ -150,7 +110,9 @@ def state(job: Job, now: float, scale: str = "", processes: list[Process] | None
     known = processes is not None
     if known and job_process(job, scale, processes) is not None:
         return "running", detail
-    if job.output.is_file():
+    if interrupted_fix is not None:
+        return "interrupted", f"killed before it finished, outputs missing: run `{interrupted_fix}`"
+    if all(path.exists() for path in job.outputs.values()):
         return "done", ""
     if any(mark in line for line in lines for mark in ERROR_MARKS):
         error = next((line for line in reversed(lines) if "mmjsd: error:" in line), lines[-1] if lines else "")
@@ -165,20 +127,28 @@ def state(job: Job, now: float, scale: str = "", processes: list[Process] | None
     return "waiting", ""
 
 
-def report_lines(config: dict, now: float | None = None) -> list[str]:
+def interrupted_fix(job: Job, config: dict, config_file: str, interrupted: set[Path]) -> str | None:
+    """The command that rebuilds `job` when Snakemake marked it started and it never finished, with
+    outputs missing (the start-up check refuses the next run with the same command)."""
+    lost = [path for path in job.outputs.values() if not path.exists() and path.resolve() in interrupted]
+    return rebuild_command(config, lost[0], config_file) if lost else None
+
+
+def report_lines(config: dict, now: float | None = None, config_file: str = "config.yaml") -> list[str]:
     now = time.time() if now is None else now
     lines = []
     counts: dict[str, int] = {}
     processes = live_processes()
+    interrupted = set() if lock_held() else interrupted_outputs()
     for job in jobs(config):
-        name, detail = state(job, now, config["scale"], processes)
+        name, detail = state(job, now, config["scale"], processes, interrupted_fix(job, config, config_file, interrupted))
         counts[name] = counts.get(name, 0) + 1
-        lines.append(f"{job.step:<10} {job.name:<24} {name:<8} {detail}".rstrip())
+        lines.append(f"{job.step.rule:<17} {job.name:<24} {name:<8} {detail}".rstrip())
     lines.append(f"scale {config['scale']}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
                  + f"; logs in logs/{config['scale']}/")
     return lines
 
 
 def cli_status(args: argparse.Namespace, config: dict) -> int:
-    print("\n".join(report_lines(config)))
+    print("\n".join(report_lines(config, config_file=str(args.config))))
     return 0

@@ -1,74 +1,73 @@
 # Data: download or render the raw datasets, then build the processed bimodal splits.
-# Every path in a shell line is quoted by Snakemake (`:q`, shlex): a config value never reaches the
-# shell as code (`$(...)`, backticks, quotes, `;` and spaces stay part of the path).
+# Every path in a shell line is quoted by Snakemake (`:q`, shlex; mmjsd.jobs.shell_command): a
+# config value never reaches the shell as code (`$(...)`, backticks, quotes, `;` and spaces stay
+# part of the path).
 
 
 rule dsprites_download:
     output:
-        pattern(P.DSPRITES_RAW.replace("{source}", "official")),
+        **job_outputs("dsprites_download"),
     params:
         cli=MMJSD,
     log:
-        f"logs/{SCALE}/dsprites_download.log",
+        job_log("dsprites_download"),
     shell:
-        "{params.cli} dsprites-download --out {output:q} > {log:q} 2>&1"
+        job_shell("dsprites_download")
 
 
 rule dsprites_render:
     input:
-        code=code_paths("dsprites_render"),
+        unpack(job_inputs("dsprites_render")),
     output:
-        pattern(P.DSPRITES_RAW.replace("{source}", "render")),
+        **job_outputs("dsprites_render"),
     params:
         cli=MMJSD,
         settings=settings("dsprites_render"),
     log:
-        f"logs/{SCALE}/dsprites_render.log",
+        job_log("dsprites_render"),
     shell:
-        "{params.cli} dsprites-render --out {output:q} > {log:q} 2>&1"
+        job_shell("dsprites_render")
 
 
 rule celeba_download:
     output:
-        directory(pattern(P.CELEBA_TORCHVISION)),
+        **job_outputs("celeba_download"),
     params:
         cli=MMJSD,
         root=lambda wildcards, output: str(Path(output[0]).parent),
     log:
-        f"logs/{SCALE}/celeba_download.log",
+        job_log("celeba_download"),
     shell:
-        "{params.cli} celeba-download --root {params.root:q} > {log:q} 2>&1"
+        job_shell("celeba_download")
 
 
 rule celeba_synthesize:
     input:
-        code=code_paths("celeba_synthesize"),
+        unpack(job_inputs("celeba_synthesize")),
     output:
-        directory(pattern(P.CELEBA_SYNTHETIC)),
+        **job_outputs("celeba_synthesize"),
     params:
         cli=MMJSD,
         settings=settings("celeba_synthesize"),
     log:
-        f"logs/{SCALE}/celeba_synthesize.log",
+        job_log("celeba_synthesize"),
     shell:
-        "{params.cli} celeba-synthesize --out {output:q} > {log:q} 2>&1"
+        job_shell("celeba_synthesize")
 
 
 rule prepare:
     input:
-        prepare_input,
-        code=code_paths("prepare"),
+        unpack(job_inputs("prepare")),
     output:
-        expand(pattern(P.PROCESSED), split=P.SPLITS, allow_missing=True),
+        **job_outputs("prepare"),
     params:
         cli=MMJSD,
         settings=lambda wildcards: settings("prepare", wildcards),
-        raw=prepare_raw,
+        raw=lambda wildcards: str(prepare_reads(CFG, wildcards.dataset)),
         out_dir=lambda wildcards, output: str(Path(output[0]).parent),
     resources:
-        runtime=CFG["resources"]["prepare"]["runtime_min"],
-        mem_mb=CFG["resources"]["prepare"]["mem_mb"],
+        **job_resources("prepare"),
     log:
-        f"logs/{SCALE}/prepare_{{dataset}}.log",
+        job_log("prepare"),
     shell:
-        "{params.cli} prepare --dataset {wildcards.dataset} --input {params.raw:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        job_shell("prepare")

@@ -5,111 +5,86 @@
 
 rule train_classifier:
     input:
-        expand(pattern(P.PROCESSED), split=["train", "test"], allow_missing=True),
-        code=code_paths("classifier"),
+        unpack(job_inputs("train_classifier")),
     output:
-        classifier=pattern(P.CLASSIFIER),
-        metrics=pattern(P.CLASSIFIER_METRICS),
-        summary=pattern(P.CLASSIFIER_SUMMARY),
+        **job_outputs("train_classifier"),
     params:
         cli=MMJSD,
         settings=lambda wildcards: settings("train_classifier", wildcards),
     threads: CFG["train"]["threads"]
     resources:
-        runtime=CFG["resources"]["train_classifier"]["runtime_min"],
-        mem_mb=CFG["resources"]["train_classifier"]["mem_mb"],
-        gpu_units=gpu_units,
+        **job_resources("train_classifier"),
     log:
-        f"logs/{SCALE}/classifier_{{dataset}}_{{modality}}.log",
+        job_log("train_classifier"),
     shell:
-        "{params.cli} train-classifier --dataset {wildcards.dataset} --modality {wildcards.modality}"
-        " --threads {threads} > {log:q} 2>&1"
+        job_shell("train_classifier")
 
 
 rule evaluate:
     input:
-        model=pattern(P.RUN_MODEL),
-        classifiers=expand(pattern(P.CLASSIFIER), modality=["img", "text"], allow_missing=True),
-        splits=expand(pattern(P.PROCESSED), split=["test", "test_fit", "test_eval"], allow_missing=True),
-        code=code_paths("evaluate"),
+        unpack(job_inputs("evaluate")),
     output:
-        record=pattern(P.RUN_EVAL),
-        summary=pattern(P.RUN_EVAL_SUMMARY),
+        **job_outputs("evaluate"),
     params:
         cli=MMJSD,
         settings=lambda wildcards: settings("evaluate", wildcards),
     threads: CFG["train"]["threads"]
     resources:
-        runtime=CFG["resources"]["evaluate"]["runtime_min"],
-        mem_mb=CFG["resources"]["evaluate"]["mem_mb"],
-        gpu_units=gpu_units,
+        **job_resources("evaluate"),
     log:
-        f"logs/{SCALE}/evaluate_{{dataset}}_{{model}}_seed{{seed}}.log",
+        job_log("evaluate"),
     shell:
-        "{params.cli} evaluate --dataset {wildcards.dataset} --model {wildcards.model} --seed {wildcards.seed}"
-        " --threads {threads} > {log:q} 2>&1"
+        job_shell("evaluate")
 
 
 rule aggregate:
     input:
-        evals=run_targets(P.RUN_EVAL),
-        metrics=run_targets(P.RUN_METRICS),
-        code=code_paths("aggregate"),
+        unpack(job_inputs("aggregate")),
     output:
-        **table_outputs(),
+        **job_outputs("aggregate"),
     params:
         cli=MMJSD,
     log:
-        f"logs/{SCALE}/aggregate.log",
+        job_log("aggregate"),
     shell:
-        "{params.cli} aggregate > {log:q} 2>&1"
+        job_shell("aggregate")
 
 
 rule plots:
     input:
-        curves=run_targets(P.RUN_CURVE),
-        tables=list(table_outputs().values()),
-        code=code_paths("plots"),
+        unpack(job_inputs("plots")),
     output:
-        curves=report(pattern(P.PLOT_CURVES), caption="../report/plots.rst", category="Plots"),
-        coherence=report(pattern(P.PLOT_COHERENCE), caption="../report/plots.rst", category="Plots"),
+        **job_outputs("plots"),
     params:
         cli=MMJSD,
     log:
-        f"logs/{SCALE}/plots.log",
+        job_log("plots"),
     shell:
-        "{params.cli} plots > {log:q} 2>&1"
+        job_shell("plots")
 
 
 rule figure:
     input:
-        expand(pattern(P.RUN_MODEL), dataset="celeba", model=CFG["models"], seed=CFG["eval"]["figure"]["seed"]),
-        # eval.json: the conditioning gaps printed under each panel
-        expand(pattern(P.RUN_EVAL), dataset="celeba", model=CFG["models"], seed=CFG["eval"]["figure"]["seed"]),
-        pattern(P.PROCESSED).replace("{dataset}", "celeba").replace("{split}", "test"),
-        code=code_paths("figure"),
+        unpack(job_inputs("figure")),
     output:
-        report(pattern(P.FIGURE1), caption="../report/figure1.rst", category="Figure 1"),
+        **job_outputs("figure"),
     params:
         cli=MMJSD,
         settings=settings("figure"),
     log:
-        f"logs/{SCALE}/figure.log",
+        job_log("figure"),
     shell:
-        "{params.cli} figure > {log:q} 2>&1"
+        job_shell("figure")
 
 
 rule report:
     input:
-        tables=list(table_outputs().values()),
-        figure=[pattern(P.FIGURE1)] if "celeba" in CFG["datasets"] else [],
-        classifiers=expand(pattern(P.CLASSIFIER_METRICS), dataset=CFG["datasets"], modality=["img", "text"]),
-        code=code_paths("report"),
+        unpack(job_inputs("report")),
     output:
-        report(pattern(P.REPORT), caption="../report/report.rst", category="Report"),
+        **job_outputs("report"),
     params:
         cli=MMJSD,
     log:
-        f"logs/{SCALE}/report.log",
+        job_log("report"),
     shell:
-        "{params.cli} report > {log:q} 2>&1"
+        job_shell("report")
