@@ -26,19 +26,17 @@ import statistics
 import resource
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from mmjsd import precision  # noqa: E402
-from mmjsd.config import load_config  # noqa: E402
-from mmjsd.models import build_model, model_spec  # noqa: E402
-from mmjsd.train import InMemoryData, pack_binary_images  # noqa: E402
+from mmjsd import precision
+from mmjsd.config import load_config
+from mmjsd.models import build_model, model_spec
+from mmjsd.train import InMemoryData, pack_binary_images
 
 SHAPES = {"dsprites": (1, 64), "celeba": (3, 256)}  # image channels, text length
 ALPHABET_SIZE = 71

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -24,13 +23,12 @@ import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
 
-from mmjsd import precision  # noqa: E402
-from mmjsd.config import load_config  # noqa: E402
-from mmjsd.data import celeba  # noqa: E402
-from mmjsd.models import build_model, model_spec  # noqa: E402
-from mmjsd.optim import make_optimizer, set_learning_rate  # noqa: E402
+from mmjsd import precision
+from mmjsd.config import load_config
+from mmjsd.data import celeba
+from mmjsd.models import build_model, model_spec
+from mmjsd.optim import make_optimizer, set_learning_rate
 
 
 def set_path(config: dict, dotted: str, value) -> None:

@@ -30,10 +30,9 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
 
-from mmjsd import experiments, holdout  # noqa: E402
-from mmjsd.config import deep_merge, load_config, read_yaml  # noqa: E402
+from mmjsd import holdout
+from mmjsd.config import deep_merge, load_config, read_yaml
 
 holdout.enter_selection()   # this process and every command it runs read val, never test
 
@@ -73,15 +72,12 @@ def main() -> None:
     parser.add_argument("--workdir", default=str(REPO / "fidelity_runs"))
     parser.add_argument("--data-dir", default=None, help="use this data folder (with processed/) instead of the shared one")
     parser.add_argument("--experiment", action="append", default=[], metavar="FILE",
-                        help="load this experiment file (experiments/*.py) in every command: MMJSD_EXPERIMENTS")
+                        help="list this experiment file (experiments/*.py) under the run config's `extensions:`")
     parser.add_argument("--prepare-only", action="store_true",
                         help="make the shared data and classifiers, then stop (lets parallel runs start without racing)")
     args = parser.parse_args()
 
     workdir = Path(args.workdir).resolve()
-    if args.experiment:     # every mmjsd command below inherits it (mmjsd.experiments)
-        os.environ[experiments.ENV] = os.pathsep.join(str(Path(f).resolve()) for f in args.experiment)
-        experiments.load()  # so that load_config below accepts the experiment's values
     raw = read_yaml(REPO / "config.yaml")
     overlay = raw["scales"].get(args.scale, {}) if args.scale != "paper" else {}
     changes = {}
@@ -89,6 +85,8 @@ def main() -> None:
         key, _, value = item.partition("=")
         set_path(changes, key, yaml.safe_load(value))
     overlay = deep_merge(overlay, changes)
+    if args.experiment:     # every mmjsd command below loads it through the run's config (mmjsd.extensions)
+        overlay["extensions"] = [str(Path(f).resolve()) for f in args.experiment]
     base = load_config(REPO / "config.yaml", args.scale)
     merged = deep_merge({k: v for k, v in base.items() if k != "paths"}, overlay)
     data_key = digest({"data": merged["data"][args.dataset], "dataset": args.dataset})

@@ -1,9 +1,9 @@
 """The dSprites pose image decoder (an experiment outside the product, experiments/dsprites_pose.py):
-content draws the sprite, the image style only turns and moves it. And the way experiments join
-a process (mmjsd.experiments): only when asked for, allowed by the config schema only then, and
-recorded in the code digest only then."""
+content draws the sprite, the image style only turns and moves it. And the way code outside
+the package joins a run (mmjsd.extensions): only when a config lists it under `extensions:`,
+allowed by the config schema only then, and recorded in the code digest and the rules' code inputs
+only then."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import model_helpers as h
-from mmjsd import experiments, precision, steps
+from mmjsd import extensions, precision, steps
 from mmjsd.config import load_config
 from mmjsd.errors import ConfigError
 
@@ -22,9 +22,9 @@ POSE_FILE = REPO / "experiments" / "dsprites_pose.py"
 
 @pytest.fixture(autouse=True)
 def pose_registered():
-    experiments.load([POSE_FILE])
+    extensions.load([POSE_FILE])
     yield
-    experiments.unload()
+    extensions.unload()
 
 
 def PoseImageDecoder(*args, **kwargs):
@@ -106,34 +106,33 @@ def test_non_finite_or_huge_poses_give_a_finite_backward_not_a_crash(bad):
     assert z.grad is not None
 
 
-def test_without_the_experiment_the_product_knows_no_pose_decoder(tmp_path):
-    experiments.unload()
+def test_without_the_extension_the_product_knows_no_pose_decoder(tmp_path):
+    extensions.unload()
     from mmjsd.networks.dsprites import IMAGE_DECODERS
     assert list(IMAGE_DECODERS) == ["conv"]
     config = tmp_path / "config.yaml"
-    config.write_text((REPO / "config.yaml").read_text().replace("    image_decoder: conv\n", "    image_decoder: pose\n", 1))
+    text = (REPO / "config.yaml").read_text().replace("    image_decoder: conv\n", "    image_decoder: pose\n", 1)
+    config.write_text(text)
     with pytest.raises(ConfigError, match="image_decoder"):
         load_config(config, "ci")
-    experiments.load([POSE_FILE])
+    config.write_text(f"extensions: [{POSE_FILE}]\n" + text)       # the config asks for it
     assert load_config(config, "ci")["model"]["dsprites"]["image_decoder"] == "pose"
+    assert "pose" in IMAGE_DECODERS
 
 
-def test_an_experiment_enters_the_code_digest_only_when_loaded():
+def test_an_extension_enters_the_code_digest_and_code_inputs_only_when_listed():
     with_pose = steps.code_digest("train")
-    experiments.unload()
+    extensions.unload()
     product = steps.code_digest("train")
     assert with_pose != product
     assert not [p for p in steps.code_paths("train") if p.startswith("experiments/")]   # no Snakemake or DVC input
+    assert steps.code_paths("train", {"extensions": ["experiments/dsprites_pose.py"]})[-1] == "experiments/dsprites_pose.py"
 
 
-def test_the_cli_loads_experiments_from_the_environment_and_names_a_missing_file(tmp_path):
-    env = {**os.environ, experiments.ENV: str(tmp_path / "absent.py")}
-    done = subprocess.run([sys.executable, "-m", "mmjsd.cli", "--scale", "ci", "status"], env=env,
-                          capture_output=True, text=True, cwd=REPO)
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.startswith("mmjsd: error: experiment file") and "-- fix:" in done.stderr
-    code = "from mmjsd import cli, experiments; cli.main(['--scale', 'ci', 'status']); print(experiments.image_decoder_names())"
-    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, experiments.ENV: str(POSE_FILE)},
+def test_the_cli_names_a_missing_extension_file_in_one_line(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("extensions: [absent.py]\n" + (REPO / "config.yaml").read_text())
+    done = subprocess.run([sys.executable, "-m", "mmjsd.cli", "--config", str(config), "--scale", "ci", "status"],
                           capture_output=True, text=True, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().endswith("['pose']")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("mmjsd: error: extension file absent.py does not exist") and "-- fix:" in done.stderr

@@ -278,3 +278,32 @@ def test_a_folder_in_the_place_of_the_celeba_manifest_is_one_line(workdir, repo_
         assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
         errors = [line for line in result.stderr.splitlines() if line.startswith("mmjsd: error:")]
         assert len(errors) == 1 and "celeba_manifest.txt" in errors[0] and "in the way" in errors[0], errors
+
+
+def test_a_third_model_from_an_extension_gets_its_jobs_with_no_other_file_edited(workdir, repo_env):
+    """A registered toy model (tests/extensions/toy_model.py) named in a copy of the config: the DAG
+    plans its training and evaluation per dataset and seed, with its own logs, and `mmjsd status`
+    lists the same jobs (both read mmjsd.jobs)."""
+    import shutil
+
+    from mmjsd import extensions, status
+    from mmjsd.config import load_config
+
+    (workdir / "tests" / "extensions").mkdir(parents=True)
+    shutil.copy(REPO / "tests" / "extensions" / "toy_model.py", workdir / "tests" / "extensions" / "toy_model.py")
+    raw = yaml.safe_load((workdir / "config.yaml").read_text())
+    raw["extensions"] = ["tests/extensions/toy_model.py"]
+    raw["scales"]["ci"]["models"] = ["mmjsd", "mmpoe", "toy"]
+    (workdir / "toy.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    result = run_snakemake(["-n", "all", "--configfile", "toy.yaml", "--config", "scale=ci"], workdir, repo_env)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    runs = 2 * 3 * len(raw["scales"]["ci"]["seeds"])
+    counts = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines() if len(line.split()) == 2}
+    assert counts["train"] == str(runs) and counts["evaluate"] == str(runs), result.stdout[-2000:]
+    assert "logs/ci/train_dsprites_toy_seed0.log" in result.stdout
+    try:
+        config = load_config(workdir / "toy.yaml", "ci")
+        names = [line.split()[1] for line in status.report_lines(config) if line.startswith("train ")]
+    finally:
+        extensions.unload()
+    assert names.count("dsprites/toy/seed0") == 1 and len(names) == runs

@@ -30,11 +30,10 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "src"))
 
-from mmjsd import holdout  # noqa: E402
-from mmjsd.aggregate import summarise  # noqa: E402
-from mmjsd.verdict import compare  # noqa: E402
+from mmjsd import holdout
+from mmjsd.aggregate import summarise
+from mmjsd.verdict import compare
 
 holdout.enter_selection()   # every command below reads val, never test
 

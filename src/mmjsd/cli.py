@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmjsd import __version__, experiments
+from mmjsd import __version__
 from mmjsd.aggregate import cli_aggregate
 from mmjsd.classifiers import cli_train_classifier
 from mmjsd.config import dump_yaml, load_config
@@ -175,7 +175,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
-        experiments.load()      # variants outside the product, only when MMJSD_EXPERIMENTS names them
         config = load_config(args.config, args.scale)
         for root in (config["paths"]["data"], config["paths"]["results"]):
             sweep_tree(root)    # what killed writers left behind, before this command writes anything

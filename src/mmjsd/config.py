@@ -21,7 +21,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from mmjsd import experiments
+from mmjsd import extensions
 from mmjsd.data.text import outside_alphabet
 from mmjsd.errors import ConfigError
 
@@ -93,6 +93,7 @@ def resolve(raw: dict, scale: str | None = None) -> dict:
             raise ConfigError(f"unknown scale {scale!r} (known: {known})", "choose one of the known scales or add an overlay under 'scales:' in config.yaml")
         raw = deep_merge(raw, scales[scale])
     raw["scale"] = scale
+    load_extensions(raw)
     validate(raw)
     return raw
 
@@ -110,10 +111,23 @@ def _schema() -> dict:
         raise ConfigError(f"the config schema {SCHEMA} is missing from the installed mmjsd package ({exc.strerror})",
                           "reinstall mmjsd from a complete source (pip install --force-reinstall <repository or wheel>)") from None
     schema = yaml.safe_load(text)
-    extra = experiments.image_decoder_names()
-    if extra:    # an experiment loaded for this process (mmjsd.experiments) adds its decoders
-        _extend_enum(schema, "image_decoder", extra)
+    # names registered by the config's extensions (mmjsd.extensions), loaded before validation
+    decoders = extensions.image_decoder_names()
+    if decoders:
+        _extend_enum(schema, "image_decoder", decoders)
+    models = schema["properties"]["models"]["items"]["enum"]
+    models += [name for name in extensions.model_names() if name not in models]
     return schema
+
+
+def load_extensions(raw: dict) -> None:
+    """Import the files the config (its base and its overlays) lists under `extensions:`, so that
+    their names validate; a value that is not a list of strings is left to the schema."""
+    lists = [raw.get("extensions")] + [overlay.get("extensions") for overlay in (raw.get("scales") or {}).values()
+                                       if isinstance(overlay, dict)]
+    files = [f for given in lists if isinstance(given, list) for f in given if isinstance(f, str) and f]
+    if files:
+        extensions.load(files)
 
 
 def _extend_enum(node: Any, key: str, values: list[str]) -> None:
@@ -186,6 +200,8 @@ def validate(config: dict) -> None:
 
 def validate_raw(raw: dict) -> None:
     """Validate the base config (without its overlays) and every overlay merged onto it."""
+    if isinstance(raw, dict):
+        load_extensions(raw)
     base = {k: v for k, v in raw.items() if k != "scales"}
     message = _first_error(base, _schema())
     if message is not None:

@@ -203,7 +203,10 @@ def input_problem(config: dict, path: Path, config_file: str = "config.yaml") ->
         elif rule == "train" and name == "model":
             from mmjsd.models import load_run_model     # torch: only when a planned job reads a model
 
-            load_run_model(config, w["dataset"], w["model"], w["seed"])
+            try:
+                load_run_model(config, w["dataset"], w["model"], w["seed"])
+            except DataError as exc:     # retrain it and re-evaluate what was made from it
+                raise DataError(exc.problem, f"rebuild it and what depends on it: `{rebuild_command(config, path, config_file)}`") from None
         elif rule == "train_classifier" and name == "classifier":
             from mmjsd.evaluate import load_checked_classifier
 

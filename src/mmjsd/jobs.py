@@ -184,7 +184,7 @@ def jobs(config: dict) -> list[Job]:
             outputs = {k: Path(_fill(t, config, **wildcards)) for k, t in step_outputs(config, step).items()}
             inputs = {k: [Path(p) for p in v] for k, v in step.inputs(config, wildcards).items()}
             if step.code:
-                inputs["code"] = [Path(p) for p in code_paths(step.code)]
+                inputs["code"] = [Path(p) for p in code_paths(step.code, config)]
             found.append(Job(step, wildcards, outputs, inputs, Path("logs") / config["scale"] / f"{step.log.format(**wildcards)}.log",
                              _command(step, wildcards),
                              Path(_fill(step.partial, config, **wildcards)) if step.partial else None))

@@ -22,7 +22,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from mmjsd import experiments
+from mmjsd import extensions
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 
@@ -137,10 +137,11 @@ def code_files(step: str) -> tuple[str, ...]:
     return tuple(sorted(p.relative_to(PACKAGE_ROOT).as_posix() for p in seen))
 
 
-def code_paths(step: str) -> list[str]:
+def code_paths(step: str, config: dict | None = None) -> list[str]:
     """The files `step` runs, relative to the repository root: the inputs of its Snakemake rule,
-    so that Snakemake reruns it (and what follows) when one of them changes."""
-    return [SOURCE_PREFIX + name for name in code_files(step)]
+    so that Snakemake reruns it (and what follows) when one of them changes. With `config`, the
+    extension files it lists too (mmjsd.extensions: they enter every step's code digest)."""
+    return [SOURCE_PREFIX + name for name in code_files(step)] + list((config or {}).get("extensions") or [])
 
 
 def _without_docstrings(tree: ast.AST) -> ast.AST:
@@ -163,7 +164,7 @@ def code_digest(step: str) -> str:
     for name in code_files(step):
         digest.update(name.encode() + b"\0")
         digest.update(normalised_source(PACKAGE_ROOT / name))
-    for path in experiments.loaded_files():    # none unless MMJSD_EXPERIMENTS asked for some
+    for path in extensions.loaded_files():    # none unless the config lists some (mmjsd.extensions)
         digest.update(b"experiment:" + path.name.encode() + b"\0")
         digest.update(normalised_source(path))
     return digest.hexdigest()[:16]
