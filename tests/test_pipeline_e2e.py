@@ -397,3 +397,106 @@ def test_verify_rechecks_every_number_from_the_weights(ci_runs, tmp_path):
     assert edited.returncode == 1
     line = next(l for l in edited.stdout.splitlines() if l.startswith("run dsprites/mmjsd/seed0"))
     assert "different" in line and "coherence.shape.img" in line, line
+
+
+def _refused(workdir, env, *args):
+    """The one-line refusal of a Snakemake run that must stop before any job."""
+    stopped = snakemake(workdir, env, *args, check=False)
+    assert stopped.returncode != 0, stopped.stdout[-2000:]
+    lines = [l for l in stopped.stderr.splitlines() if l.startswith("mmjsd: error:")]
+    assert len(lines) == 1 and "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+    return lines[0]
+
+
+def _run_fix(workdir, env, line):
+    """Run the command a refusal prints, verbatim, then check nothing is left to do."""
+    import shlex
+
+    fix = line.split("`")[-2]
+    assert fix.startswith("snakemake all --config scale=ci"), fix
+    snakemake(workdir, env, *shlex.split(fix)[1:])
+    again = snakemake(workdir, env, "-n", "all", "--config", "scale=ci")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_an_evaluation_of_other_settings_is_refused_before_the_tables_are_deleted(ci_runs):
+    """An eval.json of the right slot, sealed, but computed under other evaluation settings (copied in,
+    so newer than the tables): the check of Snakemake's plan refuses before `aggregate` deletes the
+    tables; the printed fix re-evaluates it, and the tables come back byte for byte."""
+    from mmjsd.files import sealed
+
+    (_, second), env = ci_runs
+    record = second / RESULTS / "runs/dsprites/mmpoe/seed0/eval.json"
+    tables = {p: digest(p) for p in sorted((second / RESULTS).glob("table1*"))}
+    other = json.loads(record.read_text())
+    other.pop("content_sha256")
+    other["fingerprint"]["settings"]["eval.batch_size"] = 7
+    record.write_text(json.dumps(sealed(other)))
+    line = _refused(second, env, "all", "--config", "scale=ci")
+    assert "computed under other evaluation settings (changed: eval.batch_size)" in line
+    assert "the aggregate job that reads it was not started and nothing was deleted" in line
+    assert {p: digest(p) for p in tables} == tables
+    _run_fix(second, env, line)
+    assert {p: digest(p) for p in tables} == tables
+
+
+def test_a_foreign_model_with_the_old_file_time_is_refused_before_its_evaluation_is_deleted(ci_runs):
+    """A model trained under other settings for the same slot, copied in with the old file time
+    (`touch -r`): Snakemake sees nothing to do; a forced re-evaluation is refused before its
+    eval.json is deleted, and the printed fix retrains the slot, to the same bytes as before."""
+    import os
+
+    from mmjsd import models
+    from mmjsd.files import torch_load
+
+    (_, second), env = ci_runs
+    slot = second / RESULTS / "runs/dsprites/mmjsd/seed0"
+    before = {name: digest(slot / name) for name in ("model.pt", "eval.json")}
+    stat = (slot / "model.pt").stat()
+    blob = torch_load(slot / "model.pt", "model file", "")
+    foreign = models.build_model(blob["spec"])
+    foreign.load_state_dict(blob["state_dict"])
+    fingerprint = dict(blob["fingerprint"], train=dict(blob["fingerprint"]["train"], epochs=99))
+    models.save_model(slot / "model.pt", foreign, fingerprint)
+    os.utime(slot / "model.pt", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    quiet = snakemake(second, env, "-n", "all", "--config", "scale=ci")
+    assert "Nothing to be done" in quiet.stdout + quiet.stderr
+    line = _refused(second, env, "all", "--config", "scale=ci", "--forcerun", "evaluate")
+    assert "model.pt was not trained for this slot" in line and "train.epochs" in line
+    assert "the evaluate job that reads it was not started and nothing was deleted" in line
+    assert digest(slot / "eval.json") == before["eval.json"]
+    _run_fix(second, env, line)
+    assert {name: digest(slot / name) for name in before} == before
+
+
+def test_a_killed_job_is_never_taken_for_done(ci_runs):
+    """SIGKILL while a forced `celeba_synthesize` runs (Snakemake has deleted the folder), then
+    `--unlock` and a plain run: not "Nothing to be done" but one line naming the job and the
+    command that rebuilds it; `mmjsd status` says the same; the fix, verbatim, rebuilds it."""
+    import os
+    import signal
+    import time
+
+    (_, second), env = ci_runs
+    folder = second / "data/ci/raw/celeba_synthetic"
+    tables = {p: digest(p) for p in sorted((second / RESULTS).glob("table1*"))}
+    run = subprocess.Popen([str(BIN / "snakemake"), "all", "--config", "scale=ci", "--cores", "1", "--forcerun",
+                            "data/ci/raw/celeba_synthetic"], cwd=second, env=env, start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    markers = second / ".snakemake" / "incomplete"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (markers.is_dir() and any(markers.iterdir()) and not folder.exists()):
+        time.sleep(0.02)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert not folder.exists(), "the job finished before it could be killed"
+    snakemake(second, env, "--unlock", "--config", "scale=ci")
+    line = _refused(second, env, "all", "--config", "scale=ci")
+    assert "the celeba_synthesize job celeba was interrupted" in line and "no job was started" in line
+    shown = subprocess.run([str(BIN / "mmjsd"), "--scale", "ci", "status"], cwd=second, env=env, capture_output=True,
+                           text=True, timeout=60)
+    state = next(l for l in shown.stdout.splitlines() if l.startswith("celeba_synthesize"))
+    assert "interrupted" in state and line.split("`")[-2] in state
+    _run_fix(second, env, line)
+    assert folder.is_dir()
+    assert {p: digest(p) for p in tables} == tables
