@@ -109,7 +109,7 @@ def test_load_roundtrip_and_missing_file(dsprites_data, tmp_path):
 def made_here(config, dataset="dsprites"):
     """The fingerprint `prepare` would record under `config` (the raw input is not on disk, so it is not compared)."""
     from mmjsd.steps import step_settings
-    from mmjsd.fingerprints import split_fingerprint
+    from mmjsd.data.processed import split_fingerprint
 
     return split_fingerprint(step_settings(config, "prepare", dataset), "hand-made")
 

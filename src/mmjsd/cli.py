@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmjsd import __version__
+from mmjsd import __version__, extensions
 from mmjsd.aggregate import cli_aggregate
 from mmjsd.classifiers import cli_train_classifier
 from mmjsd.config import dump_yaml, load_config
@@ -22,7 +22,7 @@ from mmjsd.data.celeba_faces import cli_synthesize as cli_celeba_synthesize
 from mmjsd.data.download import cli_celeba_download, cli_dsprites_download
 from mmjsd.data.dsprites_render import cli_render as cli_dsprites_render
 from mmjsd.data.prepare import cli_prepare
-from mmjsd.errors import MmjsdError, from_os_error
+from mmjsd.errors import ConfigError, MmjsdError, from_os_error
 from mmjsd.evaluate import cli_evaluate
 from mmjsd.files import sweep_tree
 from mmjsd.figure import cli_figure
@@ -66,7 +66,7 @@ def seed_value(text: str) -> int:
 def _run_args(parser: argparse.ArgumentParser, with_model: bool = True) -> None:
     parser.add_argument("--dataset", required=True, choices=DATASETS, help="which processed dataset (data/processed/DATASET/)")
     if with_model:
-        parser.add_argument("--model", required=True, choices=MODELS, help="mmjsd (the paper's model) or mmpoe (the baseline)")
+        parser.add_argument("--model", required=True, help="mmjsd (the paper's model), mmpoe (the baseline), or a model the config's extensions register")
         parser.add_argument("--seed", required=True, type=seed_value,
                             help="training seed; the run lives in <paths.results>/runs/DATASET/MODEL/seedSEED/")
 
@@ -176,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config, args.scale)
+        model = getattr(args, "model", None)
+        if model is not None and model not in (*MODELS, *extensions.model_names()):
+            raise ConfigError(f"unknown model {model!r} (known: {', '.join((*MODELS, *extensions.model_names()))})",
+                              "name one of them, or register the model in a file listed under the config's `extensions:`")
         for root in (config["paths"]["data"], config["paths"]["results"]):
             sweep_tree(root)    # what killed writers left behind, before this command writes anything
         if getattr(args, "gpu_share", "absent") is None:

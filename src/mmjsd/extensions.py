@@ -24,13 +24,14 @@ from pathlib import Path
 from types import ModuleType
 
 from mmjsd.errors import ConfigError
+from mmjsd.vocabulary import MODELS as BUILT_IN_MODELS
 
 FIX = "list existing Python files under `extensions:` in the config (paths from the repository root), each with a register() function"
 
 _loaded: list[Path] = []
 # (network family module, decoder name) of every image decoder registration
 _image_decoders: list[tuple[ModuleType, str]] = []
-_models: list[str] = []
+_models: dict[str, type] = {}      # name -> model class (mmjsd.models.model_class reads it)
 
 
 def register_image_decoder(family: ModuleType, name: str, decoder: type) -> None:
@@ -44,12 +45,14 @@ def register_image_decoder(family: ModuleType, name: str, decoder: type) -> None
 
 def register_model(name: str, model: type) -> None:
     """Make `model` (a models.base.MultimodalVAE subclass) trainable as `models: [..., name]`."""
-    from mmjsd.models import MODELS      # torch: only when an extension registers a model
-
-    if name in MODELS and MODELS[name] is not model:
+    if name in BUILT_IN_MODELS or _models.get(name, model) is not model:
         raise ConfigError(f"extension model {name!r} is already a model", "give the extension's model a name of its own")
-    MODELS[name] = model
-    _models.append(name)
+    _models[name] = model
+
+
+def added_models() -> dict[str, type]:
+    """The model classes that loaded extensions registered, by name."""
+    return dict(_models)
 
 
 def image_decoder_names() -> list[str]:
@@ -59,7 +62,7 @@ def image_decoder_names() -> list[str]:
 
 def model_names() -> list[str]:
     """The model names that loaded extensions added (for the config schema's enum)."""
-    return sorted(set(_models))
+    return sorted(_models)
 
 
 def load(paths: list[str | Path]) -> list[Path]:
@@ -88,11 +91,6 @@ def unload() -> None:
     """Forget every registration (tests: the registries are module state)."""
     for family, name in _image_decoders:
         family.IMAGE_DECODERS.pop(name, None)
-    if _models:
-        from mmjsd.models import MODELS
-
-        for name in _models:
-            MODELS.pop(name, None)
     _image_decoders.clear()
     _models.clear()
     _loaded.clear()

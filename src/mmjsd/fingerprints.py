@@ -5,7 +5,7 @@ of the same kind, a canonical JSON string (deterministic bytes; no paths, hosts 
 
 | artifact | fingerprint | checked by |
 |---|---|---|
-| processed split (`prepare`) | sha256 of the raw input (the npz; for a CelebA folder its manifest, data/manifest.py), the config keys `prepare` reads (steps.STEP_PARAMS), the digest of the data code | train, train-classifier, evaluate, figure (`check_split`) |
+| processed split (`prepare`) | sha256 of the raw input (the npz; for a CelebA folder its manifest, data/manifest.py), the config keys `prepare` reads (steps.STEP_PARAMS), the digest of the data code | train, train-classifier, evaluate, figure (`data.processed.check_split`) |
 | classifier (`train_classifier`) | sha256 of the train/test splits it learnt from, its config keys, the digest of the classifier code; plus a checksum of weights, spec and fingerprint | evaluate (`classifiers.load_classifier`) |
 | eval.json (`evaluate`) | sha256 of the model, classifiers and splits it read, its config keys, the digest of the evaluation code | recorded (aggregate reads the numbers) |
 
@@ -25,7 +25,6 @@ from typing import Any
 
 from mmjsd import holdout
 from mmjsd import paths as P
-from mmjsd.data.manifest import manifest_sha256
 from mmjsd.errors import DataError
 from mmjsd.files import file_sha256
 from mmjsd.steps import code_digest, step_settings
@@ -46,17 +45,10 @@ def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
 
 def content_sha256(path: str | os.PathLike) -> str:
     """sha256 of a file's bytes (remembered per size and mtime within a process: evaluate's two
-    classifiers name the same splits), or of a CelebA folder's manifest."""
+    classifiers name the same splits)."""
     path = Path(path)
-    if path.is_dir():
-        return "manifest:" + manifest_sha256(path)
     stat = path.stat()
     return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
-
-
-def raw_input(config: dict, dataset: str) -> Path:
-    """The raw file or folder `prepare` reads for `dataset` under this config."""
-    return P.dsprites_input(config) if dataset == "dsprites" else P.celeba_input(config)
 
 
 def rebuild_command(config: dict, path: str | os.PathLike, config_file: str | os.PathLike = "config.yaml") -> str:
@@ -83,7 +75,7 @@ def changed_keys(recorded: Any, expected: Any, prefix: str = "") -> list[str]:
     return [] if recorded == expected else [prefix.rstrip(".")]
 
 
-def _refuse(kind: str, path: Path, recorded: str | None, expected: dict, rule: str, config: dict,
+def refuse_stale(kind: str, path: Path, recorded: str | None, expected: dict, rule: str, config: dict,
             config_file: str | os.PathLike) -> None:
     fix = f"rebuild it and what depends on it (rule {rule}): `{rebuild_command(config, path, config_file)}`"
     if not isinstance(recorded, str):
@@ -97,30 +89,6 @@ def _refuse(kind: str, path: Path, recorded: str | None, expected: dict, rule: s
     if changed:
         raise DataError(f"{kind} {path} was made from other inputs, config or code than this run's "
                         f"(changed: {', '.join(changed)}); a stale {kind} is never used", fix)
-
-
-# --- processed splits -----------------------------------------------------------------------
-
-def split_fingerprint(settings: dict, input_sha256: str) -> str:
-    """What `prepare` records in every split: `settings` is steps.step_settings(config, "prepare", dataset)."""
-    return canonical({"format": FORMAT, "made_by": "prepare", "input_sha256": input_sha256,
-                      "settings": settings, "code": code_digest("prepare")})
-
-
-def expected_split(config: dict, dataset: str) -> dict:
-    expected: dict[str, Any] = {"format": FORMAT, "settings": step_settings(config, "prepare", dataset),
-                                "code": code_digest("prepare")}
-    raw = raw_input(config, dataset)
-    if raw.exists():
-        expected["input_sha256"] = content_sha256(raw)
-    return expected
-
-
-def check_split(split: dict, path: str | os.PathLike, config: dict, dataset: str,
-                config_file: str | os.PathLike = "config.yaml") -> None:
-    """DataError unless `split` was made by this config's `prepare` from the raw input on disk."""
-    _refuse("processed split", Path(path), split.get("fingerprint"), expected_split(config, dataset), "prepare",
-            config, config_file)
 
 
 # --- classifiers ------------------------------------------------------------------------------
@@ -138,7 +106,7 @@ def classifier_fingerprint(config: dict, dataset: str, modality: str) -> dict:
 
 def check_classifier(recorded: str | None, path: str | os.PathLike, config: dict, dataset: str, modality: str,
                      config_file: str | os.PathLike = "config.yaml") -> None:
-    _refuse("classifier", Path(path), recorded, classifier_fingerprint(config, dataset, modality), "train_classifier",
+    refuse_stale("classifier", Path(path), recorded, classifier_fingerprint(config, dataset, modality), "train_classifier",
             config, config_file)
 
 

@@ -29,10 +29,10 @@ import zipfile
 from pathlib import Path
 
 from mmjsd import paths as P
-from mmjsd.data.processed import load_split
 from mmjsd.errors import DataError, detail
 from mmjsd.files import seal_problem, torch_load
-from mmjsd.fingerprints import check_eval_slot, check_split, other_run, rebuild_command
+from mmjsd.data.processed import check_split, load_split
+from mmjsd.fingerprints import check_eval_slot, other_run, rebuild_command
 from mmjsd.jobs import jobs
 from mmjsd.vocabulary import MODALITIES
 

@@ -69,7 +69,7 @@ def job_inputs(name):
     def inputs(wildcards):
         found = step.inputs(CFG, {name: wildcards[name] for name in step.over})
         if step.code:
-            found["code"] = code_paths(step.code)
+            found["code"] = code_paths(step.code, CFG)
         return found
 
     return inputs

@@ -25,7 +25,6 @@ import torch
 from mmjsd.data import celeba, dsprites, processed
 from mmjsd.data.text import ALPHABET
 from mmjsd.errors import DataError
-from mmjsd.fingerprints import content_sha256, split_fingerprint
 from mmjsd.paths import celeba_source
 from mmjsd.steps import step_settings
 from mmjsd.vocabulary import SOURCE_DESCRIPTIONS
@@ -154,8 +153,8 @@ def prepare(dataset: str, input_path: str | Path, out_dir: str | Path, settings:
         splits, notes, source = prepare_celeba(input_path, settings)
     else:
         raise ValueError(f"unknown dataset {dataset!r}")
-    fingerprint = split_fingerprint(config_settings if config_settings is not None else {f"data.{dataset}": settings},
-                                    content_sha256(input_path))
+    fingerprint = processed.split_fingerprint(config_settings if config_settings is not None else {f"data.{dataset}": settings},
+                                              processed.raw_sha256(input_path))
     for split in splits.values():
         split["fingerprint"] = fingerprint
     files = processed.save_splits(out_dir, splits)

@@ -41,6 +41,8 @@ from typing import Any
 import torch
 
 from mmjsd import fingerprints, holdout, paths
+from mmjsd.data.manifest import manifest_sha256
+from mmjsd.steps import code_digest, step_settings
 from mmjsd.errors import DataError
 from mmjsd.files import atomic_path, check_checksum, content_checksum, torch_load, torch_save
 from mmjsd.paths import SPLITS  # noqa: F401 (re-exported: processed.SPLITS)
@@ -232,8 +234,46 @@ def load_checked_split(config: dict, dataset: str, split: str, config_file: str 
     if "checksum" not in loaded:
         raise DataError(f"processed split {path} holds no checksum (written before checksums were kept), so damage "
                         "inside it cannot be noticed", f"rebuild it: `{fingerprints.rebuild_command(config, path, config_file)}`")
-    fingerprints.check_split(loaded, path, config, dataset, config_file)
+    check_split(loaded, path, config, dataset, config_file)
     return loaded
+
+
+# --------------------------------------------------------------------------------------------
+# What made a split (mmjsd.fingerprints): its raw input, the config keys `prepare` reads, its code
+# --------------------------------------------------------------------------------------------
+
+def raw_input(config: dict, dataset: str) -> Path:
+    """The raw file or folder `prepare` reads for `dataset` under this config."""
+    return paths.dsprites_input(config) if dataset == "dsprites" else paths.celeba_input(config)
+
+
+def raw_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a raw file's bytes, or of a CelebA folder's manifest (data/manifest.py)."""
+    path = Path(path)
+    return "manifest:" + manifest_sha256(path) if path.is_dir() else fingerprints.content_sha256(path)
+
+
+
+def split_fingerprint(settings: dict, input_sha256: str) -> str:
+    """What `prepare` records in every split: `settings` is steps.step_settings(config, "prepare", dataset)."""
+    return fingerprints.canonical({"format": fingerprints.FORMAT, "made_by": "prepare", "input_sha256": input_sha256,
+                      "settings": settings, "code": code_digest("prepare")})
+
+
+def expected_split(config: dict, dataset: str) -> dict:
+    expected: dict[str, Any] = {"format": fingerprints.FORMAT, "settings": step_settings(config, "prepare", dataset),
+                                "code": code_digest("prepare")}
+    raw = raw_input(config, dataset)
+    if raw.exists():
+        expected["input_sha256"] = raw_sha256(raw)
+    return expected
+
+
+def check_split(split: dict, path: str | os.PathLike, config: dict, dataset: str,
+                config_file: str | os.PathLike = "config.yaml") -> None:
+    """DataError unless `split` was made by this config's `prepare` from the raw input on disk."""
+    _refuse("processed split", Path(path), split.get("fingerprint"), expected_split(config, dataset), "prepare",
+            config, config_file)
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from mmjsd import paths
+from mmjsd import extensions, paths
 from mmjsd.errors import DataError, detail
 from mmjsd.files import check_checksum, content_checksum, torch_load, torch_save
 from mmjsd.fingerprints import changed_keys, content_sha256
@@ -24,9 +24,14 @@ from mmjsd.models.mmpoe import MMPoE
 from mmjsd.steps import code_digest
 
 MODELS: dict[str, type[MultimodalVAE]] = {"mmjsd": MMJSD, "mmpoe": MMPoE}
+
+
+def model_class(name: str) -> type[MultimodalVAE] | None:
+    """The class of model `name`: the package's, or one a config's extension registered (mmjsd.extensions)."""
+    return MODELS.get(name) or extensions.added_models().get(name)
 SPEC_KEYS = ("model", "dataset", "settings", "img_channels", "text_len", "alphabet_size")
 
-__all__ = ["MODELS", "MMJSD", "MMPoE", "MultimodalVAE", "Posterior",
+__all__ = ["MODELS", "model_class", "MMJSD", "MMPoE", "MultimodalVAE", "Posterior",
            "model_spec", "build_model", "save_model", "load_model", "load_model_file", "load_run_model"]
 
 
@@ -34,8 +39,8 @@ def model_spec(config: dict, model_name: str, dataset: str, img_channels: int, t
                alphabet_size: int) -> dict:
     """Everything needed to rebuild a model: the model name, the dataset's `model:` settings and
     the data shapes."""
-    if model_name not in MODELS:
-        raise ValueError(f"unknown model {model_name!r} (known: {', '.join(MODELS)})")
+    if model_class(model_name) is None:
+        raise ValueError(f"unknown model {model_name!r} (known: {', '.join([*MODELS, *extensions.added_models()])})")
     if dataset not in config["model"]:
         raise ValueError(f"config has no model settings for dataset {dataset!r}")
     return {
@@ -52,9 +57,10 @@ def build_model(spec: dict) -> MultimodalVAE:
     missing = [k for k in SPEC_KEYS if k not in spec]
     if missing:
         raise ValueError(f"model spec lacks {missing}")
-    if spec["model"] not in MODELS:
-        raise ValueError(f"unknown model {spec['model']!r} (known: {', '.join(MODELS)})")
-    return MODELS[spec["model"]](spec)
+    cls = model_class(spec["model"])
+    if cls is None:
+        raise ValueError(f"unknown model {spec['model']!r} (known: {', '.join([*MODELS, *extensions.added_models()])})")
+    return cls(spec)
 
 
 def save_model(path: str | Path, model: MultimodalVAE, fingerprint: dict | None = None) -> None:
