@@ -272,7 +272,7 @@ def expected_split(config: dict, dataset: str) -> dict:
 def check_split(split: dict, path: str | os.PathLike, config: dict, dataset: str,
                 config_file: str | os.PathLike = "config.yaml") -> None:
     """DataError unless `split` was made by this config's `prepare` from the raw input on disk."""
-    _refuse("processed split", Path(path), split.get("fingerprint"), expected_split(config, dataset), "prepare",
+    fingerprints.refuse_stale("processed split", Path(path), split.get("fingerprint"), expected_split(config, dataset), "prepare",
             config, config_file)
 
 
