@@ -30,7 +30,7 @@ demo-report: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# Re-check every committed repro number from its weights (src/mmjsd/verify.py): one line per run and table.
+# Re-check every committed repro number from its weights (src/mmjsd/pipeline/verify.py): one line per run and table.
 verify: $(STAMP)
 	mmjsd --scale repro verify
 

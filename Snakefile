@@ -24,7 +24,7 @@ include: "workflow/rules/evaluate.smk"
 
 
 # Jobs planned, nothing deleted yet: the checks of what they read and replace, then the logs'
-# rotation (src/mmjsd/startup.py).
+# rotation (src/mmjsd/pipeline/startup.py).
 onstart:
     startup.before_jobs(workflow, SETUP)
 

@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{device:6} {scale:6} {dataset:9} {model:6} {r['width']:7.4g} {r['parameters']:11,d} "
                           f"{r['seconds_per_step']:8.3f} {r['samples_per_s']:10.1f} {r['peak_mem_mib']:9.0f}", flush=True)
     if args.json is not None:
-        from mmjsd.files import write_json
+        from mmjsd.core.files import write_json
 
         write_json(args.json, results)
     return 0

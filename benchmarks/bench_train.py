@@ -33,10 +33,10 @@ from pathlib import Path
 import torch
 
 
-from mmjsd import precision
 from mmjsd.config import load_config
 from mmjsd.models import build_model, model_spec
-from mmjsd.train import InMemoryData, pack_binary_images
+from mmjsd.training import precision
+from mmjsd.training.train import InMemoryData, pack_binary_images
 
 SHAPES = {"dsprites": (1, 64), "celeba": (3, 256)}  # image channels, text length
 ALPHABET_SIZE = 71

@@ -6,7 +6,7 @@
 Reads the first --rows images of a CelebA folder (default: ../shared/data/celeba) with the
 pipeline's own reader and text generator, builds the model of the chosen scale (paper: the
 authors' networks, 70.3 M parameters) and trains it with the trainer's optimiser and
-learning-rate schedule (mmjsd.optim). Prints one line per step:
+learning-rate schedule (mmjsd.training.optim). Prints one line per step:
 loss, the largest |log-variance| of any posterior and the image style KL; the last line says
 whether every step was finite. docs/evidence/fidelity-log.md, "CelebA at paper width: the first
 steps", shows its output before and after the fix.
@@ -24,11 +24,11 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
-from mmjsd import precision
 from mmjsd.config import load_config
 from mmjsd.data import celeba
 from mmjsd.models import build_model, model_spec
-from mmjsd.optim import make_optimizer, set_learning_rate
+from mmjsd.training import precision
+from mmjsd.training.optim import make_optimizer, set_learning_rate
 
 
 def set_path(config: dict, dotted: str, value) -> None:

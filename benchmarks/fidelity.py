@@ -11,7 +11,7 @@ Prints one line per model with the Table 1 cells and appends a JSON record (sett
 cells, wall times) to <workdir>/results.jsonl: the raw material of the log,
 docs/evidence/fidelity-log.md.
 
-A selection tool: it runs with MMJSD_HOLDOUT=val (mmjsd.holdout), so the classifiers report
+A selection tool: it runs with MMJSD_HOLDOUT=val (mmjsd.lab.holdout), so the classifiers report
 their accuracy on `val` and every cell is scored on val_fit / val_eval. No command it runs can
 open the test split.
 """
@@ -31,8 +31,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
-from mmjsd import holdout
 from mmjsd.config import deep_merge, load_config, read_yaml
+from mmjsd.lab import holdout
 
 holdout.enter_selection()   # this process and every command it runs read val, never test
 
@@ -85,7 +85,7 @@ def main() -> None:
         key, _, value = item.partition("=")
         set_path(changes, key, yaml.safe_load(value))
     overlay = deep_merge(overlay, changes)
-    if args.experiment:     # every mmjsd command below loads it through the run's config (mmjsd.extensions)
+    if args.experiment:     # every mmjsd command below loads it through the run's config (mmjsd.core.extensions)
         overlay["extensions"] = [str(Path(f).resolve()) for f in args.experiment]
     base = load_config(REPO / "config.yaml", args.scale)
     merged = deep_merge({k: v for k, v in base.items() if k != "paths"}, overlay)
@@ -117,7 +117,7 @@ def main() -> None:
             if source == "render":
                 run([*cli, "dsprites-render", "--out", str(raw_file)], log)
         else:
-            from mmjsd import paths
+            from mmjsd.core import paths
 
             raw_file = paths.celeba_input(config)
             if paths.celeba_source(config) == "synthetic":

@@ -10,7 +10,7 @@
 # 3. the training loop's time split, bf16 speed-up and GPU utilisation (bench_train.py);
 # 4. the real CLI at paper width on CUDA: prepare the full rendered dSprites grid, then two
 #    `mmjsd train` jobs started together for one epoch each. With one GPU the second must wait
-#    for the first's lock (src/mmjsd/gpu.py); the logs show the order. Then the classifiers and
+#    for the first's lock (src/mmjsd/training/gpu.py); the logs show the order. Then the classifiers and
 #    the evaluation of both runs on the GPU.
 # 5. (PARTS=paper, not in the default) dSprites at the paper's settings (config.yaml's top level:
 #    width 1.0, batch 256, lr 0.001, pose image decoder, aligned text) on the full rendered grid,

@@ -1,6 +1,6 @@
 """Experiment: the dSprites pose image decoder (not chosen; docs/FIDELITY.md, decision V1).
 
-Load it through a config (mmjsd.extensions): `extensions: [experiments/dsprites_pose.py]`, then set
+Load it through a config (mmjsd.core.extensions): `extensions: [experiments/dsprites_pose.py]`, then set
 model.dsprites.image_decoder: pose and an image style (e.g. style_dim {img: 3, text: 0}).
 On the validation split it lowered mmJSD's mean Table 1a cell from 0.674 +- 0.033 to
 0.559 +- 0.026 (2 seeds): its images drawn from text put the sprite anywhere.
@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmjsd import extensions
+from mmjsd.core import extensions
 from mmjsd.networks import dsprites
 from mmjsd.networks.common import scaled
 

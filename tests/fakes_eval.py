@@ -15,14 +15,14 @@ from pathlib import Path
 
 import torch
 
-from mmjsd import paths
+from mmjsd.artifacts.steps import step_settings
 from mmjsd.config import load_config
+from mmjsd.core import paths
+from mmjsd.core.files import sealed
 from mmjsd.data.dsprites import LABEL_NAMES, LABEL_SIZES
 from mmjsd.data.text import ALPHABET
-from mmjsd.files import sealed
 from mmjsd.models import Posterior
-from mmjsd.paper import TABLE1A, TABLE1B
-from mmjsd.steps import step_settings
+from mmjsd.reporting.paper import TABLE1A, TABLE1B
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DSPRITES_LABELS = list(LABEL_NAMES)

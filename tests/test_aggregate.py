@@ -9,11 +9,11 @@ import math
 import pytest
 
 from fakes_eval import small_config, write_fake_evaluations
-from mmjsd import paths
-from mmjsd.files import sealed
-from mmjsd.aggregate import aggregate, cli_aggregate, summarise
+from mmjsd.core import paths
+from mmjsd.core.files import sealed
 from mmjsd.errors import DataError
-from mmjsd.paper import TABLE1A, TABLE1B
+from mmjsd.reporting.aggregate import aggregate, cli_aggregate, summarise
+from mmjsd.reporting.paper import TABLE1A, TABLE1B
 
 
 def _rows(text: str) -> list[dict]:
@@ -155,8 +155,8 @@ def test_an_edited_number_never_reaches_table_1(two_seed_config, edit, problem):
     parse-time scan before Snakemake would delete the tables; the printed fix reruns it."""
     import json
 
-    from mmjsd.integrity import check_outputs
-    from mmjsd.startup import snakemake_request
+    from mmjsd.pipeline.integrity import check_outputs
+    from mmjsd.pipeline.startup import snakemake_request
 
     config = two_seed_config
     slot = paths.run_file(paths.RUN_EVAL, config, "dsprites", "mmjsd", 0)

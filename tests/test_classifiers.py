@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from fakes_eval import celeba_like_split, dsprites_like_split, small_config
-from mmjsd import cli, paths
-from mmjsd.classifiers import (
+from mmjsd import cli
+from mmjsd.core import paths
+from mmjsd.evaluation.classifiers import (
     head_sizes,
     load_classifier,
     save_classifier,
@@ -108,15 +109,15 @@ def test_load_roundtrip_and_missing_file(dsprites_data, tmp_path):
 
 def made_here(config, dataset="dsprites"):
     """The fingerprint `prepare` would record under `config` (the raw input is not on disk, so it is not compared)."""
-    from mmjsd.steps import step_settings
+    from mmjsd.artifacts.steps import step_settings
     from mmjsd.data.processed import split_fingerprint
 
     return split_fingerprint(step_settings(config, "prepare", dataset), "hand-made")
 
 
 def test_cli_writes_classifier_and_metrics_with_provenance(tmp_path, monkeypatch, capsys):
-    from mmjsd.classifiers import cli_train_classifier
     from mmjsd.data.processed import save_split
+    from mmjsd.evaluation.classifiers import cli_train_classifier
 
     config = small_config(tmp_path)
     config["classifier"]["dsprites"] = dict(FAST, epochs=1)
@@ -144,9 +145,9 @@ def test_cli_writes_classifier_and_metrics_with_provenance(tmp_path, monkeypatch
 def test_epochs_per_modality_train_each_classifier_its_own_passes(tmp_path):
     """`classifier.<dataset>.epochs: {img, text}`: each classifier makes its own number of passes
     (the CelebA text classifier needs more than the image one), recorded in its metrics."""
-    from mmjsd.classifiers import cli_train_classifier, modality_settings
     from mmjsd.config import validate
     from mmjsd.data.processed import save_split
+    from mmjsd.evaluation.classifiers import cli_train_classifier, modality_settings
 
     config = small_config(tmp_path)
     config["classifier"]["dsprites"] = dict(FAST, epochs={"img": 1, "text": 2})

@@ -182,7 +182,7 @@ def test_every_schema_key_says_what_it_means():
 
 
 def test_schema_names_the_vocabulary():
-    from mmjsd.vocabulary import DATASETS, MODELS
+    from mmjsd.core.vocabulary import DATASETS, MODELS
 
     schema = yaml.safe_load((REPO / "src" / "mmjsd" / "schemas" / "config.schema.yaml").read_text())
     assert tuple(schema["properties"]["datasets"]["items"]["enum"]) == DATASETS

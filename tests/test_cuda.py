@@ -9,8 +9,9 @@ import json
 import pytest
 import torch
 
-from mmjsd import cli, paths
+from mmjsd import cli
 from mmjsd.config import load_config
+from mmjsd.core import paths
 from test_train import TINY, prepared, run_dir  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CI and this project's CPU machines have none)")

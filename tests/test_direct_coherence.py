@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
-from mmjsd import direct_coherence as direct
 from mmjsd.data import dsprites, dsprites_render, text
+from mmjsd.evaluation import direct_coherence as direct
 
 
 def padded(strings, starts):

@@ -245,8 +245,8 @@ def repro_cell_errors(cells, table_rows: list[dict]) -> list[str]:
 def readme_verdict_errors(text: str, table_rows: list[dict]) -> list[str]:
     """Where a dSprites row's last column (the verdict word) is not what report.md's rule gives
     from table1.csv (means, stds and seed counts) and the paper's two numbers."""
-    from mmjsd.paper import paper_value
-    from mmjsd.verdict import compare_summaries, paper_order, verdict
+    from mmjsd.reporting.paper import paper_value
+    from mmjsd.reporting.verdict import compare_summaries, paper_order, verdict
     index = {(r["table"], r["model"], r["modality"], r["factor"]): r for r in table_rows if r["dataset"] == "dsprites"}
     errors = []
     for line in text.splitlines():

@@ -12,10 +12,10 @@ import subprocess
 import pytest
 import yaml
 
-from mmjsd import paths as P
+from mmjsd.artifacts.steps import STEP_PARAMS
 from mmjsd.config import load_config, read_yaml
-from mmjsd.pulled import pipeline_file, snakemake_touch_command
-from mmjsd.steps import STEP_PARAMS
+from mmjsd.core import paths as P
+from mmjsd.pipeline.pulled import pipeline_file, snakemake_touch_command
 from conftest import BIN, REPO
 
 SCALES = ("demo", "ci", "repro", "paper")
@@ -126,7 +126,7 @@ def _reads(params: list[str], key: str) -> bool:
 
 @pytest.mark.parametrize("key, wanted", RERUNS)
 def test_snakemake_params_hold_exactly_the_keys_each_job_reads(key, wanted):
-    from mmjsd.steps import step_settings
+    from mmjsd.artifacts.steps import step_settings
 
     config = load_config(REPO / "config.yaml", "paper")
     for step in STEP_PARAMS:
@@ -140,7 +140,7 @@ def test_snakemake_params_hold_exactly_the_keys_each_job_reads(key, wanted):
 
 def test_snakemake_lists_the_code_each_step_runs(workdir, repo_env):
     """A change to a file a step runs reruns it (and what follows): the files are its inputs."""
-    from mmjsd.steps import code_paths
+    from mmjsd.artifacts.steps import code_paths
 
     dry = subprocess.run([str(BIN / "snakemake"), "-n", "-F", "results/ci/runs/dsprites/mmjsd/seed0/model.pt",
                           "--config", "scale=ci"], cwd=workdir, env=repo_env, capture_output=True, text=True, timeout=300)

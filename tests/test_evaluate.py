@@ -16,16 +16,17 @@ from fakes_eval import (
     dsprites_like_split,
     small_config,
 )
-from mmjsd import cli, paths
+from mmjsd import cli
+from mmjsd.core import paths
 from mmjsd.data.text import ALPHABET, decode, strip_padding
-from mmjsd.classifiers import (
+from mmjsd.evaluation.classifiers import (
     accuracy_per_label,
     average_precision_per_label,
     save_classifier,
     train_classifier,
 )
 from mmjsd.data.processed import model_input
-from mmjsd.evaluate import (
+from mmjsd.evaluation.evaluate import (
     evaluate_run,
     latent_accuracy,
     select_rows,
@@ -162,9 +163,9 @@ def test_celeba_run_reports_average_precision():
 
 # ------------------------------------------------------------------ the CLI on a real (untrained) model
 def test_cli_evaluate_with_a_real_model_is_deterministic(dsprites_setup, tmp_path, capsys):
+    from mmjsd.artifacts.fingerprints import classifier_fingerprint
     from mmjsd.data.processed import save_split
-    from mmjsd.evaluate import cli_evaluate
-    from mmjsd.fingerprints import classifier_fingerprint
+    from mmjsd.evaluation.evaluate import cli_evaluate
     from test_classifiers import made_here
     from mmjsd.models import build_model, expected_run, model_spec, save_model
 
@@ -215,7 +216,7 @@ def metrics_for(config: dict, modality: str) -> dict:
 
 
 def test_named_attributes_of_the_figure_strings():
-    from mmjsd.conditioning import named_attributes
+    from mmjsd.evaluation.conditioning import named_attributes
 
     names = ["Eyeglasses", "Male", "Smiling", "Wavy_Hair", "Bald"]
     texts = ["male, smiling", "smiling", "male", "wavy hair"]
@@ -252,7 +253,7 @@ def test_conditioning_gap_follows_the_text_not_the_style():
     """A model whose faces are bright exactly when the text says 'male', scored by a classifier that
     reads brightness as every attribute's probability: Male gap 1, Smiling gap 0 (half of each
     group names 'male')."""
-    from mmjsd.conditioning import conditioning_gaps
+    from mmjsd.evaluation.conditioning import conditioning_gaps
 
     texts = ["male, smiling, eyeglasses", "male, smiling", "male, eyeglasses", "male", "smiling, eyeglasses", "smiling",
              "eyeglasses", "wavy hair, heavy makeup, wearing lipstick"]
@@ -267,7 +268,7 @@ def test_paired_conditioning_switches_one_attribute_in_real_rows():
     moves P by 1 in every row; switching Smiling moves nothing. Rows are real attribute rows
     (here: the first of them has Male on, the second off), written as in training."""
     from mmjsd.data.celeba import ATTRIBUTE_NAMES
-    from mmjsd.conditioning import paired_conditioning
+    from mmjsd.evaluation.conditioning import paired_conditioning
 
     labels = torch.full((2, len(ATTRIBUTE_NAMES)), -1, dtype=torch.int8)
     labels[0, ATTRIBUTE_NAMES.index("Male")] = 1
@@ -287,7 +288,7 @@ def test_described_conditioning_reads_real_texts_at_several_paddings():
     starts: Male gap 1 (two texts name it); Smiling gap 0 (one male text and one other on each side)."""
     from mmjsd.data.celeba import ATTRIBUTE_NAMES
     from mmjsd.data.text import encode_at_seeded_starts
-    from mmjsd.conditioning import DESCRIBED_PADDINGS, described_conditioning
+    from mmjsd.evaluation.conditioning import DESCRIBED_PADDINGS, described_conditioning
 
     texts = ["male, smiling", "smiling", "male", "wavy hair"]
     test_eval = {"text": encode_at_seeded_starts(texts, 256, ALPHABET, seed=5), "alphabet": ALPHABET,

@@ -9,10 +9,10 @@ import torch
 from PIL import Image
 
 from fakes_eval import RandomImageModel, celeba_like_split, small_config
-from mmjsd import files, paths
+from mmjsd.core import files, paths
 from mmjsd.data.text import ALPHABET, PAD, PAD_INDEX, encode_at_seeded_starts
 from mmjsd.errors import DataError
-from mmjsd.figure import (
+from mmjsd.reporting.figure import (
     draw_figure,
     figure_grid_shape,
     figure_pixel_size,
@@ -67,7 +67,7 @@ def test_png_size_matches_the_grid_and_rerun_is_identical(config, test_split):
 
 def test_cli_writes_the_png_atomically(config, test_split):
     from mmjsd.data.processed import save_split
-    from mmjsd.figure import cli_figure
+    from mmjsd.reporting.figure import cli_figure
     from test_classifiers import made_here
     from mmjsd.models import expected_run, save_model
 
@@ -103,7 +103,7 @@ def test_rows_share_column_styles_and_texts_are_padded(config, test_split):
 def test_real_test_rows_take_turns_over_male_and_smiling():
     """Rows come in turn from (male, smiling), (male), (smiling), (neither), first unused row of each;
     a combination that runs out is skipped; labels say what each text says of the two."""
-    from mmjsd.figure import balanced_test_rows
+    from mmjsd.reporting.figure import balanced_test_rows
 
     male_smiling = torch.tensor([[1, 1], [0, 0], [0, 0], [1, 0], [0, 1], [1, 1], [0, 0], [1, 0]])
     split = {"text": encode_at_seeded_starts(["text"] * 8, TEXT_LENGTH, ALPHABET, seed=0), "alphabet": ALPHABET,
@@ -119,7 +119,7 @@ def test_real_test_rows_take_turns_over_male_and_smiling():
 
 def test_title_says_when_a_row_cannot_vary():
     """With no image style every face of a row is the same: the title says so (the report reuses image_style_dim)."""
-    from mmjsd.figure import figure_title
+    from mmjsd.reporting.figure import figure_title
 
     config = {"scale": "demo", "eval": {"figure": {"seed": 0}}, "model": {"celeba": {"style_dim": {"img": 0, "text": 4}}}}
     assert "no image style at this scale, so a row's faces are equal" in figure_title(config, "synthetic")
@@ -155,7 +155,7 @@ def test_long_title_stays_inside_the_figure():
     """The title is wrapped to the figure's width: no title pixel touches the left or right edge."""
     import numpy as np
 
-    from mmjsd.figure import TITLE_PX, figure_title, render_figure
+    from mmjsd.reporting.figure import TITLE_PX, figure_title, render_figure
 
     config = {"scale": "demo", "eval": {"figure": {"seed": 0}}, "model": {"celeba": {"style_dim": 32}}}
     title = figure_title(config, "shared-subset") + " " + "a long note about the data source, " * 6

@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from mmjsd import gpu
 from mmjsd.errors import TrainingError
+from mmjsd.training import gpu
 
 
 def test_two_claims_get_different_devices(tmp_path):
@@ -27,7 +27,7 @@ def test_claim_is_exclusive_across_processes(tmp_path):
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys, time
             from pathlib import Path
-            from mmjsd import gpu
+            from mmjsd.training import gpu
             claim = gpu.try_claim(["0"], Path({str(tmp_path)!r}))
             print(claim.index, flush=True)
             time.sleep(60)
@@ -117,7 +117,7 @@ def test_share_of_a_killed_job_is_freed(tmp_path):
         [sys.executable, "-c", textwrap.dedent(f"""
             import time
             from pathlib import Path
-            from mmjsd import gpu
+            from mmjsd.training import gpu
             claim = gpu.try_claim(["0"], Path({str(tmp_path)!r}), share=0.6)
             print(claim.index, flush=True)
             time.sleep(60)
@@ -175,7 +175,7 @@ def test_slurm_jobs_get_their_own_lock_folder(monkeypatch):
 
 def test_a_cpu_run_records_its_bf16_path(monkeypatch, tmp_path):
     """The bytes of a bf16 CPU run repeat only on the same kernels: every record says which."""
-    from mmjsd import gpu
+    from mmjsd.training import gpu
 
     for flags, path in (("fpu avx512f amx_bf16 amx_tile avx512_bf16", "amx"), ("fpu avx512f avx512_bf16", "avx512_bf16"),
                         ("fpu avx2", "none")):

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmjsd import holdout
 from mmjsd.data import processed
 from mmjsd.errors import DataError
+from mmjsd.lab import holdout
 
 REPO = Path(__file__).resolve().parents[1]
 SELECTION_TOOLS = [REPO / "benchmarks" / "fidelity.py", *sorted((REPO / "benchmarks" / "diagnostics").glob("*.py")),

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import model_helpers as h
-from mmjsd import objectives as obj
+from mmjsd.models import objectives as obj
 
 NAME = "mmpoe"
 

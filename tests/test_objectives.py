@@ -1,4 +1,4 @@
-"""Divergences, products of experts and likelihoods (mmjsd.objectives) against closed forms,
+"""Divergences, products of experts and likelihoods (mmjsd.models.objectives) against closed forms,
 torch.distributions and Monte Carlo."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Categorical, Laplace, Normal, kl_divergence
 
-from mmjsd import objectives as obj
+from mmjsd.models import objectives as obj
 
 
 def _gaussians(k: int, b: int, d: int, seed: int = 0, dtype=torch.float64):

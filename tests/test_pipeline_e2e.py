@@ -368,7 +368,7 @@ def test_verify_rechecks_every_number_from_the_weights(ci_runs, tmp_path):
     """`mmjsd --scale S verify` on a finished ci run: every run, table, Figure 1 and the report
     identical; one number edited in a committed evaluation (sealed again, so only the rerun can
     tell) is reported as different, with exit status 1; the scale's own files are untouched."""
-    from mmjsd.files import sealed
+    from mmjsd.core.files import sealed
 
     (first, _), env = ci_runs
     before = {p: digest(p) for p in sorted((first / RESULTS).rglob("*")) if p.is_file()}
@@ -423,7 +423,7 @@ def test_an_evaluation_of_other_settings_is_refused_before_the_tables_are_delete
     """An eval.json of the right slot, sealed, but computed under other evaluation settings (copied in,
     so newer than the tables): the check of Snakemake's plan refuses before `aggregate` deletes the
     tables; the printed fix re-evaluates it, and the tables come back byte for byte."""
-    from mmjsd.files import sealed
+    from mmjsd.core.files import sealed
 
     (_, second), env = ci_runs
     record = second / RESULTS / "runs/dsprites/mmpoe/seed0/eval.json"
@@ -447,7 +447,7 @@ def test_a_foreign_model_with_the_old_file_time_is_refused_before_its_evaluation
     import os
 
     from mmjsd import models
-    from mmjsd.files import torch_load
+    from mmjsd.core.files import torch_load
 
     (_, second), env = ci_runs
     slot = second / RESULTS / "runs/dsprites/mmjsd/seed0"

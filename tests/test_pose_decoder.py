@@ -1,6 +1,6 @@
 """The dSprites pose image decoder (an experiment outside the product, experiments/dsprites_pose.py):
 content draws the sprite, the image style only turns and moves it. And the way code outside
-the package joins a run (mmjsd.extensions): only when a config lists it under `extensions:`,
+the package joins a run (mmjsd.core.extensions): only when a config lists it under `extensions:`,
 allowed by the config schema only then, and recorded in the code digest and the rules' code inputs
 only then."""
 
@@ -12,9 +12,11 @@ import pytest
 import torch
 
 import model_helpers as h
-from mmjsd import extensions, precision, steps
+from mmjsd.artifacts import steps
 from mmjsd.config import load_config
+from mmjsd.core import extensions
 from mmjsd.errors import ConfigError
+from mmjsd.training import precision
 
 REPO = Path(__file__).resolve().parents[1]
 POSE_FILE = REPO / "experiments" / "dsprites_pose.py"

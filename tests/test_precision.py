@@ -6,9 +6,9 @@ import pytest
 import torch
 import yaml
 
-from mmjsd import precision
 from mmjsd.config import load_config
 from mmjsd.models import build_model, model_spec
+from mmjsd.training import precision
 from test_train import TINY, prepared, run_files, train_cli, write_config  # noqa: F401  (prepared is a fixture)
 
 BF16 = {**TINY, "precision": {"cpu": "bf16", "cuda": "bf16"}}

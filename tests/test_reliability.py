@@ -12,8 +12,8 @@ import pytest
 import torch
 import yaml
 
-from mmjsd import files
 from mmjsd.cli import main
+from mmjsd.core import files
 from mmjsd.data import celeba, celeba_faces, download, prepare, processed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -251,7 +251,7 @@ def test_truncated_split_stops_the_workflow_at_parse_time_keeping_every_output(w
     import subprocess
 
     from mmjsd.config import load_config
-    from mmjsd import paths as P
+    from mmjsd.core import paths as P
 
     config = load_config(workdir / "config.yaml", "ci")
     split = workdir / P.processed(config, "dsprites", "test")
@@ -270,7 +270,7 @@ def test_truncated_split_stops_the_workflow_at_parse_time_keeping_every_output(w
 
 
 def test_zip_damage_spots_truncation(tmp_path):
-    from mmjsd.integrity import zip_damage
+    from mmjsd.pipeline.integrity import zip_damage
 
     path = tmp_path / "a.pt"
     files.torch_save(path, {"x": torch.arange(10000)})
@@ -287,10 +287,11 @@ def test_parse_time_check_finds_bad_json_and_a_model_of_another_slot_and_lets_it
     `--forcerun PATH` passes the check for that file, so the fix works as printed."""
     import shlex
 
-    from mmjsd import models, paths as P
+    from mmjsd import models
     from mmjsd.config import load_config
+    from mmjsd.core import paths as P
     from mmjsd.errors import DataError
-    from mmjsd.integrity import check_outputs
+    from mmjsd.pipeline.integrity import check_outputs
     import model_helpers
 
     config = load_config(ci_config(tmp_path), "ci")
@@ -303,7 +304,7 @@ def test_parse_time_check_finds_bad_json_and_a_model_of_another_slot_and_lets_it
     assert fix == f"snakemake all --config scale=ci --forcerun {record}"
     _scan(config, argv=shlex.split(fix))                         # the printed fix is not refused by the check
     _scan(config, argv=["snakemake", "all", "-F"])
-    from mmjsd.files import sealed
+    from mmjsd.core.files import sealed
 
     record.write_text(json.dumps(sealed({"dataset": "dsprites", "model": "mmjsd", "seed": 1, "scale": "ci"})))   # copied from seed 1
     with pytest.raises(DataError, match=r"eval.json is damaged: it is the evaluation of another run \(seed 1\)"):
@@ -323,8 +324,8 @@ def test_parse_time_check_finds_bad_json_and_a_model_of_another_slot_and_lets_it
 
 def _scan(config, config_file="config.yaml", argv=()):
     """The parse-time scan as the Snakemake command line `argv` runs it."""
-    from mmjsd.integrity import check_outputs
-    from mmjsd.startup import snakemake_request
+    from mmjsd.pipeline.integrity import check_outputs
+    from mmjsd.pipeline.startup import snakemake_request
 
     request = snakemake_request(list(argv))
     check_outputs(config, str(config_file), request.force_all, request.forced)
@@ -357,10 +358,10 @@ def test_an_immutable_output_stops_the_run_before_snakemake_tries_to_delete_it(t
     import shlex
     import subprocess
 
-    from mmjsd import paths as P
     from mmjsd.config import load_config
+    from mmjsd.core import paths as P
     from mmjsd.errors import DataError
-    from mmjsd.integrity import check_planned
+    from mmjsd.pipeline.integrity import check_planned
 
     config = load_config(ci_config(tmp_path), "ci")
     table = P.fill(P.TABLE1, config)
@@ -387,7 +388,7 @@ def test_an_immutable_output_stops_the_run_before_snakemake_tries_to_delete_it(t
 
 
 def test_snakemake_request_is_read_with_snakemakes_own_parser():
-    from mmjsd.startup import Request, snakemake_request
+    from mmjsd.pipeline.startup import Request, snakemake_request
 
     request = snakemake_request(["snakemake", "-np", "all", "--forcerun", "a/b.pt", "c.json", "train", "--cores", "2"])
     assert request.dry_run and not request.force_all
@@ -399,7 +400,7 @@ def test_snakemake_request_is_read_with_snakemakes_own_parser():
 
 
 def test_logs_are_rotated_not_overwritten(tmp_path):
-    from mmjsd.files import rotate_logs
+    from mmjsd.core.files import rotate_logs
 
     log = tmp_path / "train.log"
     for run in ("first", "second", "third", "fourth"):
@@ -550,8 +551,8 @@ def _mmjsd(config_path: Path, *args: str) -> int:
 @pytest.fixture
 def prepared_ci(tmp_path):
     config_path = _tiny_ci_config(tmp_path)
-    from mmjsd import paths as P
     from mmjsd.config import load_config
+    from mmjsd.core import paths as P
 
     config = load_config(config_path, "ci")
     raw = P.dsprites_input(config)
@@ -568,7 +569,7 @@ def _train_cli(config_path: Path) -> int:
 
 def test_train_refuses_a_split_made_under_other_settings_data_or_code(prepared_ci, tmp_path, capsys, monkeypatch):
     config_path, config = prepared_ci
-    from mmjsd import paths as P
+    from mmjsd.core import paths as P
 
     split = P.processed(config, "dsprites", "train")
     fix = f"`snakemake all --config scale=ci --configfile {config_path} --forcerun {split}`"
@@ -590,10 +591,8 @@ def test_train_refuses_a_split_made_under_other_settings_data_or_code(prepared_c
     raw.write_bytes(original)
 
     # other data code (the digest of src/mmjsd/data/*.py)
-    from mmjsd import fingerprints
-
-    real = fingerprints.code_digest
-    monkeypatch.setattr(fingerprints, "code_digest", lambda step: "edited" if step == "prepare" else real(step))
+    real = processed.code_digest        # what the split's expected fingerprint reads
+    monkeypatch.setattr(processed, "code_digest", lambda step: "edited" if step == "prepare" else real(step))
     line = one_line_error(capsys, _train_cli(config_path))
     assert "changed: code" in line and line.endswith(fix)
     monkeypatch.undo()
@@ -609,7 +608,7 @@ def test_train_refuses_a_split_made_under_other_settings_data_or_code(prepared_c
 def test_evaluate_refuses_a_stale_or_damaged_classifier_and_records_what_it_read(prepared_ci, tmp_path, capsys):
     import json
 
-    from mmjsd import paths as P
+    from mmjsd.core import paths as P
     from mmjsd.models import build_model, expected_run, model_spec, save_model
 
     config_path, config = prepared_ci
@@ -673,11 +672,11 @@ def test_a_split_edited_in_place_stops_the_run_before_its_consumers_are_deleted(
     classifiers built from it): the check of Snakemake's plan reads its checksum before Snakemake
     would delete the classifiers, and the printed fix names this scale and rebuilds exactly that split."""
 
-    from mmjsd import paths as P
     from mmjsd.config import load_config
+    from mmjsd.core import paths as P
     from mmjsd.data import dsprites_render
     from mmjsd.errors import DataError
-    from mmjsd.integrity import check_planned
+    from mmjsd.pipeline.integrity import check_planned
 
     config_file = ci_config(tmp_path)
     config = load_config(config_file, "ci")
@@ -715,10 +714,10 @@ def test_splits_lost_to_a_killed_rebuild_are_named_with_the_fix(tmp_path, monkey
     import base64
     import shlex
 
-    from mmjsd import paths as P
     from mmjsd.config import load_config
+    from mmjsd.core import paths as P
     from mmjsd.errors import DataError
-    from mmjsd.integrity import check_outputs
+    from mmjsd.pipeline.integrity import check_outputs
 
     monkeypatch.chdir(tmp_path)
     config_file = ci_config(tmp_path)

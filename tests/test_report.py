@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from fakes_eval import DSPRITES_LABELS, small_config, write_fake_evaluations
-from mmjsd import paths
-from mmjsd.aggregate import cli_aggregate
+from mmjsd.core import paths
 from mmjsd.errors import DataError
-from mmjsd.report import cli_report, collect, render_report
+from mmjsd.reporting.aggregate import cli_aggregate
+from mmjsd.reporting.report import cli_report, collect, render_report
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,7 +65,7 @@ def test_report_has_every_section_and_labels_demo_and_stand_in(finished_pipeline
     assert "](figure1.png)" in text
     assert "`abc123`" in text and "| torch |" in text
     # Issue 13 item 12: hardware by name, start and end of the run, the whole pipeline's time.
-    from mmjsd.gpu import cpu_model
+    from mmjsd.training.gpu import cpu_model
 
     assert f"- Machine that wrote this report: CPU {cpu_model()}, {os.cpu_count()} cores; GPUs: " in text
     assert "started 2026-01-01T00:00:00+00:00" in text and "total pipeline time " in text
@@ -78,7 +78,7 @@ def test_report_has_every_section_and_labels_demo_and_stand_in(finished_pipeline
 
 
 def test_model_settings_lines_name_the_deviations():
-    from mmjsd.report import model_settings_lines
+    from mmjsd.reporting.report import model_settings_lines
 
     config = {"datasets": ["dsprites", "celeba"], "model": {
         "dsprites": {"text_decoder": "aligned", "style_dim": {"img": 0, "text": 0}, "content_dim": 16, "image_decoder": "conv"},
@@ -110,7 +110,7 @@ def test_missing_inputs_are_data_errors_naming_the_fix(finished_pipeline):
 
 def test_summaries_hold_only_headline_numbers():
     """Issue 13 item 11: what `dvc metrics show` lists is small; the full record stays beside it."""
-    from mmjsd.summary import classifier_summary, eval_summary, train_summary
+    from mmjsd.artifacts.summary import classifier_summary, eval_summary, train_summary
 
     record = {"coherence": {"shape": {"img": 0.5, "text": 0.7}, "scale": {"img": 0.3, "text": None}},
               "latent": {"img": {"shape": 0.9, "scale": 0.8}, "joint": {"shape": 1.0, "scale": 0.6}}, "provenance": {}}
@@ -127,8 +127,9 @@ def test_plots_are_deterministic_pngs_of_every_run_and_table_cell(tmp_path):
     import argparse
     import csv
 
-    from mmjsd import paths, plots
     from mmjsd.config import load_config
+    from mmjsd.core import paths
+    from mmjsd.reporting import plots
 
     config = load_config(REPO / "config.yaml", "ci")
     config["paths"]["results"] = str(tmp_path)

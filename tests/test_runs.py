@@ -9,10 +9,10 @@ import torch
 
 import model_helpers as h
 from mmjsd.cli import main
+from mmjsd.core import files
 from mmjsd.errors import DataError
 from mmjsd.models import save_model
-from mmjsd.runs import CHECKPOINT_CHECKSUMMED, CHECKPOINT_FORMAT, load_run
-from mmjsd import files
+from mmjsd.training.runs import CHECKPOINT_CHECKSUMMED, CHECKPOINT_FORMAT, load_run
 
 
 def write_checkpoint(path, model) -> None:
@@ -61,7 +61,7 @@ def test_inspect_prints_the_spec_and_position(tmp_path, capsys):
 def test_git_commit_is_dirty_for_code_but_not_for_the_pipelines_own_outputs(tmp_path, tmp_path_factory):
     import subprocess
 
-    from mmjsd.provenance import git_commit
+    from mmjsd.artifacts.provenance import git_commit
 
     def git(*args):
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)

@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from fakes_eval import small_config
-from mmjsd import files, paths, runtime
+from mmjsd.core import files, paths
 from mmjsd.data.processed import model_input, sorted_subset
 from mmjsd.errors import DataError, TrainingError
-from mmjsd.evaluate import read_classifier_metrics
+from mmjsd.evaluation.evaluate import read_classifier_metrics
+from mmjsd.training import runtime
 
 
 def test_batches_cover_every_row_once_in_order():
@@ -86,7 +87,7 @@ def test_atomic_folder_replaces_the_old_folder_whole(tmp_path):
 
 
 def test_max_train_samples_is_a_seeded_subset_in_split_order():
-    from mmjsd.train import InMemoryData
+    from mmjsd.training.train import InMemoryData
 
     split = {"images": torch.arange(40, dtype=torch.uint8).view(40, 1, 1, 1).expand(40, 1, 8, 8).contiguous(),
              "text": torch.arange(40, dtype=torch.uint8).view(40, 1), "dataset": "celeba"}

@@ -6,7 +6,7 @@ import subprocess
 from conftest import BIN
 
 from mmjsd.config import load_config
-from mmjsd.schedule import train_priority, training_cost, training_rows
+from mmjsd.pipeline.schedule import train_priority, training_cost, training_rows
 
 
 def _priorities(config):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mmjsd import holdout
+from mmjsd.lab import holdout
 
 REPO = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("choose", REPO / "benchmarks" / "selection" / "choose.py")

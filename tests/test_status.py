@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from mmjsd import paths, status
 from mmjsd.config import load_config
+from mmjsd.core import paths
+from mmjsd.pipeline import status
 
 
 def _scale_config(tmp_path, monkeypatch):

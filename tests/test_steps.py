@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from mmjsd import steps
+from mmjsd.artifacts import steps
 
 
 def test_code_files_follow_the_imports():
     evaluate = steps.code_files("evaluate")
-    # what the hand-kept map had wrong: evaluate imports data/celeba.py, not figure.py
-    assert "data/celeba.py" in evaluate and "figure.py" not in evaluate and "evaluate.py" in evaluate
-    assert {"train.py", "checkpoints.py", "batches.py", "networks/dsprites.py", "objectives.py"} <= set(steps.code_files("train"))
+    # what the hand-kept map had wrong: evaluate imports data/celeba.py, not reporting/figure.py
+    assert "data/celeba.py" in evaluate and "reporting/figure.py" not in evaluate and "evaluation/evaluate.py" in evaluate
+    assert {"training/train.py", "training/checkpoints.py", "training/batches.py", "networks/dsprites.py", "models/objectives.py"} <= set(steps.code_files("train"))
     # the data layer does not depend on the DVC helper, the training code or the config loader
-    assert not {"pulled.py", "train.py", "config.py"} & set(steps.code_files("prepare"))
+    assert not {"pipeline/pulled.py", "training/train.py", "config.py"} & set(steps.code_files("prepare"))
 
 
 def test_a_comment_or_docstring_changes_no_digest_and_code_does(tmp_path):

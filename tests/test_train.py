@@ -16,10 +16,11 @@ import pytest
 import torch
 import yaml
 
-from mmjsd import cli, paths
+from mmjsd import cli
 from mmjsd.config import load_config
+from mmjsd.core import paths
 from mmjsd.errors import TrainingError
-from mmjsd.train import pack_binary_images, train_run, unpack_binary_images
+from mmjsd.training.train import pack_binary_images, train_run, unpack_binary_images
 from conftest import REPO
 
 TINY = {  # overlay for a seconds-scale run: 2 epochs of 8 steps, checkpoint every epoch
@@ -150,7 +151,8 @@ def test_log_says_what_runs_and_one_line_per_epoch(run_dir, capsys):
 def test_progress_is_logged_within_an_epoch_in_the_form_status_reads(run_dir, capsys, monkeypatch):
     """A CPU epoch can last half an hour: a line at least every PROGRESS_EVERY_S within it keeps
     `mmjsd status` from calling a live job silent; the bytes of the run do not change."""
-    from mmjsd import status, train
+    from mmjsd.pipeline import status
+    from mmjsd.training import train
 
     monkeypatch.setattr(train, "PROGRESS_EVERY_S", 0.0)
     assert train_cli() == 0
@@ -314,7 +316,7 @@ def test_stale_checkpoint_is_never_resumed_and_a_damaged_one_is_refused(run_dir,
     state = torch.load(checkpoint, weights_only=False)
     assert len(state["run"]["data_sha256"]) == 64 and state["run"]["code"]
     # other data bytes under the same settings and sample count: not resumed
-    import mmjsd.files as files_module
+    import mmjsd.core.files as files_module
 
     real = files_module.file_sha256
     try:

@@ -1,8 +1,8 @@
 """mmJSD against mmPoE, cell by cell: the report's verdict section on known numbers."""
 
-from mmjsd import verdict
-from mmjsd.paper import DSPRITES_FACTORS, TABLE1A, TABLE1B
-from mmjsd.vocabulary import REPRESENTATIONS
+from mmjsd.core.vocabulary import REPRESENTATIONS
+from mmjsd.reporting import verdict
+from mmjsd.reporting.paper import DSPRITES_FACTORS, TABLE1A, TABLE1B
 
 
 def dsprites_eval(model: str, shift: float = 0.0, swap_shape_text: bool = False) -> dict:

@@ -251,7 +251,7 @@ def test_a_local_paper_run_on_a_cpu_stops_before_any_job(workdir, repo_env):
     ("demo", True, [], ["train"], False),
 ])
 def test_cpu_paper_refusal(scale, local, gpus, steps, refused, monkeypatch):
-    from mmjsd.gpu import cpu_paper_refusal
+    from mmjsd.training.gpu import cpu_paper_refusal
 
     monkeypatch.delenv("MMJSD_ALLOW_CPU_PAPER", raising=False)
     assert (cpu_paper_refusal(scale, local, gpus, steps, ["paper", "ci", "demo"]) is not None) == refused
@@ -283,11 +283,12 @@ def test_a_folder_in_the_place_of_the_celeba_manifest_is_one_line(workdir, repo_
 def test_a_third_model_from_an_extension_gets_its_jobs_with_no_other_file_edited(workdir, repo_env):
     """A registered toy model (tests/extensions/toy_model.py) named in a copy of the config: the DAG
     plans its training and evaluation per dataset and seed, with its own logs, and `mmjsd status`
-    lists the same jobs (both read mmjsd.jobs)."""
+    lists the same jobs (both read mmjsd.pipeline.jobs)."""
     import shutil
 
-    from mmjsd import extensions, status
     from mmjsd.config import load_config
+    from mmjsd.core import extensions
+    from mmjsd.pipeline import status
 
     (workdir / "tests" / "extensions").mkdir(parents=True)
     shutil.copy(REPO / "tests" / "extensions" / "toy_model.py", workdir / "tests" / "extensions" / "toy_model.py")

@@ -10,17 +10,17 @@ For the first 512 rows of SPLIT: the mean P(Male) and P(Smiling) from the image 
 the rows whose true label has the attribute and for the others, on each of the three kinds of
 face. A gap of means that is small on faces generated from *images* as well as from texts says
 the classifier reads the model's faces flatly; one that is small only from texts says the text
-does not carry the attribute through. A selection tool: it reads val, never test (mmjsd.holdout).
+does not carry the attribute through. A selection tool: it reads val, never test (mmjsd.lab.holdout).
 """
 
 import argparse
 
 import torch
 
-from mmjsd import holdout
-from mmjsd.classifiers import load_classifier
 from mmjsd.data.processed import load_split, model_input
-from mmjsd.runs import load_run
+from mmjsd.evaluation.classifiers import load_classifier
+from mmjsd.lab import holdout
+from mmjsd.training.runs import load_run
 
 holdout.enter_selection()   # diagnostics are selection tools: they read val, never test
 

@@ -12,17 +12,17 @@ women's. Beside it the same share among the 10 nearest *text* contents (how well
 content separates the sexes on its own), and the image classifier's mean P(Male) on faces
 generated from the first 512 texts, with the content at the text posterior's mean (the
 pipeline's generation) and at one sample of it (the authors' conditional figures).
-A selection tool: it reads val, never test (mmjsd.holdout).
+A selection tool: it reads val, never test (mmjsd.lab.holdout).
 """
 
 import argparse
 
 import torch
 
-from mmjsd import holdout
-from mmjsd.classifiers import load_classifier
 from mmjsd.data.processed import load_split, model_input
-from mmjsd.runs import load_run
+from mmjsd.evaluation.classifiers import load_classifier
+from mmjsd.lab import holdout
+from mmjsd.training.runs import load_run
 
 holdout.enter_selection()   # diagnostics are selection tools: they read val, never test
 

@@ -1,5 +1,5 @@
 """Re-score CelebA runs with the measure on real texts (docs/FIDELITY.md, "Faces from real
-texts"; mmjsd.evaluate.described_conditioning, as `mmjsd evaluate` computes it).
+texts"; mmjsd.evaluation.evaluate.described_conditioning, as `mmjsd evaluate` computes it).
 
     python benchmarks/diagnostics/celeba_real_text_gaps.py \
         --classifier results/repro/classifiers/celeba/img.pt \
@@ -10,16 +10,16 @@ texts"; mmjsd.evaluate.described_conditioning, as `mmjsd evaluate` computes it).
 Pass the image classifier and the `val_eval` split of the data the runs were trained beside, or
 the held-out rows may be another scale's training rows. Prints per run the gap (with / without)
 for Male, Smiling, Wearing_Lipstick and Heavy_Makeup. A selection tool: it reads val, never test
-(mmjsd.holdout).
+(mmjsd.lab.holdout).
 """
 
 import argparse
 
-from mmjsd import holdout
-from mmjsd.classifiers import load_classifier
 from mmjsd.data.processed import load_split
-from mmjsd.evaluate import described_conditioning
-from mmjsd.runs import load_run
+from mmjsd.evaluation.classifiers import load_classifier
+from mmjsd.evaluation.evaluate import described_conditioning
+from mmjsd.lab import holdout
+from mmjsd.training.runs import load_run
 
 holdout.enter_selection()   # diagnostics are selection tools: they read val, never test
 

@@ -6,7 +6,7 @@
 
 64 faces per string: 8 seeded paddings x 8 sampled styles (docs/evidence/fidelity-log.md, "Why
 "male" moves nothing"). The split gives the text length and alphabet and the attribute names. A selection
-tool: it reads val, never test (mmjsd.holdout).
+tool: it reads val, never test (mmjsd.lab.holdout).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import argparse
 
 import torch
 
-from mmjsd import holdout
-from mmjsd.classifiers import load_classifier
 from mmjsd.data.processed import load_split, model_input
 from mmjsd.data.text import encode_at_seeded_starts
-from mmjsd.runs import load_run
+from mmjsd.evaluation.classifiers import load_classifier
+from mmjsd.lab import holdout
+from mmjsd.training.runs import load_run
 
 holdout.enter_selection()   # diagnostics are selection tools: they read val, never test
 

@@ -8,7 +8,7 @@ X1).
 On 4,000 seeded rows of SPLIT (3,000 to fit, 1,000 to score): per factor, a logistic regression
 and 15 nearest neighbours on the image and text content means; then how far the two posteriors
 are apart (KL(q_img || q_text)) and the JS term of the run's weights. A selection tool: it reads
-val, never test (mmjsd.holdout).
+val, never test (mmjsd.lab.holdout).
 """
 
 import argparse
@@ -17,9 +17,10 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 
-from mmjsd import holdout, objectives
 from mmjsd.data.processed import load_split, model_input
-from mmjsd.runs import load_run
+from mmjsd.lab import holdout
+from mmjsd.models import objectives
+from mmjsd.training.runs import load_run
 
 holdout.enter_selection()   # diagnostics are selection tools: they read val, never test
 

@@ -1,5 +1,5 @@
 """Shape of generated dSprites images without a classifier, for any run: the template measure of
-`mmjsd evaluate` (mmjsd.direct_coherence.shape_overlaps), per shape.
+`mmjsd evaluate` (mmjsd.evaluation.direct_coherence.shape_overlaps), per shape.
 
     python benchmarks/diagnostics/dsprites_shape_templates.py --split data/repro/processed/dsprites/val.pt \
         results/repro/runs/dsprites/mmjsd/seed0 [RUN ...]
@@ -7,17 +7,17 @@
 
 Images from a seeded draw of 3,000 texts of SPLIT (one padding and style each); the real images
 of the same rows are scored first, the measure's own ceiling (docs/evidence/fidelity-log.md, G3). A selection
-tool: it reads val, never test (mmjsd.holdout).
+tool: it reads val, never test (mmjsd.lab.holdout).
 """
 
 import argparse
 
 import torch
 
-from mmjsd import holdout
 from mmjsd.data.processed import load_split, model_input
-from mmjsd.direct_coherence import shape_overlaps, shape_summary
-from mmjsd.runs import load_run
+from mmjsd.evaluation.direct_coherence import shape_overlaps, shape_summary
+from mmjsd.lab import holdout
+from mmjsd.training.runs import load_run
 
 holdout.enter_selection()   # diagnostics are selection tools: they read val, never test
 

@@ -9,7 +9,7 @@ Figure: 'square / ellipse / heart, one point zero, upright, mid mid', six seeded
 sampled styles each. Confusion: 3,000 seeded texts of SPLIT, their images generated, the true
 shape against the classifier's (docs/evidence/fidelity-log.md, "The repro scale, fourth
 run"). A selection
-tool: it reads val, never test (mmjsd.holdout).
+tool: it reads val, never test (mmjsd.lab.holdout).
 """
 
 import argparse
@@ -20,11 +20,11 @@ import torch
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from mmjsd import holdout  # noqa: E402
-from mmjsd.classifiers import load_classifier  # noqa: E402
 from mmjsd.data.processed import load_split, model_input  # noqa: E402
 from mmjsd.data.text import decode, encode_padded  # noqa: E402
-from mmjsd.runs import load_run  # noqa: E402
+from mmjsd.evaluation.classifiers import load_classifier  # noqa: E402
+from mmjsd.lab import holdout  # noqa: E402
+from mmjsd.training.runs import load_run  # noqa: E402
 
 holdout.enter_selection()   # diagnostics are selection tools: they read val, never test
 

@@ -5,17 +5,17 @@
 
 Prints, for the first ROWS images of SPLIT, the true text (padding removed) and each run's
 text generated from the image (seeded sampling), so that a coherence number can be read against
-the words behind it. A selection tool: it reads val, never test (mmjsd.holdout).
+the words behind it. A selection tool: it reads val, never test (mmjsd.lab.holdout).
 """
 
 import argparse
 
 import torch
 
-from mmjsd import holdout
 from mmjsd.data.processed import load_split, model_input
 from mmjsd.data.text import decode
-from mmjsd.runs import load_run
+from mmjsd.lab import holdout
+from mmjsd.training.runs import load_run
 
 holdout.enter_selection()   # diagnostics are selection tools: they read val, never test
 

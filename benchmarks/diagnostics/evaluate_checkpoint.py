@@ -1,5 +1,5 @@
 """Evaluate a paused training run from its checkpoint, with the pipeline's own evaluation
-(mmjsd.evaluate.evaluate_run: Table 1a coherence, 1b latent classifiers, the classifier-free
+(mmjsd.evaluation.evaluate.evaluate_run: Table 1a coherence, 1b latent classifiers, the classifier-free
 measures), for runs longer than one sitting (the 30-epoch dSprites paper run on a GPU lent for
 15 minutes a session: docs/evidence/fidelity-log.md, "G3: the 30-epoch dSprites paper run,
 trained across sessions").
@@ -20,7 +20,7 @@ data the run was trained beside (classifiers trained with MMJSD_HOLDOUT=val). Wr
 computed numbers plus where the run stood (epoch, batch, step) and the checkpoint's sha256. It
 is not eval.json: the pipeline's `mmjsd evaluate` only reads finished runs (model.pt), and a
 paused run's numbers must not pass for a finished one's. A selection tool: it reads val, never
-test (mmjsd.holdout).
+test (mmjsd.lab.holdout).
 """
 
 import argparse
@@ -29,11 +29,15 @@ from pathlib import Path
 
 import torch
 
-from mmjsd import config as config_io, files, gpu, holdout, precision, provenance, runtime
-from mmjsd.classifiers import load_classifier
+from mmjsd import config as config_io
+from mmjsd.artifacts import provenance
+from mmjsd.core import files
 from mmjsd.data.processed import load_split
-from mmjsd.evaluate import evaluate_run
-from mmjsd.runs import load_run
+from mmjsd.evaluation.classifiers import load_classifier
+from mmjsd.evaluation.evaluate import evaluate_run
+from mmjsd.lab import holdout
+from mmjsd.training import gpu, precision, runtime
+from mmjsd.training.runs import load_run
 
 holdout.enter_selection()   # diagnostics are selection tools: they read val, never test
 

@@ -6,21 +6,21 @@
     --run: a run folder (its model.pt, or while the run is still training its last checkpoint.pt),
            or either file
 
-Calls `mmjsd.evaluate.latent_classification` on the run's weights with the rows the evaluation
+Calls `mmjsd.evaluation.evaluate.latent_classification` on the run's weights with the rows the evaluation
 uses (FIT_ROWS seeded rows of the fit split, default the paper's 256; all of the eval split), so
 on val_fit / val_eval its numbers are the run's Table 1b cells as a selection run
 (MMJSD_HOLDOUT=val) of `mmjsd evaluate` computes them. `mmjsd evaluate` needs the attribute
 classifiers for Table 1a; on a slow CPU they cost more than an hour, and a probe-only experiment
 (docs/evidence/fidelity-log.md, X8) does not need them. A selection tool: it reads val, never test
-(mmjsd.holdout).
+(mmjsd.lab.holdout).
 """
 
 import argparse
 
-from mmjsd import holdout
 from mmjsd.data.processed import load_split
-from mmjsd.evaluate import latent_classification, select_rows
-from mmjsd.runs import LoadedRun, load_run
+from mmjsd.evaluation.evaluate import latent_classification, select_rows
+from mmjsd.lab import holdout
+from mmjsd.training.runs import LoadedRun, load_run
 
 holdout.enter_selection()   # diagnostics are selection tools: they read val, never test
 

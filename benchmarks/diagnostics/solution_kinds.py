@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from mmjsd import holdout
+from mmjsd.lab import holdout
 
 holdout.enter_selection()   # a lab tool: it reads recorded numbers only, and never a test split
 

@@ -5,7 +5,7 @@
 
 Scores the first 1,000 texts of the split as stored (seeded random start), moved to start 0, and
 right-aligned; prints per-attribute accuracy and the mean text length of men's and women's texts.
-A selection tool: it reads val, never test (mmjsd.holdout).
+A selection tool: it reads val, never test (mmjsd.lab.holdout).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import argparse
 
 import torch
 
-from mmjsd import holdout
-from mmjsd.classifiers import load_classifier
 from mmjsd.data.processed import load_split, model_input
 from mmjsd.data.text import decode, encode
+from mmjsd.evaluation.classifiers import load_classifier
+from mmjsd.lab import holdout
 
 holdout.enter_selection()   # diagnostics are selection tools: they read val, never test
 

@@ -16,7 +16,7 @@ The rule (RULE). Per model, the selection score of a run is the mean of its Tabl
 validation (coherence in both directions: the 10 dSprites factor cells, or CelebA's average
 precisions). A setting moves from its paper-closer candidate (listed first) to a deviation only
 when the deviation raises at least one model's score beyond the seed noise and lowers neither
-beyond it (mmjsd.verdict.compare: more than 2 standard errors of the difference over seeds). A
+beyond it (mmjsd.reporting.verdict.compare: more than 2 standard errors of the difference over seeds). A
 deviation that helps one model and hurts the other is not adopted: the setting is shared by both.
 """
 
@@ -31,9 +31,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
-from mmjsd import holdout
-from mmjsd.aggregate import summarise
-from mmjsd.verdict import compare
+from mmjsd.lab import holdout
+from mmjsd.reporting.aggregate import summarise
+from mmjsd.reporting.verdict import compare
 
 holdout.enter_selection()   # every command below reads val, never test
 

@@ -14,27 +14,28 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmjsd import __version__, extensions
-from mmjsd.aggregate import cli_aggregate
-from mmjsd.classifiers import cli_train_classifier
+from mmjsd import __version__
 from mmjsd.config import dump_yaml, load_config
+from mmjsd.core import extensions
+from mmjsd.core.files import sweep_tree
+from mmjsd.core.vocabulary import DATASETS, MODALITIES, MODELS
 from mmjsd.data.celeba_faces import cli_synthesize as cli_celeba_synthesize
 from mmjsd.data.download import cli_celeba_download, cli_dsprites_download
 from mmjsd.data.dsprites_render import cli_render as cli_dsprites_render
 from mmjsd.data.prepare import cli_prepare
 from mmjsd.errors import ConfigError, MmjsdError, from_os_error
-from mmjsd.evaluate import cli_evaluate
-from mmjsd.files import sweep_tree
-from mmjsd.figure import cli_figure
-from mmjsd.gpu import config_share
-from mmjsd.plots import cli_plots
-from mmjsd.pulled import cli_adopt_pulled
-from mmjsd.report import cli_report
-from mmjsd.runs import cli_inspect
-from mmjsd.status import cli_status
-from mmjsd.train import cli_train
-from mmjsd.verify import cli_verify
-from mmjsd.vocabulary import DATASETS, MODALITIES, MODELS
+from mmjsd.evaluation.classifiers import cli_train_classifier
+from mmjsd.evaluation.evaluate import cli_evaluate
+from mmjsd.pipeline.pulled import cli_adopt_pulled
+from mmjsd.pipeline.status import cli_status
+from mmjsd.pipeline.verify import cli_verify
+from mmjsd.reporting.aggregate import cli_aggregate
+from mmjsd.reporting.figure import cli_figure
+from mmjsd.reporting.plots import cli_plots
+from mmjsd.reporting.report import cli_report
+from mmjsd.training.gpu import config_share
+from mmjsd.training.runs import cli_inspect
+from mmjsd.training.train import cli_train
 
 
 def _common(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
@@ -72,7 +73,7 @@ def _run_args(parser: argparse.ArgumentParser, with_model: bool = True) -> None:
 
 
 def _device_args(parser: argparse.ArgumentParser) -> None:
-    """Where a GPU-capable step runs: a GPU it claims itself (src/mmjsd/gpu.py), else the CPU."""
+    """Where a GPU-capable step runs: a GPU it claims itself (src/mmjsd/training/gpu.py), else the CPU."""
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: claim a free GPU if any, else CPU")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: config train.threads)")
     parser.add_argument("--gpu-lock-dir", type=Path, default=None, help="folder of per-GPU lock files (default: $MMJSD_GPU_LOCK_DIR or the system temp dir)")

@@ -21,7 +21,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from mmjsd import extensions
+from mmjsd.core import extensions
 from mmjsd.data.text import outside_alphabet
 from mmjsd.errors import ConfigError
 
@@ -111,7 +111,7 @@ def _schema() -> dict:
         raise ConfigError(f"the config schema {SCHEMA} is missing from the installed mmjsd package ({exc.strerror})",
                           "reinstall mmjsd from a complete source (pip install --force-reinstall <repository or wheel>)") from None
     schema = yaml.safe_load(text)
-    # names registered by the config's extensions (mmjsd.extensions), loaded before validation
+    # names registered by the config's extensions (mmjsd.core.extensions), loaded before validation
     decoders = extensions.image_decoder_names()
     if decoders:
         _extend_enum(schema, "image_decoder", decoders)

@@ -1,10 +1,10 @@
-"""A third model for the tests, added the way a user extends the study (mmjsd.extensions):
+"""A third model for the tests, added the way a user extends the study (mmjsd.core.extensions):
 
     extensions: [tests/extensions/toy_model.py]
     models: [mmjsd, mmpoe, toy]
 """
 
-from mmjsd import extensions
+from mmjsd.core import extensions
 from mmjsd.models.mmpoe import MMPoE
 
 

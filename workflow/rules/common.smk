@@ -2,12 +2,12 @@
 #
 # The configuration is config.yaml (or one complete file given with `--configfile FILE`) with
 # the overlay of the chosen scale merged in (`--config scale=demo`); every rule passes the same
-# file to the CLI. mmjsd.startup.load validates it against src/mmjsd/schemas/config.schema.yaml
+# file to the CLI. mmjsd.pipeline.startup.load validates it against src/mmjsd/schemas/config.schema.yaml
 # at parse time, so an unknown key or a bad value stops the run before any job starts, and in the
 # process that plans the run it also checks what is on disk (a cluster job's own process, which
 # parses this file again to run its one job, only reads the configuration).
 #
-# Each rule is declared from its entry in the job table (src/mmjsd/jobs.py; outputs, inputs, log,
+# Each rule is declared from its entry in the job table (src/mmjsd/pipeline/jobs.py; outputs, inputs, log,
 # command, resources), which `mmjsd status` and the start-up checks read too.
 #
 # No `conda:` directive: every rule calls this repository's own `mmjsd`, so the one environment
@@ -20,17 +20,17 @@
 import re
 from pathlib import Path
 
-from mmjsd import gpu as G
-from mmjsd import startup
-from mmjsd.jobs import STEPS, prepare_reads, shell_command, step_outputs
-from mmjsd.schedule import train_priority
-from mmjsd.steps import code_paths, step_params
+from mmjsd.artifacts.steps import code_paths, step_params
+from mmjsd.pipeline import startup
+from mmjsd.pipeline.jobs import STEPS, prepare_reads, shell_command, step_outputs
+from mmjsd.pipeline.schedule import train_priority
+from mmjsd.training import gpu as G
 
 SETUP = startup.load(workflow, config)
 CFG = SETUP.config
 SCALE = SETUP.scale
 MMJSD = SETUP.cli      # every rule is one call of this CLI with the same configuration arguments
-# GPUs (src/mmjsd/gpu.py): `--resources gpu=N` means N devices. Each GPU job claims a share of one
+# GPUs (src/mmjsd/training/gpu.py): `--resources gpu=N` means N devices. Each GPU job claims a share of one
 # device (resources.gpu_share per dataset) from a pool of N x 100 `gpu_units`; without
 # `--resources gpu=N` the pool is the visible GPUs (0 on a CPU machine, where jobs ask for none).
 GPU_POOL = startup.gpu_pool(workflow, SETUP)
@@ -91,7 +91,7 @@ def job_resources(name):
 
 
 def settings(step, wildcards=None):
-    """The config keys `step` reads (STEP_PARAMS in src/mmjsd/steps.py) as a params value, so that
+    """The config keys `step` reads (STEP_PARAMS in src/mmjsd/artifacts/steps.py) as a params value, so that
     Snakemake reruns the job exactly when one of them changes."""
     return step_params(CFG, step, getattr(wildcards, "dataset", None))
 

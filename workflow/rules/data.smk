@@ -1,5 +1,5 @@
 # Data: download or render the raw datasets, then build the processed bimodal splits.
-# Every path in a shell line is quoted by Snakemake (`:q`, shlex; mmjsd.jobs.shell_command): a
+# Every path in a shell line is quoted by Snakemake (`:q`, shlex; mmjsd.pipeline.jobs.shell_command): a
 # config value never reaches the shell as code (`$(...)`, backticks, quotes, `;` and spaces stay
 # part of the path).
 

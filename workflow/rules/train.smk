@@ -1,5 +1,5 @@
 # Training: one job per model x dataset x seed. `gpu_units` counts shares of a GPU; `mmjsd train`
-# claims a free device itself (src/mmjsd/gpu.py) and falls back to the CPU.
+# claims a free device itself (src/mmjsd/training/gpu.py) and falls back to the CPU.
 
 
 rule train:
@@ -11,7 +11,7 @@ rule train:
         cli=MMJSD,
         settings=lambda wildcards: settings("train", wildcards),
     threads: CFG["train"]["threads"]
-    # The longest jobs first (src/mmjsd/schedule.py): started last, one training job ran alone
+    # The longest jobs first (src/mmjsd/pipeline/schedule.py): started last, one training job ran alone
     # for minutes at the end while the other cores idled.
     priority: lambda wildcards: train_priority(CFG, wildcards.dataset, wildcards.model)
     resources:

@@ -39,8 +39,8 @@ from mmjsd.data.celeba import (
     quiet,
     torchvision_io,
 )
+from mmjsd.core.files import atomic_folder
 from mmjsd.errors import DataError
-from mmjsd.files import atomic_folder
 
 
 # --------------------------------------------------------------------------------------------

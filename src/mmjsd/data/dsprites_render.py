@@ -43,7 +43,7 @@ from mmjsd.data.dsprites import (
     latents_of_rows,
     subset_rows,
 )
-from mmjsd.files import atomic_path
+from mmjsd.core.files import atomic_path
 
 MARGIN = 16                   # centre pixel of posX/posY class k is MARGIN + k
 MAX_RADIUS = 14.0             # px at scale 1: farthest sprite point from its centre

@@ -35,9 +35,9 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from mmjsd.core.files import file_sha256, write_text_if_changed
 from mmjsd.data.celeba import ATTR_FILE, IMAGE_DIR, IMAGE_FIX, PARTITION_FILE, SYNTHETIC_MARKER
 from mmjsd.errors import DataError, detail
-from mmjsd.files import file_sha256, write_text_if_changed
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg")
 MANIFEST_HEADER = ("# mmjsd CelebA folder manifest v1: what `prepare` reads, by content (written by the "

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from mmjsd.artifacts.steps import step_settings
+from mmjsd.core.paths import celeba_source
+from mmjsd.core.vocabulary import SOURCE_DESCRIPTIONS
 from mmjsd.data import celeba, dsprites, processed
 from mmjsd.data.text import ALPHABET
 from mmjsd.errors import DataError
-from mmjsd.paths import celeba_source
-from mmjsd.steps import step_settings
-from mmjsd.vocabulary import SOURCE_DESCRIPTIONS
 
 
 
@@ -141,7 +141,7 @@ def prepare(dataset: str, input_path: str | Path, out_dir: str | Path, settings:
     """Build and write data/processed/<dataset>/<split>.pt for every split in paths.SPLITS.
 
     settings: config["data"][dataset] (for CelebA, 'source' should be the resolved source,
-    see mmjsd.paths.celeba_source). config_settings: the config keys `prepare` reads as the
+    see mmjsd.core.paths.celeba_source). config_settings: the config keys `prepare` reads as the
     consumers recompute them (steps.step_settings), recorded in each split's fingerprint with
     the input's sha256 and the data code's digest; default {"data.<dataset>": settings}.
     Returns a summary dict (counts, source, notes, files).

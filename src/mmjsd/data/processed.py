@@ -1,11 +1,11 @@
 """The processed-data contract shared by training, classifiers and evaluation.
 
-`data/processed/<dataset>/<split>.pt` (mmjsd.paths.PROCESSED), one torch file per split in
+`data/processed/<dataset>/<split>.pt` (mmjsd.core.paths.PROCESSED), one torch file per split in
 `SPLITS = (train, test, test_fit, test_eval, val, val_fit, val_eval)`; test_fit and test_eval
 are the two seeded halves of test (paper 4.1: latent classifiers are fitted on one half and
 scored on the other). `val` is a seeded share of the training rows (disjoint from train and
 test) with its halves val_fit / val_eval: every choice of settings is made on it, and the test
-split is read once, by the pipeline's final evaluation (mmjsd.holdout).
+split is read once, by the pipeline's final evaluation (mmjsd.lab.holdout).
 
 Each file holds a dict:
 
@@ -20,7 +20,7 @@ Each file holds a dict:
 | seed         | int                                    | the data seed (subset, text starts, splits) |
 | dataset      | str                                    | "dsprites" or "celeba" |
 | notes        | str                                    | stand-in label, missing-image count, how the split was made |
-| fingerprint  | str (JSON), optional                   | what made it: raw input sha256, the config keys `prepare` reads, the data code's digest (mmjsd.fingerprints; consumers refuse a mismatch) |
+| fingerprint  | str (JSON), optional                   | what made it: raw input sha256, the config keys `prepare` reads, the data code's digest (mmjsd.artifacts.fingerprints; consumers refuse a mismatch) |
 | checksum     | str, optional                          | files.content_checksum of every other entry, written by `save_split(s)` and checked on every load: damage that keeps the file's size and format (a changed label byte) is caught |
 
 Rows keep the order of the raw data within each split (dSprites grid order, CelebA file order).
@@ -40,13 +40,15 @@ from typing import Any
 
 import torch
 
-from mmjsd import fingerprints, holdout, paths
+from mmjsd.artifacts import fingerprints
+from mmjsd.artifacts.steps import code_digest, step_settings
+from mmjsd.core import paths
+from mmjsd.core.files import atomic_path, check_checksum, content_checksum, torch_load, torch_save
+from mmjsd.core.paths import SPLITS  # noqa: F401 (re-exported: processed.SPLITS)
+from mmjsd.core.vocabulary import DATASETS, SOURCES
 from mmjsd.data.manifest import manifest_sha256
-from mmjsd.steps import code_digest, step_settings
 from mmjsd.errors import DataError
-from mmjsd.files import atomic_path, check_checksum, content_checksum, torch_load, torch_save
-from mmjsd.paths import SPLITS  # noqa: F401 (re-exported: processed.SPLITS)
-from mmjsd.vocabulary import DATASETS, SOURCES
+from mmjsd.lab import holdout
 
 KEYS = ("images", "text", "alphabet", "labels", "label_names", "source", "seed", "dataset", "notes")
 # Optional in the contract (hand-made splits in tests lack them); the pipeline's consumers require them.
@@ -204,7 +206,7 @@ def load_split(path: str | os.PathLike) -> dict[str, Any]:
     """Read and validate one split file.
 
     Missing file -> DataError whose fix names `snakemake` / `mmjsd prepare`; unreadable file or
-    wrong keys/dtypes/shapes -> DataError; a test split in a selection process (mmjsd.holdout)
+    wrong keys/dtypes/shapes -> DataError; a test split in a selection process (mmjsd.lab.holdout)
     -> DataError before the file is opened.
     """
     holdout.check_readable(Path(path).stem, path)
@@ -218,7 +220,7 @@ def load_split(path: str | os.PathLike) -> dict[str, Any]:
 def load_checked_split(config: dict, dataset: str, split: str, config_file: str | os.PathLike = "config.yaml") -> dict:
     """The one way a pipeline step loads a processed split: missing -> a one-line error naming the
     command that makes it; a split that this config's `prepare` did not make from the raw data on
-    disk is refused (mmjsd.fingerprints)."""
+    disk is refused (mmjsd.artifacts.fingerprints)."""
     path = paths.processed(config, dataset, split)
     if not path.is_file():
         raise DataError(
@@ -239,7 +241,7 @@ def load_checked_split(config: dict, dataset: str, split: str, config_file: str 
 
 
 # --------------------------------------------------------------------------------------------
-# What made a split (mmjsd.fingerprints): its raw input, the config keys `prepare` reads, its code
+# What made a split (mmjsd.artifacts.fingerprints): its raw input, the config keys `prepare` reads, its code
 # --------------------------------------------------------------------------------------------
 
 def raw_input(config: dict, dataset: str) -> Path:

@@ -14,20 +14,20 @@ from pathlib import Path
 
 import torch
 
-from mmjsd import extensions, paths
+from mmjsd.artifacts.fingerprints import changed_keys, content_sha256
+from mmjsd.artifacts.steps import code_digest
+from mmjsd.core import extensions, paths
+from mmjsd.core.files import check_checksum, content_checksum, torch_load, torch_save
 from mmjsd.errors import DataError, detail
-from mmjsd.files import check_checksum, content_checksum, torch_load, torch_save
-from mmjsd.fingerprints import changed_keys, content_sha256
 from mmjsd.models.base import MultimodalVAE, Posterior
 from mmjsd.models.mmjsd import MMJSD
 from mmjsd.models.mmpoe import MMPoE
-from mmjsd.steps import code_digest
 
 MODELS: dict[str, type[MultimodalVAE]] = {"mmjsd": MMJSD, "mmpoe": MMPoE}
 
 
 def model_class(name: str) -> type[MultimodalVAE] | None:
-    """The class of model `name`: the package's, or one a config's extension registered (mmjsd.extensions)."""
+    """The class of model `name`: the package's, or one a config's extension registered (mmjsd.core.extensions)."""
     return MODELS.get(name) or extensions.added_models().get(name)
 SPEC_KEYS = ("model", "dataset", "settings", "img_channels", "text_len", "alphabet_size")
 
@@ -102,7 +102,7 @@ def load_model_file(path: Path, blob, fix: str, expect: dict | None = None) -> t
 
 
 def expected_run(config: dict, dataset: str, model_name: str, seed: int) -> dict:
-    """What a model in this slot must record (train's run key, mmjsd.train): the slot itself, the
+    """What a model in this slot must record (train's run key, mmjsd.training.train): the slot itself, the
     settings that shape training, the bytes of the training split on disk and the training code."""
     expected = {"dataset": dataset, "model": model_name, "seed": seed, "train": config["train"][dataset],
                 "adam_betas": config["train"]["adam_betas"], "spec": {"settings": config["model"][dataset]},

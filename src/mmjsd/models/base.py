@@ -23,12 +23,12 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from mmjsd import objectives as obj
+from mmjsd.core.vocabulary import MODALITIES
 from mmjsd.data.text import align_left
+from mmjsd.models import objectives as obj
 from mmjsd.networks import celeba as celeba_networks
 from mmjsd.networks import dsprites as dsprites_networks
 from mmjsd.networks.common import make_networks
-from mmjsd.vocabulary import MODALITIES
 
 NETWORKS = {"dsprites": dsprites_networks, "celeba": celeba_networks}
 

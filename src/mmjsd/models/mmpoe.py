@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mmjsd import objectives as obj
+from mmjsd.models import objectives as obj
 from mmjsd.models.base import MultimodalVAE, Posterior
 
 

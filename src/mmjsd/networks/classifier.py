@@ -1,4 +1,4 @@
-"""The attribute classifiers' network (mmjsd.classifiers trains and applies it).
+"""The attribute classifiers' network (mmjsd.evaluation.classifiers trains and applies it).
 
 One shared trunk per modality plus a linear layer whose outputs are split into per-label heads,
 built from the models' pieces (networks.common.conv_stack: 4x4 stride-2 convolutions):

@@ -123,7 +123,7 @@ class TextDecoder(nn.Module):
 
 
 # conv: the plain decoder of concat(style, content). Variants tried and not chosen (the pose decoder)
-# live in experiments/ and register here only when a config lists them under `extensions:` (mmjsd.extensions).
+# live in experiments/ and register here only when a config lists them under `extensions:` (mmjsd.core.extensions).
 IMAGE_DECODERS = {"conv": ImageDecoder}
 
 # "aligned": the plain decoder, scored against the left-aligned text (models/base.py)

@@ -1,7 +1,7 @@
 """How a step runs its networks: the device and CPU threads it uses, and the batches it cuts.
 
 `mmjsd train`, `train-classifier` and `evaluate` start with `place(args, config)`: claim a GPU
-share before anything touches CUDA (mmjsd.gpu narrows CUDA_VISIBLE_DEVICES to the claimed
+share before anything touches CUDA (mmjsd.training.gpu narrows CUDA_VISIBLE_DEVICES to the claimed
 device), else the CPU, and set torch's CPU threads (`--threads`, else Snakemake's
 $SNAKEMAKE_THREADS, else config `train.threads`). They then walk their rows in batches of
 consecutive index ranges (`batches`, `nth_batch`) and move each batch to the device of the
@@ -19,7 +19,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from mmjsd.gpu import GpuClaim, select_device
+from mmjsd.training.gpu import GpuClaim, select_device
 
 
 @dataclass

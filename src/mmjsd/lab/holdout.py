@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 
+from mmjsd.core.paths import HOLDOUT_SPLITS
 from mmjsd.errors import DataError
-from mmjsd.paths import HOLDOUT_SPLITS
 
 ENV = "MMJSD_HOLDOUT"
 SELECTION = "val"

@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 
-from mmjsd import files, paths
-from mmjsd.checkpoints import CHECKPOINT_CHECKSUMMED, CHECKPOINT_FORMAT
+from mmjsd.core import files, paths
 from mmjsd.errors import DataError, detail
 from mmjsd.models import MultimodalVAE, build_model, load_model_file
+from mmjsd.training.checkpoints import CHECKPOINT_CHECKSUMMED, CHECKPOINT_FORMAT
 
 
 

@@ -1,4 +1,4 @@
-"""Training checkpoints and the timing sidecar (mmjsd.train writes and restores them).
+"""Training checkpoints and the timing sidecar (mmjsd.training.train writes and restores them).
 
 `checkpoint.pt` holds model, optimiser, every RNG state, the position (epoch, batch, step, the
 running sums of the epoch in progress, the curve) and train's run key, with a content checksum
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from mmjsd import files
+from mmjsd.core import files
 from mmjsd.errors import DataError, TrainingError
 
 CHECKPOINT_FORMAT = 2        # 2: run key with data hash and code digest, content checksum

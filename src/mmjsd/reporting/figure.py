@@ -13,7 +13,7 @@ row and panel (rows differ by content only, as in the paper's Figure 1).
 Configured strings are padded with '*' to the dataset's text length at a seeded random start
 (mmjsd.data.text); a character outside the alphabet is a DataError.
 The model drawn is the run with training seed `eval.figure.seed`. Under each panel's name: that
-run's conditioning gaps from its eval.json (mmjsd.evaluate: P(attribute) on faces from strings
+run's conditioning gaps from its eval.json (mmjsd.evaluation.evaluate: P(attribute) on faces from strings
 naming it minus the others), so the figure carries its number.
 Rendered with matplotlib's Agg backend at a fixed size and dpi (no tight bounding box), so
 the pixel size follows from the grid alone (`figure_pixel_size`).
@@ -29,14 +29,15 @@ import textwrap
 import numpy as np
 import torch
 
-from mmjsd import files, paths, verdict
+from mmjsd.core import files, paths
+from mmjsd.core.vocabulary import MODELS, SOURCE_DESCRIPTIONS
 from mmjsd.data.processed import load_checked_split
 from mmjsd.data.text import decode, encode_at_seeded_starts, strip_padding
 from mmjsd.errors import DataError
 from mmjsd.models import load_run_model
 from mmjsd.models.base import per_modality
-from mmjsd.paper import MODEL_LABELS
-from mmjsd.vocabulary import MODELS, SOURCE_DESCRIPTIONS
+from mmjsd.reporting import verdict
+from mmjsd.reporting.paper import MODEL_LABELS
 
 PANEL_ORDER = MODELS              # the brief's order: mmJSD left, mmPoE right
 DPI = 100

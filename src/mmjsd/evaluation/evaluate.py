@@ -9,7 +9,7 @@
 (b) Latent classifiers. Content means of the image, text and joint ({img, text} together)
     posteriors; one logistic regression per label fitted on one batch of `test_fit`
     (eval.latent_fit_samples rows) and scored on all of `test_eval`.
-(c) CelebA conditioning (Figure 1's claim in numbers): mmjsd.conditioning.
+(c) CelebA conditioning (Figure 1's claim in numbers): mmjsd.evaluation.conditioning.
 
 Which rows: coherence uses `eval.max_test_samples` rows of `test`, a seeded draw kept in
 split order (seed EVAL_SUBSET_SEED, the same for every run so models see the same inputs);
@@ -19,7 +19,7 @@ generation use a torch generator seeded with the run seed. Everything is determi
 CPU: the same inputs give an identical eval.json.
 
 The small functions (`select_rows`, `latent_accuracy`, `named_attributes`) are pure so that
-tests can feed them known inputs; coherence is scored with mmjsd.classifiers' per-label
+tests can feed them known inputs; coherence is scored with mmjsd.evaluation.classifiers' per-label
 accuracy and average precision.
 """
 
@@ -35,14 +35,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmjsd import direct_coherence, files, fingerprints, gpu, holdout, paths, precision, progress, provenance, runtime
-from mmjsd.classifiers import accuracy_per_label, average_precision_per_label, load_classifier
-from mmjsd.conditioning import conditioning_gaps, described_conditioning, named_attributes, paired_conditioning  # noqa: F401
+from mmjsd.artifacts import fingerprints, provenance
+from mmjsd.artifacts.summary import eval_summary
+from mmjsd.core import files, paths, progress
+from mmjsd.core.vocabulary import DIRECTIONS, REPRESENTATIONS
 from mmjsd.data.processed import load_checked_split, model_input, sorted_subset
 from mmjsd.errors import DataError
+from mmjsd.evaluation import direct_coherence
+from mmjsd.evaluation.classifiers import accuracy_per_label, average_precision_per_label, load_classifier
+from mmjsd.evaluation.conditioning import conditioning_gaps, described_conditioning, named_attributes, paired_conditioning  # noqa: F401
+from mmjsd.lab import holdout
 from mmjsd.models import load_run_model
-from mmjsd.summary import eval_summary
-from mmjsd.vocabulary import DIRECTIONS, REPRESENTATIONS
+from mmjsd.training import gpu, precision, runtime
 
 EVAL_SUBSET_SEED = 0
 LOGISTIC_MAX_ITER = 1000
@@ -104,7 +108,7 @@ def coherence(model, classifiers: dict, test: dict, rows: torch.Tensor, batch_si
     """Generate across modalities for `rows` of `test` and score the generations.
 
     Returns {"accuracy": {direction: [per label]}, "average_precision": {...} (binary labels only),
-    "direct": classifier-free measures (dSprites only, mmjsd.direct_coherence)}.
+    "direct": classifier-free measures (dSprites only, mmjsd.evaluation.direct_coherence)}.
     """
     # A CPU generator on every device: the model draws its noise there and moves it, so the
     # generations do not depend on where the model runs beyond floating-point rounding.
@@ -235,7 +239,7 @@ def check_compatible(classifiers: dict, test: dict) -> None:
 
 def load_checked_classifier(config: dict, dataset: str, modality: str, path: Path, config_file: str | Path = "config.yaml"):
     """The classifier of `modality`, refused when damaged or when it was trained on other splits,
-    under other settings or by other code than this run would use (mmjsd.fingerprints)."""
+    under other settings or by other code than this run would use (mmjsd.artifacts.fingerprints)."""
     fix = f"retrain it (rule train_classifier): `{fingerprints.rebuild_command(config, path, config_file)}`"
     classifier = load_classifier(path, fix=fix)
     fingerprints.check_classifier(classifier.fingerprint, path, config, dataset, modality, config_file)
@@ -250,7 +254,7 @@ def read_classifier_metrics(config: dict, dataset: str, modality: str) -> tuple[
 
 def load_inputs(config: dict, dataset: str, config_file: str | Path = "config.yaml") -> tuple[dict, dict, dict]:
     """What an evaluation reads besides the model, each checked: the held-out splits (test,
-    test_fit, test_eval in the pipeline; val, val_fit, val_eval in a selection run: mmjsd.holdout),
+    test_fit, test_eval in the pipeline; val, val_fit, val_eval in a selection run: mmjsd.lab.holdout),
     the classifier of each direction, and the classifiers' paths."""
     splits = {name: load_checked_split(config, dataset, name, config_file) for name in holdout.splits()}
     classifier_paths = {m: paths.fill(paths.CLASSIFIER, config, dataset=dataset, modality=m) for m in DIRECTIONS}

@@ -1,5 +1,5 @@
 """The training split in memory: binary images bit-packed, batches built by indexing on the
-training device, and the reproducible batch order of every epoch (mmjsd.train reads them)."""
+training device, and the reproducible batch order of every epoch (mmjsd.training.train reads them)."""
 
 from __future__ import annotations
 

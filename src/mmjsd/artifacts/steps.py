@@ -1,7 +1,7 @@
 """The one registry of what shapes each pipeline step's outputs: its config keys and its code.
 
 The Snakefile's `params:` and code inputs, the fingerprint every artifact records
-(mmjsd.fingerprints) and `prepare` itself read it. (DVC wraps the whole Snakemake run of a scale:
+(mmjsd.artifacts.fingerprints) and `prepare` itself read it. (DVC wraps the whole Snakemake run of a scale:
 its stage depends on all the code and every step's config section, dvc.yaml.)
 
 Config keys (STEP_PARAMS): `{dataset}` is the job's dataset. Not listed on purpose: keys that
@@ -22,9 +22,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from mmjsd import extensions
+from mmjsd.core import extensions
 
-PACKAGE_ROOT = Path(__file__).resolve().parent
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 STEP_PARAMS: dict[str, list[str]] = {
     "dsprites_render": ["data.dsprites"],
@@ -39,19 +39,19 @@ STEP_PARAMS: dict[str, list[str]] = {
 }
 
 # The module each step's command runs (its `cli_*` function lives there). The first four record
-# their code digest in what they write (mmjsd.fingerprints); every step's files are inputs of its
+# their code digest in what they write (mmjsd.artifacts.fingerprints); every step's files are inputs of its
 # Snakemake rule and deps of its DVC stage (code_paths).
 STEP_MODULES = {
     "prepare": "mmjsd.data.prepare",
-    "train": "mmjsd.train",
-    "classifier": "mmjsd.classifiers",
-    "evaluate": "mmjsd.evaluate",
+    "train": "mmjsd.training.train",
+    "classifier": "mmjsd.evaluation.classifiers",
+    "evaluate": "mmjsd.evaluation.evaluate",
     "dsprites_render": "mmjsd.data.dsprites_render",
     "celeba_synthesize": "mmjsd.data.celeba_faces",
-    "aggregate": "mmjsd.aggregate",
-    "figure": "mmjsd.figure",
-    "plots": "mmjsd.plots",
-    "report": "mmjsd.report",
+    "aggregate": "mmjsd.reporting.aggregate",
+    "figure": "mmjsd.reporting.figure",
+    "plots": "mmjsd.reporting.plots",
+    "report": "mmjsd.reporting.report",
 }
 SOURCE_PREFIX = "src/mmjsd/"     # where the package's files sit, relative to the repository root
 
@@ -140,7 +140,7 @@ def code_files(step: str) -> tuple[str, ...]:
 def code_paths(step: str, config: dict | None = None) -> list[str]:
     """The files `step` runs, relative to the repository root: the inputs of its Snakemake rule,
     so that Snakemake reruns it (and what follows) when one of them changes. With `config`, the
-    extension files it lists too (mmjsd.extensions: they enter every step's code digest)."""
+    extension files it lists too (mmjsd.core.extensions: they enter every step's code digest)."""
     return [SOURCE_PREFIX + name for name in code_files(step)] + list((config or {}).get("extensions") or [])
 
 
@@ -164,7 +164,7 @@ def code_digest(step: str) -> str:
     for name in code_files(step):
         digest.update(name.encode() + b"\0")
         digest.update(normalised_source(PACKAGE_ROOT / name))
-    for path in extensions.loaded_files():    # none unless the config lists some (mmjsd.extensions)
+    for path in extensions.loaded_files():    # none unless the config lists some (mmjsd.core.extensions)
         digest.update(b"experiment:" + path.name.encode() + b"\0")
         digest.update(normalised_source(path))
     return digest.hexdigest()[:16]

@@ -10,8 +10,8 @@ still goes first).
 
 from __future__ import annotations
 
+from mmjsd.core.paths import celeba_source
 from mmjsd.data.dsprites import N_ROWS as DSPRITES_ROWS
-from mmjsd.paths import celeba_source
 
 CELEBA_ROWS = 202_599
 
@@ -41,7 +41,7 @@ def training_rows(config: dict, dataset: str) -> int:
 
 def training_cost(config: dict, dataset: str, model: str) -> float:
     """Estimated CPU seconds of one training run: epochs x rows x seconds per sample."""
-    # a model an extension adds (mmjsd.extensions) is not measured: counted as the dataset's costliest
+    # a model an extension adds (mmjsd.core.extensions) is not measured: counted as the dataset's costliest
     per_sample = SECONDS_PER_SAMPLE.get((dataset, model), max(v for (d, _), v in SECONDS_PER_SAMPLE.items() if d == dataset))
     return int(config["train"][dataset]["epochs"]) * training_rows(config, dataset) * per_sample
 

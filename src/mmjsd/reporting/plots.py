@@ -18,10 +18,10 @@ import csv
 import io
 from pathlib import Path
 
-from mmjsd import paths
+from mmjsd.core import paths
+from mmjsd.core.files import write_bytes
+from mmjsd.core.vocabulary import MODALITIES
 from mmjsd.errors import DataError
-from mmjsd.files import write_bytes
-from mmjsd.vocabulary import MODALITIES
 
 DPI = 100
 MODEL_COLOURS = {"mmjsd": "tab:blue", "mmpoe": "tab:orange"}

@@ -34,10 +34,10 @@ from typing import Any, Iterator
 
 import yaml
 
-from mmjsd import paths as P
 from mmjsd.config import load_config, read_yaml
-from mmjsd.files import file_sha256
-from mmjsd.vocabulary import MODALITIES
+from mmjsd.core import paths as P
+from mmjsd.core.files import file_sha256
+from mmjsd.core.vocabulary import MODALITIES
 
 TOLERANCE = 0.01
 # keys of an eval.json that say how and where it ran, not what it measured

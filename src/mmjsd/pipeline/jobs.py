@@ -2,10 +2,10 @@
 
 The Snakemake rules (workflow/rules/*.smk) declare each step from STEPS, and everything that lists
 a scale's jobs outside Snakemake reads `jobs(config)`: `mmjsd status`, the start-up checks
-(mmjsd.startup, mmjsd.integrity). Adding a model, a dataset or a seed to the config adds its
+(mmjsd.pipeline.startup, mmjsd.pipeline.integrity). Adding a model, a dataset or a seed to the config adds its
 jobs everywhere at once; adding a step means one entry here and one rule.
 
-Templates are those of mmjsd.paths: `{data}` and `{results}` are the config's roots, the other
+Templates are those of mmjsd.core.paths: `{data}` and `{results}` are the config's roots, the other
 fields are wildcards (dataset, modality, model, seed).
 """
 
@@ -16,9 +16,9 @@ from itertools import product
 from pathlib import Path
 from typing import Callable
 
-from mmjsd import paths as P
-from mmjsd.steps import code_paths
-from mmjsd.vocabulary import MODALITIES
+from mmjsd.artifacts.steps import code_paths
+from mmjsd.core import paths as P
+from mmjsd.core.vocabulary import MODALITIES
 
 WILDCARDS = ("dataset", "modality", "model", "seed")
 
@@ -34,7 +34,7 @@ class Step:
     code: str | None = None           # steps.STEP_MODULES entry whose files are inputs (reruns on a code change)
     resources: str | None = None      # config `resources:` entry (runtime_min, mem_mb)
     threads: bool = False             # takes train.threads (and passes --threads)
-    device: bool = False              # may claim a GPU share (mmjsd.gpu)
+    device: bool = False              # may claim a GPU share (mmjsd.training.gpu)
     directory: bool = False           # its one output is a folder
     partial: str | None = None        # what an unfinished job leaves (a training checkpoint)
     applies: Callable[[dict], bool] = lambda config: True   # does this config run the step at all

@@ -1,6 +1,6 @@
 """What made each artifact, and the check its consumer makes before using it (issue 15 item 1).
 
-Checkpoints and models carry train's run key (train.py). The other artifacts carry a fingerprint
+Checkpoints and models carry train's run key (training/train.py). The other artifacts carry a fingerprint
 of the same kind, a canonical JSON string (deterministic bytes; no paths, hosts or times):
 
 | artifact | fingerprint | checked by |
@@ -23,12 +23,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mmjsd import holdout
-from mmjsd import paths as P
+from mmjsd.artifacts.steps import code_digest, step_settings
+from mmjsd.core import paths as P
+from mmjsd.core.files import file_sha256
+from mmjsd.core.vocabulary import MODALITIES
 from mmjsd.errors import DataError
-from mmjsd.files import file_sha256
-from mmjsd.steps import code_digest, step_settings
-from mmjsd.vocabulary import MODALITIES
+from mmjsd.lab import holdout
 
 FORMAT = 1
 
@@ -96,7 +96,7 @@ def refuse_stale(kind: str, path: Path, recorded: str | None, expected: dict, ru
 def classifier_fingerprint(config: dict, dataset: str, modality: str) -> dict:
     """What a classifier records (and what evaluate expects): the splits it learnt from (those
     on disk), its config keys and the classifier code."""
-    # the held-out split it is scored on: test in the pipeline, val in a selection run (mmjsd.holdout)
+    # the held-out split it is scored on: test in the pipeline, val in a selection run (mmjsd.lab.holdout)
     splits = {name: content_sha256(P.processed(config, dataset, name)) for name in ("train", holdout.splits()[0])
               if P.processed(config, dataset, name).is_file()}
     return {"format": FORMAT, "made_by": "train_classifier", "dataset": dataset, "modality": modality,

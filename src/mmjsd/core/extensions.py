@@ -9,8 +9,8 @@ repository root, where the pipeline runs):
 Each file defines `register()`, which calls `register_model` or `register_image_decoder` below.
 Loading a config imports its files before validating it, so the registered names become allowed
 values of `models` and `model.<dataset>.image_decoder` (mmjsd.config extends the schema's enums);
-the files enter the code digest of every step (mmjsd.steps.code_digest) and every rule's code
-inputs (mmjsd.jobs), so a checkpoint made with an extension records it and editing one reruns
+the files enter the code digest of every step (mmjsd.artifacts.steps.code_digest) and every rule's code
+inputs (mmjsd.pipeline.jobs), so a checkpoint made with an extension records it and editing one reruns
 what it touched. A config without the key loads nothing: the product's digests stay its own.
 
 The lab uses it for variants that were tried and not chosen (`experiments/`,
@@ -23,8 +23,8 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
+from mmjsd.core.vocabulary import MODELS as BUILT_IN_MODELS
 from mmjsd.errors import ConfigError
-from mmjsd.vocabulary import MODELS as BUILT_IN_MODELS
 
 FIX = "list existing Python files under `extensions:` in the config (paths from the repository root), each with a register() function"
 

@@ -27,12 +27,12 @@ import math
 from pathlib import Path
 from typing import Any, Iterable
 
-from mmjsd import files, paths
+from mmjsd.artifacts.fingerprints import check_eval_slot, rebuild_command
+from mmjsd.core import files, paths
+from mmjsd.core.vocabulary import DATASETS, DIRECTIONS, REPRESENTATIONS, SOURCE_DESCRIPTIONS
 from mmjsd.data.dsprites import LABEL_SIZES
 from mmjsd.errors import DataError
-from mmjsd.fingerprints import check_eval_slot, rebuild_command
-from mmjsd.paper import DSPRITES_FACTORS, MODEL_LABELS, MODEL_ORDER, paper_value
-from mmjsd.vocabulary import DATASETS, DIRECTIONS, REPRESENTATIONS, SOURCE_DESCRIPTIONS
+from mmjsd.reporting.paper import DSPRITES_FACTORS, MODEL_LABELS, MODEL_ORDER, paper_value
 
 COLUMNS = ("dataset", "table", "model", "modality", "factor", "mean", "std", "n_seeds", "seeds",
            "paper", "diff", "scale", "data_source")
@@ -41,7 +41,7 @@ JOINT_ROW_NOTE = (
     "Note on the paper's numbers in 1b: the paper labels its third 1b row \"mmJSD Joint\". mmJSD has no "
     "joint row of its own in that table (its img/text rows come first, then mmPoE's), and by its position "
     "among mmPoE's rows and its values it is mmPoE's joint representation; it is compared with our mmPoE "
-    "`joint` row here (src/mmjsd/paper.py)."
+    "`joint` row here (src/mmjsd/reporting/paper.py)."
 )
 DSPRITES_CHANCE = {factor: 1 / size for factor, size in zip(DSPRITES_FACTORS, LABEL_SIZES)}
 CELEBA_NAMED_ATTRIBUTES = ("Male", "Smiling", "Eyeglasses", "Blond_Hair", "Wavy_Hair", "Heavy_Makeup", "Wearing_Lipstick")

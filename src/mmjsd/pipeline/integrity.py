@@ -28,13 +28,13 @@ import shlex
 import zipfile
 from pathlib import Path
 
-from mmjsd import paths as P
-from mmjsd.errors import DataError, detail
-from mmjsd.files import seal_problem, torch_load
+from mmjsd.artifacts.fingerprints import check_eval_slot, other_run, rebuild_command
+from mmjsd.core import paths as P
+from mmjsd.core.files import seal_problem, torch_load
+from mmjsd.core.vocabulary import MODALITIES
 from mmjsd.data.processed import check_split, load_split
-from mmjsd.fingerprints import check_eval_slot, other_run, rebuild_command
-from mmjsd.jobs import jobs
-from mmjsd.vocabulary import MODALITIES
+from mmjsd.errors import DataError, detail
+from mmjsd.pipeline.jobs import jobs
 
 
 def zip_damage(path: str | os.PathLike) -> str | None:
@@ -136,7 +136,7 @@ def lock_held(root: str | os.PathLike = ".") -> bool:
 
 
 def file_outputs(config: dict, suffix: str) -> list[Path]:
-    """Every output file of this scale's jobs (mmjsd.jobs) whose name ends in `suffix`."""
+    """Every output file of this scale's jobs (mmjsd.pipeline.jobs) whose name ends in `suffix`."""
     return [path for job in jobs(config) if not job.step.directory for path in job.outputs.values() if path.suffix == suffix]
 
 
@@ -208,7 +208,7 @@ def input_problem(config: dict, path: Path, config_file: str = "config.yaml") ->
             except DataError as exc:     # retrain it and re-evaluate what was made from it
                 raise DataError(exc.problem, f"rebuild it and what depends on it: `{rebuild_command(config, path, config_file)}`") from None
         elif rule == "train_classifier" and name == "classifier":
-            from mmjsd.evaluate import load_checked_classifier
+            from mmjsd.evaluation.evaluate import load_checked_classifier
 
             load_checked_classifier(config, w["dataset"], w["modality"], path, config_file)
         elif rule == "evaluate" and name == "record":

@@ -27,9 +27,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmjsd.fingerprints import rebuild_command
-from mmjsd.integrity import interrupted_outputs, lock_held
-from mmjsd.jobs import Job, jobs
+from mmjsd.artifacts.fingerprints import rebuild_command
+from mmjsd.pipeline.integrity import interrupted_outputs, lock_held
+from mmjsd.pipeline.jobs import Job, jobs
 
 RUNNING_WITHIN_S = 300
 PROGRESS = re.compile(r"^epoch (?P<epoch>\d+/\d+).*?\| (?P<rate>\d+) samples/s \| elapsed [\d:]+ \| ETA (?P<eta>[\d:]+)")

@@ -27,13 +27,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmjsd import files, fingerprints, gpu, holdout, paths, precision, progress, provenance, runtime
+from mmjsd.artifacts import fingerprints, provenance
+from mmjsd.artifacts.summary import classifier_summary
+from mmjsd.core import files, paths, progress
 from mmjsd.data.dsprites import LABEL_NAMES, LABEL_SIZES
 from mmjsd.data.processed import load_checked_split, model_input, sorted_subset
 from mmjsd.errors import DataError
+from mmjsd.lab import holdout
 from mmjsd.models.base import per_modality
 from mmjsd.networks.classifier import AttributeClassifier
-from mmjsd.summary import classifier_summary
+from mmjsd.training import gpu, precision, runtime
 
 # Known class counts of the discretised dSprites factors (the text's words).
 DSPRITES_CLASS_COUNTS = dict(zip(LABEL_NAMES, LABEL_SIZES))
@@ -146,8 +149,8 @@ def train_classifier(dataset: str, modality: str, train_split: dict, test_split:
 
     `settings` is config['classifier'][dataset] (epochs, batch_size, lr, width, max_train_samples).
     Held-out metrics are computed on `test_split`, the real split named `held_out` ("test" in the
-    pipeline, "val" in a selection run: mmjsd.holdout), and stored under that name.
-    `precision_used`: see mmjsd.precision.
+    pipeline, "val" in a selection run: mmjsd.lab.holdout), and stored under that name.
+    `precision_used`: see mmjsd.training.precision.
     """
     if list(train_split["label_names"]) != list(test_split["label_names"]):
         raise DataError(f"{dataset} train and test splits name different labels", "rerun `mmjsd prepare` for this dataset")
@@ -208,7 +211,7 @@ def train_classifier(dataset: str, modality: str, train_split: dict, test_split:
 
 def save_classifier(path: str | Path, classifier: AttributeClassifier, fingerprint: dict | None = None) -> None:
     """Write {"spec", "state_dict", "fingerprint", "checksum"} atomically. `fingerprint`: what made
-    it (mmjsd.fingerprints.classifier_fingerprint), stored as canonical JSON; `checksum`: over the
+    it (mmjsd.artifacts.fingerprints.classifier_fingerprint), stored as canonical JSON; `checksum`: over the
     rest, checked by load_classifier (torch.load does not notice damage inside a tensor's bytes)."""
     blob: dict[str, Any] = {"spec": classifier.spec, "state_dict": classifier.state_dict()}
     if fingerprint is not None:

@@ -2,7 +2,7 @@
 
 Sections: scale, data sources (with each processed split's notes), seeds and runs (device,
 wall time), hardware, the attribute classifiers' own accuracy, the paper comparison (table1.md
-embedded), whether the paper's direction holds cell by cell (mmjsd.verdict), Figure 1, and
+embedded), whether the paper's direction holds cell by cell (mmjsd.reporting.verdict), Figure 1, and
 provenance (git commits, package versions). Demo-scale runs and
 stand-in data are labelled at the top and wherever their numbers appear.
 Reads only files earlier steps wrote (eval.json, metrics.json, classifier metrics, table1.md).
@@ -16,15 +16,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mmjsd import files, paths, provenance, verdict
-from mmjsd.aggregate import describe_scale, factor_order
+from mmjsd.artifacts import provenance
+from mmjsd.core import files, paths
+from mmjsd.core.progress import clock
+from mmjsd.core.vocabulary import MODALITIES, SOURCE_DESCRIPTIONS, STAND_IN_SOURCES
 from mmjsd.errors import DataError
-from mmjsd.figure import NO_IMAGE_STYLE, image_style_dim
-from mmjsd.gpu import cpu_model, gpu_names
 from mmjsd.models.base import per_modality
-from mmjsd.paper import MODEL_LABELS
-from mmjsd.progress import clock
-from mmjsd.vocabulary import MODALITIES, SOURCE_DESCRIPTIONS, STAND_IN_SOURCES
+from mmjsd.reporting import verdict
+from mmjsd.reporting.aggregate import describe_scale, factor_order
+from mmjsd.reporting.figure import NO_IMAGE_STYLE, image_style_dim
+from mmjsd.reporting.paper import MODEL_LABELS
+from mmjsd.training.gpu import cpu_model, gpu_names
 
 
 def collect(config: dict) -> dict[str, Any]:

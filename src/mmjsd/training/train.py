@@ -40,16 +40,18 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from mmjsd import files, gpu, optim, paths, precision, provenance, runtime
+from mmjsd.artifacts import provenance
+from mmjsd.core import files, paths
+from mmjsd.core.progress import clock as _clock, log
 from mmjsd.data.processed import load_checked_split
 from mmjsd.errors import TrainingError
 from mmjsd.models import build_model, model_spec, save_model
-from mmjsd.progress import clock as _clock, log
-from mmjsd.batches import InMemoryData, epoch_order, pack_binary_images, unpack_binary_images  # noqa: F401 (re-exported)
-from mmjsd.checkpoints import (Position, Timing, load_checkpoint, load_timing, save_checkpoint, save_timing,
+from mmjsd.training import gpu, optim, precision, runtime
+from mmjsd.training.batches import InMemoryData, epoch_order, pack_binary_images, unpack_binary_images  # noqa: F401 (re-exported)
+from mmjsd.training.checkpoints import (Position, Timing, load_checkpoint, load_timing, save_checkpoint, save_timing,
                                set_rng_state, utc_now)
-from mmjsd.steps import code_digest
-from mmjsd.summary import train_summary
+from mmjsd.artifacts.steps import code_digest
+from mmjsd.artifacts.summary import train_summary
 
 LOSS_TERMS = ("loss", "rec_img", "rec_text", "kl_style_img", "kl_style_text", "divergence")
 # How often a CUDA run brings its finite-loss flag to the host (a sync per step would stall the
@@ -272,7 +274,7 @@ def train_run(config: dict, dataset: str, model_name: str, seed: int, device: st
               progress: bool | None = None, config_file: str | os.PathLike = "config.yaml") -> RunResult:
     """Train (or resume) one run; writes checkpoint, and on completion model, metrics and curve.
     A training split made under other data settings, from other raw data or by other data code
-    is refused (mmjsd.fingerprints; `config_file` goes into the fix's snakemake command)."""
+    is refused (mmjsd.artifacts.fingerprints; `config_file` goes into the fix's snakemake command)."""
     trainer = Trainer(config, dataset, model_name, seed, device, max_steps, stop, progress, config_file)
     trainer.restore()
     trainer.model.train()

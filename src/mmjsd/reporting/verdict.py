@@ -3,9 +3,9 @@
 Reads the runs' eval.json records (as `report.collect` gathers them) and writes markdown:
 - dSprites Table 1a and 1b: per cell each model's mean and spread over seeds, the paper's
   direction and whether this run agrees;
-- dSprites coherence without a classifier (mmjsd.direct_coherence), per model;
+- dSprites coherence without a classifier (mmjsd.evaluation.direct_coherence), per model;
 - CelebA: the conditioning gaps of the figure strings' attributes on real test texts, on the
-  figure strings and in context (mmjsd.conditioning: described_conditioning, conditioning_gaps,
+  figure strings and in context (mmjsd.evaluation.conditioning: described_conditioning, conditioning_gaps,
   paired_conditioning) and, attribute by attribute, the coherence average precision. The paper
   has no CelebA numbers (only Figure 1's generations), so these say which model is ahead, not
   whether the paper holds.
@@ -25,10 +25,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from mmjsd.aggregate import summarise
+from mmjsd.core.vocabulary import DIRECTIONS, MODELS, REPRESENTATIONS
 from mmjsd.data.dsprites import SHAPE_WORDS
-from mmjsd.paper import DSPRITES_FACTORS, paper_value
-from mmjsd.vocabulary import DIRECTIONS, MODELS, REPRESENTATIONS
+from mmjsd.reporting.aggregate import summarise
+from mmjsd.reporting.paper import DSPRITES_FACTORS, paper_value
 
 K_SE = 2.0            # a difference counts when it exceeds this many standard errors of the difference
 RULE = (f"A difference counts when it exceeds {K_SE:g} standard errors of the difference of the two means "

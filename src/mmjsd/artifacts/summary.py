@@ -29,6 +29,6 @@ def eval_summary(record: dict) -> dict:
 
 
 def classifier_summary(metrics: dict) -> dict:
-    """Mean held-out accuracy: on test in the pipeline, on val in a selection run (mmjsd.holdout)."""
+    """Mean held-out accuracy: on test in the pipeline, on val in a selection run (mmjsd.lab.holdout)."""
     held_out = "test" if "test" in metrics else "val"
     return {"accuracy": _mean(metrics[held_out]["accuracy"].values())}

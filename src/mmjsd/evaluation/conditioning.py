@@ -23,10 +23,10 @@ from typing import Any
 
 import torch
 
-from mmjsd import runtime
 from mmjsd.data import celeba
 from mmjsd.data.processed import model_input
 from mmjsd.data.text import decode, encode_at_seeded_starts, strip_padding
+from mmjsd.training import runtime
 
 CONDITIONING_PADDINGS = 8      # random text starts per figure string
 CONDITIONING_STYLES = 8        # image styles ~ N(0, I) per padded string

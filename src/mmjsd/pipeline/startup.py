@@ -4,11 +4,11 @@
   complete config file, `--config scale=NAME`), and, in the process that plans the run only
   (not in a cluster job's own process, which parses the Snakefile again to run its one job):
   the notes on the data in use, the CelebA manifest (not in a dry run), the dSprites md5 and
-  the scan of every output on disk (mmjsd.integrity.check_outputs). Reading only, except the
+  the scan of every output on disk (mmjsd.pipeline.integrity.check_outputs). Reading only, except the
   manifest, which a real run writes when the folder's content changed.
 - `before_jobs(workflow, setup)`, from `onstart`: Snakemake has planned the jobs and deleted
   nothing yet. It refuses the paper scale on a CPU, checks what the planned jobs will read and
-  replace (mmjsd.integrity.check_planned), and rotates the logs.
+  replace (mmjsd.pipeline.integrity.check_planned), and rotates the logs.
 
 Snakemake's command line (dry run, forced files) is read with Snakemake's own parser
 (`snakemake_request`): at parse time Snakemake 9 gives a Snakefile no access to it.
@@ -22,16 +22,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmjsd import gpu as G
-from mmjsd import paths as P
 from mmjsd.config import cli_prefix, deep_merge, held_out_sizes, read_yaml, resolve, validate_raw
+from mmjsd.core import paths as P
+from mmjsd.core.files import rotate_logs
 from mmjsd.data.celeba import check_folder as check_celeba_folder
 from mmjsd.data.celeba import validate_folder as validate_celeba_folder
 from mmjsd.data.dsprites import verify_official
 from mmjsd.data.manifest import refresh_manifest as refresh_celeba_manifest
 from mmjsd.errors import ConfigError, DataError, MmjsdError, from_os_error
-from mmjsd.files import rotate_logs
-from mmjsd.integrity import check_outputs, check_planned
+from mmjsd.pipeline.integrity import check_outputs, check_planned
+from mmjsd.training import gpu as G
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def snakemake_request(argv: list[str]) -> Request:
 
 def _is_rule(target: str) -> bool:
     """A --forcerun value naming a rule rather than a file (Snakemake accepts both)."""
-    from mmjsd.jobs import STEPS
+    from mmjsd.pipeline.jobs import STEPS
 
     return target in STEPS
 
@@ -172,7 +172,7 @@ def _load(workflow, overrides: dict, argv: list[str]) -> Setup:
         official = P.dsprites_input(resolved)
         if "dsprites" in resolved["datasets"] and resolved["data"]["dsprites"]["source"] == "official" and official.exists():
             verify_official(official)
-        # Likewise a damaged output, a model in another run's slot, an interrupted job (mmjsd.integrity).
+        # Likewise a damaged output, a model in another run's slot, an interrupted job (mmjsd.pipeline.integrity).
         check_outputs(resolved, config_file, request.force_all, request.forced)
     return Setup(config_file, resolved, cli_prefix(resolved, config_file), main)
 
@@ -193,7 +193,7 @@ def scale_names(config_file: str) -> list[str]:
 
 
 def gpu_pool(workflow, setup: Setup) -> int:
-    """The scheduler's pool of `gpu_units` (hundredths of a device, mmjsd.gpu): `--resources gpu=N`
+    """The scheduler's pool of `gpu_units` (hundredths of a device, mmjsd.training.gpu): `--resources gpu=N`
     means N devices; without it, the visible GPUs. Set once on Snakemake's global resources."""
     from snakemake.resources import Resource
 
