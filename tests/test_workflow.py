@@ -251,7 +251,7 @@ def test_a_local_paper_run_on_a_cpu_stops_before_any_job(workdir, repo_env):
     ("demo", True, [], ["train"], False),
 ])
 def test_cpu_paper_refusal(scale, local, gpus, steps, refused, monkeypatch):
-    from mmjsd.training.gpu import cpu_paper_refusal
+    from mmjsd.pipeline.startup import cpu_paper_refusal
 
     monkeypatch.delenv("MMJSD_ALLOW_CPU_PAPER", raising=False)
     assert (cpu_paper_refusal(scale, local, gpus, steps, ["paper", "ci", "demo"]) is not None) == refused

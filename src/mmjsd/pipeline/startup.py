@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from mmjsd.data.dsprites import verify_official
 from mmjsd.data.manifest import refresh_manifest as refresh_celeba_manifest
 from mmjsd.errors import ConfigError, DataError, MmjsdError, from_os_error
 from mmjsd.pipeline.integrity import check_outputs, check_planned
+from mmjsd.pipeline.jobs import STEPS
 from mmjsd.training import gpu as G
 
 
@@ -60,9 +62,25 @@ def snakemake_request(argv: list[str]) -> Request:
 
 def _is_rule(target: str) -> bool:
     """A --forcerun value naming a rule rather than a file (Snakemake accepts both)."""
-    from mmjsd.pipeline.jobs import STEPS
-
     return target in STEPS
+
+
+# --- the paper scale on a machine with no GPU -----------------------------------------------------
+ALLOW_CPU_PAPER = "MMJSD_ALLOW_CPU_PAPER"    # set to 1 to train the paper scale on CPUs anyway
+
+
+def cpu_paper_refusal(scale: str, local: bool, gpus: list[str], steps: list[str], scales: list[str]) -> str | None:
+    """The one-line error for a local run that would train at the paper scale with no GPU, else None.
+
+    Only a run that executes jobs on this machine counts: a dry run, or a cluster submit host (which
+    has no GPU of its own) sending the jobs to GPU nodes, plans and submits as before."""
+    device_jobs = [step for step in steps if step in STEPS and STEPS[step].device]   # the job table's GPU-capable steps
+    if scale != "paper" or not local or gpus or not device_jobs or os.environ.get(ALLOW_CPU_PAPER) == "1":
+        return None
+    fitting = ", ".join(f"--config scale={name}" for name in scales if name != "paper")
+    return (f"mmjsd: error: the paper scale would run {len(device_jobs)} training, classifier and evaluation job(s) on "
+            f"this machine, which has no GPU (weeks of CPU time) -- fix: choose a scale that fits a CPU ({fitting}), "
+            f"run on a GPU machine or a cluster (--profile profiles/slurm), or force it with {ALLOW_CPU_PAPER}=1")
 
 
 @dataclass(frozen=True)
@@ -216,7 +234,7 @@ def before_jobs(workflow, setup: Setup) -> None:
     planned = list(workflow.dag.needrun_jobs())
     scale = setup.scale
     # The paper scale needs a GPU, unless the jobs go to a cluster (or are only touched).
-    refusal = G.cpu_paper_refusal(scale, workflow.local_exec and not workflow.touch, G.visible_gpus(),
+    refusal = cpu_paper_refusal(scale, workflow.local_exec and not workflow.touch, G.visible_gpus(),
                                   [job.rule.name for job in planned], sorted(scale_names(setup.config_file)))
     if refusal:
         print(refusal, file=sys.stderr)

@@ -286,21 +286,3 @@ def device_name(device: str) -> str:
         return f"cuda:{torch.cuda.get_device_name(0)}"
     return f"cpu:{cpu_model()} ({os.cpu_count()} cores, bf16 path {cpu_bf16_path()})"
 
-
-# --- the paper scale on a machine with no GPU -----------------------------------------------------
-ALLOW_CPU_PAPER = "MMJSD_ALLOW_CPU_PAPER"    # set to 1 to train the paper scale on CPUs anyway
-DEVICE_STEPS = ("train", "train_classifier", "evaluate")
-
-
-def cpu_paper_refusal(scale: str, local: bool, gpus: list[str], steps: list[str], scales: list[str]) -> str | None:
-    """The one-line error for a local run that would train at the paper scale with no GPU, else None.
-
-    Only a run that executes jobs on this machine counts: a dry run, or a cluster submit host (which
-    has no GPU of its own) sending the jobs to GPU nodes, plans and submits as before."""
-    device_jobs = [step for step in steps if step in DEVICE_STEPS]
-    if scale != "paper" or not local or gpus or not device_jobs or os.environ.get(ALLOW_CPU_PAPER) == "1":
-        return None
-    fitting = ", ".join(f"--config scale={name}" for name in scales if name != "paper")
-    return (f"mmjsd: error: the paper scale would run {len(device_jobs)} training, classifier and evaluation job(s) on "
-            f"this machine, which has no GPU (weeks of CPU time) -- fix: choose a scale that fits a CPU ({fitting}), "
-            f"run on a GPU machine or a cluster (--profile profiles/slurm), or force it with {ALLOW_CPU_PAPER}=1")
