@@ -36,7 +36,7 @@ import torch
 from mmjsd.config import load_config
 from mmjsd.models import build_model, model_spec
 from mmjsd.training import precision
-from mmjsd.training.train import InMemoryData, pack_binary_images
+from mmjsd.training.batches import InMemoryData, pack_binary_images
 
 SHAPES = {"dsprites": (1, 64), "celeba": (3, 256)}  # image channels, text length
 ALPHABET_SIZE = 71

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from mmjsd.core import paths
 from mmjsd.data import processed
 from mmjsd.errors import DataError
 from mmjsd.lab import holdout
@@ -29,7 +30,7 @@ def tiny_split(n: int = 6) -> dict:
 @pytest.fixture
 def split_folder(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv(holdout.ENV, raising=False)
-    for name in processed.SPLITS:
+    for name in paths.SPLITS:
         processed.save_split(tmp_path / f"{name}.pt", tiny_split())
     return tmp_path
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mmjsd.cli import main
+from mmjsd.core import paths
 from mmjsd.data import celeba, celeba_faces, dsprites, dsprites_render, prepare, processed
 from mmjsd.data.text import ALPHABET, decode, strip_padding
 from mmjsd.errors import DataError
@@ -19,7 +20,7 @@ SHARED = REPO.parent / "shared" / "data" / "celeba"
 DSPRITES_SETTINGS = {"source": "render", "subset": None, "test_fraction": 0.1, "val_fraction": 0.1, "seed": 0}
 CELEBA_SETTINGS = {"source": "folder", "root": "unused", "max_images": None, "synthetic_count": 24,
                    "test_fraction": 0.1, "val_fraction": 0.1, "seed": 0}
-ALL_SPLIT_FILES = sorted(f"{name}.pt" for name in processed.SPLITS)
+ALL_SPLIT_FILES = sorted(f"{name}.pt" for name in paths.SPLITS)
 
 
 def one_line(exc: pytest.ExceptionInfo) -> str:
@@ -87,7 +88,7 @@ def test_prepare_is_byte_identical_per_seed(render_npz, tmp_path):
     prepare.prepare("dsprites", render_npz, tmp_path / "a", DSPRITES_SETTINGS)
     prepare.prepare("dsprites", render_npz, tmp_path / "b", DSPRITES_SETTINGS)
     prepare.prepare("dsprites", render_npz, tmp_path / "c", dict(DSPRITES_SETTINGS, seed=1))
-    for name in processed.SPLITS:
+    for name in paths.SPLITS:
         assert (tmp_path / "a" / f"{name}.pt").read_bytes() == (tmp_path / "b" / f"{name}.pt").read_bytes()
     assert (tmp_path / "a" / "train.pt").read_bytes() != (tmp_path / "c" / "train.pt").read_bytes()
 

@@ -87,7 +87,7 @@ def test_atomic_folder_replaces_the_old_folder_whole(tmp_path):
 
 
 def test_max_train_samples_is_a_seeded_subset_in_split_order():
-    from mmjsd.training.train import InMemoryData
+    from mmjsd.training.batches import InMemoryData
 
     split = {"images": torch.arange(40, dtype=torch.uint8).view(40, 1, 1, 1).expand(40, 1, 8, 8).contiguous(),
              "text": torch.arange(40, dtype=torch.uint8).view(40, 1), "dataset": "celeba"}

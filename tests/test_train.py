@@ -20,7 +20,8 @@ from mmjsd import cli
 from mmjsd.config import load_config
 from mmjsd.core import paths
 from mmjsd.errors import TrainingError
-from mmjsd.training.train import pack_binary_images, train_run, unpack_binary_images
+from mmjsd.training.batches import pack_binary_images, unpack_binary_images
+from mmjsd.training.train import train_run
 from conftest import REPO
 
 TINY = {  # overlay for a seconds-scale run: 2 epochs of 8 steps, checkpoint every epoch

@@ -1,5 +1,5 @@
 """Re-score CelebA runs with the measure on real texts (docs/FIDELITY.md, "Faces from real
-texts"; mmjsd.evaluation.evaluate.described_conditioning, as `mmjsd evaluate` computes it).
+texts"; mmjsd.evaluation.conditioning.described_conditioning, as `mmjsd evaluate` computes it).
 
     python benchmarks/diagnostics/celeba_real_text_gaps.py \
         --classifier results/repro/classifiers/celeba/img.pt \
@@ -17,7 +17,7 @@ import argparse
 
 from mmjsd.data.processed import load_split
 from mmjsd.evaluation.classifiers import load_classifier
-from mmjsd.evaluation.evaluate import described_conditioning
+from mmjsd.evaluation.conditioning import described_conditioning
 from mmjsd.lab import holdout
 from mmjsd.training.runs import load_run
 

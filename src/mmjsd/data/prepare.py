@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from mmjsd.artifacts.steps import step_settings
-from mmjsd.core.paths import celeba_source
+from mmjsd.core.paths import SPLITS, celeba_source
 from mmjsd.core.vocabulary import SOURCE_DESCRIPTIONS
 from mmjsd.data import celeba, dsprites, processed
 from mmjsd.data.text import ALPHABET
@@ -40,7 +40,7 @@ def _split_dicts(dataset: str, images: torch.Tensor, text: torch.Tensor, labels:
             "label_names": list(label_names), "source": source, "seed": int(seed), "dataset": dataset,
             "notes": notes,
         }
-        for name, idx in ((name, indices[name]) for name in processed.SPLITS)
+        for name, idx in ((name, indices[name]) for name in SPLITS)
     }
 
 

@@ -44,7 +44,6 @@ from mmjsd.artifacts import fingerprints
 from mmjsd.artifacts.steps import code_digest, step_settings
 from mmjsd.core import paths
 from mmjsd.core.files import atomic_path, check_checksum, content_checksum, torch_load, torch_save
-from mmjsd.core.paths import SPLITS  # noqa: F401 (re-exported: processed.SPLITS)
 from mmjsd.core.vocabulary import DATASETS, SOURCES
 from mmjsd.data.manifest import manifest_sha256
 from mmjsd.errors import DataError

@@ -18,7 +18,7 @@ because a split may be stored in factor-grid order. Style and content sampling d
 generation use a torch generator seeded with the run seed. Everything is deterministic on the
 CPU: the same inputs give an identical eval.json.
 
-The small functions (`select_rows`, `latent_accuracy`, `named_attributes`) are pure so that
+The small functions (`select_rows`, `latent_accuracy`; `conditioning.named_attributes`) are pure so that
 tests can feed them known inputs; coherence is scored with mmjsd.evaluation.classifiers' per-label
 accuracy and average precision.
 """
@@ -43,7 +43,7 @@ from mmjsd.data.processed import load_checked_split, model_input, sorted_subset
 from mmjsd.errors import DataError
 from mmjsd.evaluation import direct_coherence
 from mmjsd.evaluation.classifiers import accuracy_per_label, average_precision_per_label, load_classifier
-from mmjsd.evaluation.conditioning import conditioning_gaps, described_conditioning, named_attributes, paired_conditioning  # noqa: F401
+from mmjsd.evaluation.conditioning import conditioning_gaps, described_conditioning, paired_conditioning
 from mmjsd.lab import holdout
 from mmjsd.models import load_run_model
 from mmjsd.training import gpu, precision, runtime

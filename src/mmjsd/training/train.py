@@ -47,7 +47,7 @@ from mmjsd.data.processed import load_checked_split
 from mmjsd.errors import TrainingError
 from mmjsd.models import build_model, model_spec, save_model
 from mmjsd.training import gpu, optim, precision, runtime
-from mmjsd.training.batches import InMemoryData, epoch_order, pack_binary_images, unpack_binary_images  # noqa: F401 (re-exported)
+from mmjsd.training.batches import InMemoryData, epoch_order
 from mmjsd.training.checkpoints import (Position, Timing, load_checkpoint, load_timing, save_checkpoint, save_timing,
                                set_rng_state, utc_now)
 from mmjsd.artifacts.steps import code_digest
