@@ -308,3 +308,16 @@ def test_a_third_model_from_an_extension_gets_its_jobs_with_no_other_file_edited
     finally:
         extensions.unload()
     assert names.count("dsprites/toy/seed0") == 1 and len(names) == runs
+
+
+def test_a_dry_run_writes_nothing_but_snakemakes_own_records(workdir, repo_env):
+    """Parse time and planning write no file of ours (logs, data, results, manifests): only
+    Snakemake's own state folder (.snakemake/) appears."""
+    def files():
+        return {str(p.relative_to(workdir)): p.stat().st_mtime_ns for p in workdir.rglob("*")
+                if ".snakemake" not in p.parts and "src" not in p.parts}
+
+    before = files()
+    result = run_snakemake(["-n", "all", "--config", "scale=ci"], workdir, repo_env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert files() == before
