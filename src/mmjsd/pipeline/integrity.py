@@ -184,11 +184,15 @@ def check_outputs(config: dict, config_file: str = "config.yaml", force_all: boo
                 f"rebuild them and what depends on them: `{rebuild_command(config, lost[0], config_file)}`")
 
 
-def input_problem(config: dict, path: Path, config_file: str = "config.yaml") -> DataError | None:
+def writers(config: dict) -> dict[Path, tuple]:
+    """{resolved output path: (job, output name)} of every job of this scale (mmjsd.pipeline.jobs)."""
+    return {out.resolve(): (job, name) for job in jobs(config) for name, out in job.outputs.items()}
+
+
+def input_problem(config: dict, path: Path, config_file: str = "config.yaml", written_by: dict | None = None) -> DataError | None:
     """The refusal (one line, with its fix) of the consumer that will read `path`, found before
     Snakemake deletes that consumer's outputs; None when the file is sound or no job writes it."""
-    writers = {out.resolve(): (job, name) for job in jobs(config) for name, out in job.outputs.items()}
-    found = writers.get(path.resolve())
+    found = (written_by if written_by is not None else writers(config)).get(path.resolve())
     if found is None:
         return None
     job, name = found
@@ -242,13 +246,14 @@ def check_planned(config: dict, config_file: str, planned: list[tuple[str, list[
                                 f"make {'it' if blocked == path else 'its folder'} writable (`chattr -i {shlex.quote(str(blocked))}` "
                                 f"if immutable, else `chmod u+w {shlex.quote(str(blocked))}`), then run again")
     checked: set[Path] = set()
+    written_by = writers(config)
     for rule, inputs, _ in planned:
         for path in inputs:
             resolved = path.resolve()
             if resolved in rebuilt or resolved in checked or not path.is_file():
                 continue
             checked.add(resolved)
-            problem = input_problem(config, path, config_file)
+            problem = input_problem(config, path, config_file, written_by)
             if problem is not None:
                 raise DataError(f"{problem.problem}; the {rule} job that reads it was not started and nothing was deleted",
                                 problem.fix)
