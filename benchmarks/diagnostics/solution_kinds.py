@@ -75,8 +75,10 @@ def runs(folders: list[Path], keep: bool) -> list[tuple[str, object, str, list[d
             kept[record["name"]] = dict(record, curve=curve(run / "curve.csv"))
     if keep:
         KEPT.write_text("".join(json.dumps(kept[name], sort_keys=True) + "\n" for name in sorted(kept)))
-    for name in sorted(kept, key=lambda n: (kept[n]["precision"], kept[n]["seed"])):
-        found.append(("val", kept[name]["seed"], kept[name]["precision"], kept[name]["curve"], kept[name]))
+    for name in sorted(kept, key=lambda n: (kept[n]["precision"], n.count("-"), kept[n]["seed"])):
+        variant = name.split("-", 3)[3] if name.count("-") >= 3 else ""     # S-bf16-s0-e24: 24 epochs
+        found.append(("val", kept[name]["seed"], " ".join(filter(None, (kept[name]["precision"], variant))),
+                      kept[name]["curve"], kept[name]))
     return found
 
 
