@@ -22,7 +22,8 @@ from pathlib import Path
 
 from mmjsd.artifacts.steps import code_paths, step_params
 from mmjsd.pipeline import startup
-from mmjsd.pipeline.jobs import STEPS, prepare_reads, shell_command, step_outputs
+from mmjsd.data.processed import raw_input
+from mmjsd.pipeline.jobs import STEPS, shell_command, step_outputs
 from mmjsd.pipeline.schedule import train_priority
 from mmjsd.training import gpu as G
 

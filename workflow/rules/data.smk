@@ -63,7 +63,7 @@ rule prepare:
     params:
         cli=MMJSD,
         settings=lambda wildcards: settings("prepare", wildcards),
-        raw=lambda wildcards: str(prepare_reads(CFG, wildcards.dataset)),
+        raw=lambda wildcards: str(raw_input(CFG, wildcards.dataset)),
         out_dir=lambda wildcards, output: str(Path(output[0]).parent),
     resources:
         **job_resources("prepare"),

@@ -1,4 +1,4 @@
-"""Parse-time check of the artifacts already on disk: a damaged input never costs good outputs.
+"""Checks of the artifacts on disk before any job runs: a damaged input never costs good outputs.
 
 Snakemake deletes a job's outputs before it reruns the job. A truncated processed split has a
 new mtime, so a plain `snakemake all` reran (and first deleted) the good classifier and
@@ -12,10 +12,13 @@ dataset, model or seed (a run folder copied from another seed would cost that sl
 none of these can be repaired by the job Snakemake would start, so the run stops first.
 
 A file that the command line asks to rebuild (`--forcerun PATH`, `-R PATH`, `--forceall`) is not
-checked for damage: that is the fix these errors print, and it must work as printed. It must
-still be replaceable (its folder writable, the file not immutable), since Snakemake deletes it. Snakemake 9 gives a
-Snakefile no access to its DAG settings at parse time, so they are read from the command line
-(`snakemake_request`).
+checked for damage: that is the fix these errors print, and it must work as printed. Snakemake 9
+gives a Snakefile no access to its DAG settings at parse time, so mmjsd.pipeline.startup reads them
+with Snakemake's own parser and passes them to `check_outputs`.
+
+`check_planned` runs later, from `onstart`, with Snakemake's plan: every file a planned job reads
+and no planned job rebuilds passes its consumer's own check, and every output a planned job
+replaces can be replaced (its folder writable, the file not immutable).
 """
 
 from __future__ import annotations
@@ -23,16 +26,13 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import shlex
 import zipfile
 from pathlib import Path
 
 from mmjsd.artifacts.fingerprints import check_eval_slot, other_run, rebuild_command
-from mmjsd.core import paths as P
 from mmjsd.core.files import seal_problem, torch_load
-from mmjsd.core.vocabulary import MODALITIES
-from mmjsd.data.processed import check_split, load_split
+from mmjsd.data.processed import load_checked_split
 from mmjsd.errors import DataError, detail
 from mmjsd.pipeline.jobs import jobs
 
@@ -90,15 +90,6 @@ def slot_damage(path: str | os.PathLike, dataset: str, model: str, seed: int) ->
     return f"it holds the model of another run ({other}), not of {dataset}/{model}/seed{seed}" if other else None
 
 
-def split_damage(path: str | os.PathLike) -> str | None:
-    """None when a processed split loads and matches the checksum stored in it, else why not."""
-    try:
-        load_split(path)
-    except DataError as exc:
-        return exc.problem.replace(f"processed split {path} is damaged: ", "").replace(f"processed data {path} ", "")
-    return None
-
-
 SNAKEMAKE_INCOMPLETE = Path(".snakemake") / "incomplete"
 
 
@@ -135,9 +126,14 @@ def lock_held(root: str | os.PathLike = ".") -> bool:
     return locks.is_dir() and any(locks.iterdir())
 
 
-def file_outputs(config: dict, suffix: str) -> list[Path]:
-    """Every output file of this scale's jobs (mmjsd.pipeline.jobs) whose name ends in `suffix`."""
-    return [path for job in jobs(config) if not job.step.directory for path in job.outputs.values() if path.suffix == suffix]
+def file_outputs(table: list, suffix: str) -> list[Path]:
+    """Every output file of these jobs (mmjsd.pipeline.jobs) whose name ends in `suffix`."""
+    return [path for job in table if not job.step.directory for path in job.outputs.values() if path.suffix == suffix]
+
+
+def lost_outputs(job, interrupted: set[Path]) -> list[Path]:
+    """The outputs of `job` that Snakemake marked as started (`interrupted_outputs`) and that are missing."""
+    return [path for path in job.outputs.values() if not path.exists() and path.resolve() in interrupted]
 
 
 def check_outputs(config: dict, config_file: str = "config.yaml", force_all: bool = False,
@@ -150,8 +146,8 @@ def check_outputs(config: dict, config_file: str = "config.yaml", force_all: boo
         return
     table = jobs(config)
     evals = {job.outputs["record"] for job in table if job.step.rule == "evaluate"}
-    checks = [(path, zip_damage) for path in file_outputs(config, ".pt")]
-    checks += [(path, json_damage) for path in file_outputs(config, ".json") if path not in evals]   # eval.json: eval_damage below
+    checks = [(path, zip_damage) for path in file_outputs(table, ".pt")]
+    checks += [(path, json_damage) for path in file_outputs(table, ".json") if path not in evals]   # eval.json: eval_damage below
     for job in table:
         if job.step.rule == "train":
             w = job.wildcards
@@ -175,9 +171,8 @@ def check_outputs(config: dict, config_file: str = "config.yaml", force_all: boo
         return
     interrupted = interrupted_outputs()
     for job in table:
-        outputs = list(job.outputs.values())
-        lost = [path for path in outputs if not path.exists() and path.resolve() in interrupted]
-        if lost and not any(path.resolve() in forced for path in outputs):
+        lost = lost_outputs(job, interrupted)
+        if lost and not any(path.resolve() in forced for path in job.outputs.values()):
             raise DataError(
                 f"the {job.step.rule} job {job.name} was interrupted: {len(lost)} of its outputs are missing ({lost[0]}); "
                 f"no job was started",
@@ -199,11 +194,7 @@ def input_problem(config: dict, path: Path, config_file: str = "config.yaml", wr
     w, rule = job.wildcards, job.step.rule
     try:
         if rule == "prepare":
-            try:
-                split = load_split(path)
-            except DataError as exc:
-                raise DataError(exc.problem, f"rebuild it and what depends on it: `{rebuild_command(config, path, config_file)}`") from None
-            check_split(split, path, config, w["dataset"], config_file)
+            load_checked_split(config, w["dataset"], path.stem, config_file)
         elif rule == "train" and name == "model":
             from mmjsd.models import load_run_model     # torch: only when a planned job reads a model
 

@@ -19,6 +19,7 @@ from typing import Callable
 from mmjsd.artifacts.steps import code_paths
 from mmjsd.core import paths as P
 from mmjsd.core.vocabulary import MODALITIES
+from mmjsd.data.processed import raw_input
 
 WILDCARDS = ("dataset", "modality", "model", "seed")
 
@@ -27,7 +28,7 @@ WILDCARDS = ("dataset", "modality", "model", "seed")
 class Step:
     rule: str                         # the Snakemake rule
     over: tuple[str, ...]             # the wildcards it runs over, from the config (WILDCARDS)
-    outputs: dict[str, str]           # name -> path template
+    outputs: dict[str, str] | Callable[[dict], dict[str, str]]   # name -> path template (or a function of the config)
     log: str                          # log name under logs/<scale>/, wildcards in braces
     command: tuple[str, ...]          # `mmjsd` subcommand and arguments; {x}: a wildcard, {output[...]}/{params...}: the rule's
     inputs: Callable[[dict, dict], dict[str, list[str]]] = lambda config, w: {}   # name -> files, for one job
@@ -42,7 +43,7 @@ class Step:
 
 
 def _fill(template: str, config: dict, **wildcards) -> str:
-    return template.format(data=config["paths"]["data"], results=config["paths"]["results"], **wildcards)
+    return str(P.fill(template, config, **wildcards))
 
 
 def _splits(config: dict, dataset: str, names) -> list[str]:
@@ -61,18 +62,13 @@ def _tables(config: dict) -> dict[str, str]:
     return tables
 
 
-def prepare_reads(config: dict, dataset: str) -> Path:
-    """What `prepare --input` reads: the dSprites npz or the CelebA folder."""
-    return P.dsprites_input(config) if dataset == "dsprites" else P.celeba_input(config)
-
-
 def _prepare_inputs(config: dict, w: dict) -> dict[str, list[str]]:
     # A CelebA folder of the user's (no job writes it) is tracked by the manifest of its content
     # (data/manifest.py), so that a file edited in place reruns `prepare`; the rest by the file or
     # folder a rule writes.
     if w["dataset"] == "celeba" and P.celeba_source(config) == "folder":
         return {"raw": [_fill(P.CELEBA_MANIFEST, config)]}
-    return {"raw": [str(prepare_reads(config, w["dataset"]))]}
+    return {"raw": [str(raw_input(config, w["dataset"]))]}
 
 
 def _figure_runs(config: dict, template: str) -> list[str]:
@@ -115,7 +111,7 @@ STEPS: dict[str, Step] = {step.rule: step for step in (
                               "classifiers": [_fill(P.CLASSIFIER, c, dataset=w["dataset"], modality=m) for m in MODALITIES],
                               "splits": _splits(c, w["dataset"], P.HOLDOUT_SPLITS["test"])},
          code="evaluate", resources="evaluate", threads=True, device=True),
-    Step("aggregate", (), {"table": P.TABLE1, "markdown": P.TABLE1_MD, "metrics": P.METRICS, "celeba": P.TABLE1_CELEBA},
+    Step("aggregate", (), _tables,
          "aggregate", ("aggregate",),
          inputs=lambda c, w: {"evals": _runs(c, P.RUN_EVAL), "metrics": _runs(c, P.RUN_METRICS)},
          code="aggregate", label=lambda w: "table 1"),
@@ -137,10 +133,9 @@ STEPS: dict[str, Step] = {step.rule: step for step in (
 
 
 def step_outputs(config: dict, step: Step) -> dict[str, str]:
-    """The output templates of `step` under this config (the CelebA table only where CelebA runs)."""
-    if step.rule == "aggregate":
-        return _tables(config)
-    return dict(step.outputs)
+    """The output templates of `step` under this config (a step whose outputs depend on the config,
+    such as the CelebA table of `aggregate`, gives them as a function of it)."""
+    return step.outputs(config) if callable(step.outputs) else dict(step.outputs)
 
 
 def wildcard_values(config: dict, name: str) -> list:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmjsd.artifacts.fingerprints import rebuild_command
-from mmjsd.pipeline.integrity import interrupted_outputs, lock_held
+from mmjsd.pipeline.integrity import interrupted_outputs, lock_held, lost_outputs
 from mmjsd.pipeline.jobs import Job, jobs
 
 RUNNING_WITHIN_S = 300
@@ -130,7 +130,7 @@ def state(job: Job, now: float, scale: str = "", processes: list[Process] | None
 def interrupted_fix(job: Job, config: dict, config_file: str, interrupted: set[Path]) -> str | None:
     """The command that rebuilds `job` when Snakemake marked it started and it never finished, with
     outputs missing (the start-up check refuses the next run with the same command)."""
-    lost = [path for path in job.outputs.values() if not path.exists() and path.resolve() in interrupted]
+    lost = lost_outputs(job, interrupted)
     return rebuild_command(config, lost[0], config_file) if lost else None
 
 
