@@ -46,13 +46,15 @@ def test_dsprites_rows_mean_std_paper_and_diff(two_seed_config):
     # 2 models x (2 directions + 3 representations) x 5 factors
     assert len(rows) == 2 * 5 * 5
     assert list(rows[0]) == ["dataset", "table", "model", "modality", "factor", "mean", "std", "n_seeds", "seeds",
-                             "paper", "diff", "scale", "data_source"]
+                             "values", "paper", "diff", "scale", "data_source"]
     cell = _find(rows, table="1a", model="mmjsd", modality="img", factor="scale")
     paper = TABLE1A["mmjsd"]["scale"]["img"]
     assert float(cell["mean"]) == pytest.approx(paper + 0.01, abs=1e-4)
     assert float(cell["std"]) == pytest.approx(math.sqrt(2 * 0.02 ** 2), abs=1e-4)  # sample std of +-0.02
     assert float(cell["paper"]) == paper and float(cell["diff"]) == pytest.approx(0.01, abs=1e-4)
     assert cell["n_seeds"] == "2" and cell["seeds"] == "0;1"
+    # each run's value in seed order: the fakes are the paper's value -0.01 (seed 0) and +0.03 (seed 1)
+    assert [float(v) for v in cell["values"].split(";")] == pytest.approx([paper - 0.01, paper + 0.03], abs=1e-4)
     assert cell["scale"] == "ci" and cell["data_source"] == "render"
     joint = _find(rows, table="1b", model="mmpoe", modality="joint", factor="orientation")
     assert float(joint["paper"]) == TABLE1B["mmpoe"]["joint"]["orientation"]   # the paper's 3rd row
@@ -75,7 +77,7 @@ def test_celeba_rows_average_precision_and_undefined_values(two_seed_config):
     male = _find(rows, table="1a", model="mmjsd", modality="img", factor="Male")
     assert float(male["mean"]) == pytest.approx(0.51, abs=1e-4) and male["paper"] == "" and male["diff"] == ""
     undefined = _find(rows, table="1a", model="mmjsd", modality="text", factor="Eyeglasses")
-    assert undefined["mean"] == "" and undefined["n_seeds"] == "0"
+    assert undefined["mean"] == "" and undefined["n_seeds"] == "0" and undefined["values"] == "" and undefined["seeds"] == ""
     assert _find(rows, table="1b", model="mmpoe", modality="joint", factor="Smiling")["mean"] == "0.7600"
 
 
@@ -171,3 +173,18 @@ def test_an_edited_number_never_reaches_table_1(two_seed_config, edit, problem):
     assert "no job was started" in str(info.value) and f"--forcerun {slot}" in str(info.value)
     fix = snakemake_request(["snakemake", str(slot), "--forcerun", str(slot)])
     check_outputs(config, "config.yaml", fix.force_all, fix.forced)   # the fix's own run is not refused
+
+
+def test_verify_reads_each_runs_value_as_a_number():
+    """`mmjsd verify` compares Table 1 leaf by leaf: a run's value that moved within the tolerance is
+    'within tolerance', not a changed string."""
+    from mmjsd.pipeline.verify import compare_values, table_values
+
+    header = "dataset,table,model,modality,factor,mean,values\n"
+    old = table_values(header + "dsprites,1a,mmjsd,img,shape,0.5000,0.4000;0.6000\n")
+    assert old["dsprites.1a.mmjsd.img.shape.values.1"] == 0.6
+    near = table_values(header + "dsprites,1a,mmjsd,img,shape,0.5020,0.4000;0.6040\n")
+    assert compare_values(old, near)[0] == "within tolerance"
+    assert "values.1" in compare_values(old, near)[1]
+    far = table_values(header + "dsprites,1a,mmjsd,img,shape,0.5000,0.3000;0.7000\n")
+    assert compare_values(old, far)[0] == "different"

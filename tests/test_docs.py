@@ -243,10 +243,10 @@ def repro_cell_errors(cells, table_rows: list[dict]) -> list[str]:
 
 
 def readme_verdict_errors(text: str, table_rows: list[dict]) -> list[str]:
-    """Where a dSprites row's last column (the verdict word) is not what report.md's rule gives
-    from table1.csv (means, stds and seed counts) and the paper's two numbers."""
+    """Where a dSprites row's last column (the verdict) is not what report.md's rule gives from
+    table1.csv (each run's value) and the paper's two numbers."""
     from mmjsd.reporting.paper import paper_value
-    from mmjsd.reporting.verdict import compare_summaries, paper_order, verdict
+    from mmjsd.reporting.verdict import compare, paper_order, verdict
     index = {(r["table"], r["model"], r["modality"], r["factor"]): r for r in table_rows if r["dataset"] == "dsprites"}
     errors = []
     for line in text.splitlines():
@@ -255,7 +255,7 @@ def readme_verdict_errors(text: str, table_rows: list[dict]) -> list[str]:
             continue
         table, modality, factor = match.group(1), ROW_MODALITY[match.group(2)], match.group(3)
         j, p = index[(table, "mmjsd", modality, factor)], index[(table, "mmpoe", modality, factor)]
-        ours = compare_summaries(*((float(r["mean"]), float(r["std"]), int(r["n_seeds"])) for r in (j, p))).order
+        ours = compare(*([float(v) for v in r["values"].split(";")] for r in (j, p)))
         paper = paper_order(paper_value(table, "mmjsd", modality, factor), paper_value(table, "mmpoe", modality, factor))
         expected = verdict(ours, paper).split(" (")[0]
         shown = line.strip().strip("|").split("|")[-1].strip()

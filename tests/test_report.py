@@ -139,7 +139,7 @@ def test_plots_are_deterministic_pngs_of_every_run_and_table_cell(tmp_path):
                 curve = paths.run_file(paths.RUN_CURVE, config, d, m, s)
                 curve.parent.mkdir(parents=True)
                 curve.write_text("epoch,step,loss\n1,10,900.5\n2,20,400.25\n")
-    fields = ["dataset", "table", "model", "modality", "factor", "mean", "std", "n_seeds", "seeds", "paper"]
+    fields = ["dataset", "table", "model", "modality", "factor", "mean", "std", "n_seeds", "seeds", "values", "paper"]
     for d, template, factors in (("dsprites", paths.TABLE1, ["shape", "scale"]), ("celeba", paths.TABLE1_CELEBA, ["Male"])):
         with open(paths.fill(template, config), "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=fields)
@@ -148,7 +148,17 @@ def test_plots_are_deterministic_pngs_of_every_run_and_table_cell(tmp_path):
                 for mod in ("img", "text"):
                     for f in factors:
                         writer.writerow({"dataset": d, "table": "1a", "model": m, "modality": mod, "factor": f, "mean": "0.5",
-                                         "std": "0.1", "n_seeds": "2", "seeds": "0 1", "paper": "0.9" if d == "dsprites" else ""})
+                                         "std": "0.1", "n_seeds": "2", "seeds": "0;1", "values": "0.4;0.6",
+                                         "paper": "0.9" if d == "dsprites" else ""})
+                if d == "dsprites":
+                    for rep in ("img", "text", "joint"):
+                        writer.writerow({"dataset": d, "table": "1b", "model": m, "modality": rep, "factor": "shape",
+                                         "mean": "0.5", "std": "", "n_seeds": "1", "seeds": "0", "values": "0.5", "paper": "1.0"})
+    # a panel per direction of each dataset, and dSprites' three Table 1b representations
+    assert [(d, t, mod) for d, t, mod, _ in plots._panels(config)] == [
+        ("dsprites", "1a", "img"), ("dsprites", "1a", "text"), ("dsprites", "1b", "img"), ("dsprites", "1b", "text"),
+        ("dsprites", "1b", "joint"), ("celeba", "1a", "img"), ("celeba", "1a", "text")]
+    assert plots._run_values({"values": "0.4;0.6"}) == [0.4, 0.6] and plots._run_values({"values": ""}) == []
     plots.cli_plots(argparse.Namespace(), config)
     first = {t: paths.fill(t, config).read_bytes() for t in (paths.PLOT_CURVES, paths.PLOT_COHERENCE)}
     assert all(b.startswith(b"\x89PNG") for b in first.values())

@@ -86,6 +86,9 @@ def table_values(text: str) -> dict[str, Any]:
     for row in csv.DictReader(io.StringIO(text)):
         key = ".".join(row[c] for c in ("dataset", "table", "model", "modality", "factor"))
         for column, value in row.items():
+            if column == "values":      # each run's value, ';'-joined: one leaf per run
+                values.update({f"{key}.values.{i}": float(v) for i, v in enumerate(value.split(";")) if v})
+                continue
             try:
                 values[f"{key}.{column}"] = float(value) if value else None
             except ValueError:

@@ -34,7 +34,9 @@ from mmjsd.data.dsprites import LABEL_SIZES
 from mmjsd.errors import DataError
 from mmjsd.reporting.paper import DSPRITES_FACTORS, MODEL_LABELS, MODEL_ORDER, paper_value
 
-COLUMNS = ("dataset", "table", "model", "modality", "factor", "mean", "std", "n_seeds", "seeds",
+# `values`: each run's value, in the order of `seeds` (a cell whose runs fall into two groups shows it here,
+# not in the mean)
+COLUMNS = ("dataset", "table", "model", "modality", "factor", "mean", "std", "n_seeds", "seeds", "values",
            "paper", "diff", "scale", "data_source")
 FLOAT_FORMAT = "%.4f"
 JOINT_ROW_NOTE = (
@@ -143,7 +145,8 @@ def table_rows(records: list[dict], dataset: str) -> list[dict]:
                     rows.append({
                         "dataset": dataset, "table": table, "model": model, "modality": modality, "factor": factor,
                         "mean": mean, "std": std, "n_seeds": n,
-                        "seeds": ";".join(str(s) for s, v in seeded if v is not None),
+                        "seeds": ";".join(str(s) for s, v in seeded if _present(v)),
+                        "values": [float(v) for _, v in seeded if _present(v)],
                         "paper": paper,
                         "diff": (mean - paper) if (mean is not None and paper is not None) else None,
                         "scale": _joined(r["scale"] for r in runs),
@@ -164,9 +167,16 @@ def _joined(values: Iterable[str]) -> str:
     return ";".join(sorted(set(str(v) for v in values)))
 
 
+def _present(value: Any) -> bool:
+    """A measured value: not missing and not NaN (summarise's rule, so `values` matches `n_seeds`)."""
+    return value is not None and not math.isnan(float(value))
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, list):
+        return ";".join(_fmt(v) for v in value)
     if isinstance(value, float):
         return "" if math.isnan(value) else FLOAT_FORMAT % value
     return str(value)

@@ -10,13 +10,16 @@ Reads the runs' eval.json records (as `report.collect` gathers them) and writes 
   has no CelebA numbers (only Figure 1's generations), so these say which model is ahead, not
   whether the paper holds.
 
-The rule (RULE, printed in the report): with n_J and n_P seeds, means m_J and m_P and sample
-standard deviations s_J and s_P, the difference d = m_J - m_P has the standard error
-SE = sqrt(s_J^2 / n_J + s_P^2 / n_P). mmJSD is ahead ('>') when d > K_SE * SE, behind ('<') when
-d < -K_SE * SE, and the models are within the seed noise ('=') otherwise. With fewer than 2 seeds
-of a model the spread is unknown and the cell is not judged ('?'). A cell holds when the paper's
-order (its two printed values: '>', '<' or '=' when equal) is this run's; a difference the paper
-has but that lies within our seed noise is "unresolved".
+The rule (RULE, printed in the report) compares runs, not means: mmJSD is ahead ('>') in a cell when
+every mmJSD run is above every mmPoE run, behind ('<') when every one is below, and otherwise the
+runs are mixed ('~'). A mixed cell says how many of mmJSD's n runs lie above every mmPoE run and how
+many below every one: a cell whose runs fall into two groups (mmJSD's dSprites image content, docs/
+FIDELITY.md, "Two kinds of solution") reads "holds in k of n runs", which a mean and a standard error
+would blur into one number. With no difference between the models every ordering of the runs is
+equally likely, so a full separation comes by chance with probability 2 / C(n_J + n_P, n_J): 0.10
+with 3 runs each, 0.008 with 5. With fewer than 2 runs of a model the cell is not judged ('?'). A cell
+holds when the paper's order (its two printed values: '>', '<' or '=' when equal) is this run's; for
+the paper's ties, runs that overlap hold.
 """
 
 from __future__ import annotations
@@ -30,20 +33,24 @@ from mmjsd.data.dsprites import SHAPE_WORDS
 from mmjsd.reporting.aggregate import summarise
 from mmjsd.reporting.paper import DSPRITES_FACTORS, paper_value
 
-K_SE = 2.0            # a difference counts when it exceeds this many standard errors of the difference
-RULE = (f"A difference counts when it exceeds {K_SE:g} standard errors of the difference of the two means "
-        "(SE = sqrt(s_mmJSD^2/n_mmJSD + s_mmPoE^2/n_mmPoE) over seeds); '=' = within that seed noise, "
-        "'?' = fewer than 2 seeds, so the noise is unknown and the cell is not judged.")
+RULE = ("A cell's order compares runs, not means: '>' when every mmJSD run is above every mmPoE run, '<' when "
+        "every one is below; otherwise the runs are mixed and the cell says in how many of mmJSD's runs it holds "
+        "(above every mmPoE run where the paper has mmJSD above) and in how many it is reversed. With no "
+        "difference between the models a full separation comes by chance with probability 2 / C(n_mmJSD + n_mmPoE, "
+        "n_mmJSD): 0.10 with 3 runs each, 0.008 with 5. '?' = fewer than 2 runs of a model: not judged.")
 
 
 @dataclass
 class Comparison:
-    """mmJSD's values against mmPoE's over seeds, and the order the rule gives."""
-    mmjsd: float | None
+    """mmJSD's runs against mmPoE's, and the order the rule gives."""
+    mmjsd: float | None    # mean over runs
     mmpoe: float | None
-    diff: float | None
-    se: float | None
-    order: str | None      # '>', '<', '=', '?' (fewer than 2 seeds), None (a value missing)
+    diff: float | None     # difference of the means
+    above: int = 0         # mmJSD runs above every mmPoE run
+    below: int = 0         # mmJSD runs below every mmPoE run
+    runs: int = 0          # mmJSD runs
+    order: str | None = None   # '>', '<', '~' (mixed), '?' (fewer than 2 runs), None (a value missing)
+    chance: float | None = None  # probability of a full separation by chance (no difference between the models)
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -51,22 +58,22 @@ def _mean(values: Iterable[float | None]) -> float | None:
     return summarise(values)[0]
 
 
+def _kept(values: Iterable[float | None]) -> list[float]:
+    return [float(v) for v in values if v is not None and not math.isnan(float(v))]
+
+
 def compare(mmjsd: Iterable[float | None], mmpoe: Iterable[float | None]) -> Comparison:
-    """Compare two models' per-seed values by RULE."""
-    return compare_summaries(summarise(mmjsd), summarise(mmpoe))
-
-
-def compare_summaries(mmjsd: tuple, mmpoe: tuple) -> Comparison:
-    """RULE on two (mean, sample std, n seeds) summaries, as aggregate.summarise and table1.csv give them."""
-    (m_j, s_j, n_j), (m_p, s_p, n_p) = mmjsd, mmpoe
-    if m_j is None or m_p is None:
-        return Comparison(m_j, m_p, None, None, None)
-    diff = m_j - m_p
-    if n_j < 2 or n_p < 2:
-        return Comparison(m_j, m_p, diff, None, "?")
-    se = math.sqrt(s_j ** 2 / n_j + s_p ** 2 / n_p)
-    order = ">" if diff > K_SE * se else "<" if diff < -K_SE * se else "="
-    return Comparison(m_j, m_p, diff, se, order)
+    """Compare two models' per-run values by RULE (missing and NaN values left out, as in Table 1)."""
+    j, p = _kept(mmjsd), _kept(mmpoe)
+    if not j or not p:
+        return Comparison(_mean(j), _mean(p), None)
+    m_j, m_p = _mean(j), _mean(p)
+    above = sum(v > max(p) for v in j)
+    below = sum(v < min(p) for v in j)
+    if len(j) < 2 or len(p) < 2:
+        return Comparison(m_j, m_p, m_j - m_p, above, below, len(j), "?")
+    order = ">" if above == len(j) else "<" if below == len(j) else "~"
+    return Comparison(m_j, m_p, m_j - m_p, above, below, len(j), order, 2 / math.comb(len(j) + len(p), len(j)))
 
 
 def paper_order(a: float | None, b: float | None) -> str | None:
@@ -76,34 +83,77 @@ def paper_order(a: float | None, b: float | None) -> str | None:
     return "=" if a == b else (">" if a > b else "<")
 
 
-def verdict(ours: str | None, paper: str | None) -> str:
-    """Whether this run's order (by RULE) agrees with the paper's."""
-    if ours is None:
+def verdict(ours: Comparison | None, paper: str | None) -> str:
+    """Whether this run's order (by RULE) agrees with the paper's; a mixed cell counts its runs."""
+    if ours is None or ours.order is None:
         return "n/a"
-    if ours == "?":
+    if ours.order == "?":
         return "not judged (1 seed)"
     if paper is None:
-        return {">": "mmJSD ahead", "<": "mmPoE ahead", "=": "within noise"}[ours]
-    if ours == paper:
+        return ahead(ours)
+    if paper == "=":
+        return "holds" if ours.above == ours.below == 0 else "does not hold" if ours.order in "<>" else \
+            f"holds in {ours.runs - ours.above - ours.below} of {ours.runs} runs"
+    if ours.order == paper:
         return "holds"
-    if ours == "=":
-        return "unresolved (within noise)"
-    return "does not hold"
+    if ours.order in "<>":
+        return "does not hold"
+    agree, against = (ours.above, ours.below) if paper == ">" else (ours.below, ours.above)
+    if agree and against:
+        return f"holds in {agree} of {ours.runs} runs, reversed in {against}"
+    if agree:
+        return f"holds in {agree} of {ours.runs} runs"
+    if against:
+        return f"reversed in {against} of {ours.runs} runs"
+    return "unresolved (runs overlap)"
 
 
-def ahead(ours: str | None) -> str:
-    """For CelebA, where the paper has no numbers: which model the rule puts ahead."""
-    return {None: "n/a", "?": "not judged (1 seed)", ">": "mmJSD ahead", "<": "mmPoE ahead", "=": "within noise"}[ours]
+def verdict_kind(result: str) -> str:
+    """The summary's bucket of a verdict: 'holds in 2 of 5 runs' and the like count as 'mixed'."""
+    return "mixed (some runs)" if " of " in result else result
 
 
-def _fmt_spread(comparison: Comparison) -> str:
-    if comparison.diff is None:
-        return "-"
-    return f"{comparison.diff:+.3f}" + (f" ± {comparison.se:.3f}" if comparison.se is not None else "")
+def ahead(ours: Comparison | None) -> str:
+    """For CelebA, where the paper has no numbers: which model the rule puts ahead, and in how many runs."""
+    if ours is None or ours.order is None:
+        return "n/a"
+    if ours.order == "?":
+        return "not judged (1 seed)"
+    if ours.order == ">":
+        return "mmJSD ahead"
+    if ours.order == "<":
+        return "mmPoE ahead"
+    parts = [f"mmJSD ahead in {ours.above} of {ours.runs} runs"] * bool(ours.above) + \
+            [f"behind in {ours.below}" if ours.above else f"mmJSD behind in {ours.below} of {ours.runs} runs"] * bool(ours.below)
+    return ", ".join(parts) or "within noise (runs overlap)"
+
+
+def _runs(values: Iterable[float | None]) -> str:
+    """Each run's value in seed order, as the per-run column shows them: "0.421 0.459 0.589"."""
+    return " ".join(f"{v:.3f}" for v in _kept(values)) or "-"
+
+
+def _fmt_diff(comparison: Comparison) -> str:
+    return "-" if comparison.diff is None else f"{comparison.diff:+.3f}"
+
+
+def _fmt_counts(comparison: Comparison) -> str:
+    """'3 / 0 of 5': mmJSD runs above / below every mmPoE run."""
+    return "-" if comparison.order in (None, "?") else f"{comparison.above} / {comparison.below} of {comparison.runs}"
+
+
+VERDICT_KINDS = ("holds", "mixed (some runs)", "does not hold", "unresolved (runs overlap)", "not judged (1 seed)", "n/a")
 
 
 def _by_model(runs: list[dict], dataset: str) -> dict[str, list[dict]]:
-    return {m: [r["eval"] for r in runs if r["dataset"] == dataset and r["model"] == m] for m in MODELS}
+    """Each model's evaluations of a dataset, in seed order (the per-run columns follow it)."""
+    chosen = [r for r in runs if r["dataset"] == dataset]
+    return {m: [r["eval"] for r in sorted((r for r in chosen if r["model"] == m), key=lambda r: int(r["seed"]))]
+            for m in MODELS}
+
+
+def _seed_list(runs: list[dict], dataset: str, model: str) -> str:
+    return ", ".join(str(s) for s in sorted(int(r["seed"]) for r in runs if r["dataset"] == dataset and r["model"] == model))
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:
@@ -117,10 +167,14 @@ def dsprites_lines(runs: list[dict]) -> list[str]:
     if not all(evals[m] for m in MODELS):
         return []
     n_seeds = {m: len(evals[m]) for m in MODELS}
+    chance = 2 / math.comb(n_seeds["mmjsd"] + n_seeds["mmpoe"], n_seeds["mmjsd"])
     lines = ["### dSprites, Table 1: is mmJSD above mmPoE where the paper has it above?", "",
-             f"Means over seeds ({n_seeds['mmjsd']} of mmJSD, {n_seeds['mmpoe']} of mmPoE). {RULE}", "",
-             "| table | cell | mmJSD | mmPoE | difference ± SE | this run | paper | direction |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"Runs: {n_seeds['mmjsd']} of mmJSD, {n_seeds['mmpoe']} of mmPoE (seeds {_seed_list(runs, 'dsprites', 'mmjsd')} and "
+             f"{_seed_list(runs, 'dsprites', 'mmpoe')}; each run's value in seed order). {RULE} Here a full separation by chance: "
+             f"{chance:.3f}.", "",
+             "| table | cell | mmJSD mean | mmJSD runs | mmPoE mean | mmPoE runs | mmJSD runs above / below every mmPoE run "
+             "| this run | paper | direction |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     counts: dict[str, int] = {}
     cells = [("1a", f, d) for f in DSPRITES_FACTORS for d in DIRECTIONS] + \
             [("1b", f, r) for r in REPRESENTATIONS for f in DSPRITES_FACTORS]
@@ -133,13 +187,12 @@ def dsprites_lines(runs: list[dict]) -> list[str]:
             name = f"{part} latent {factor}"
         paper = paper_order(paper_value(table, "mmjsd", part, factor), paper_value(table, "mmpoe", part, factor))
         ours = compare(values["mmjsd"], values["mmpoe"])
-        result = verdict(ours.order, paper)
-        counts[result] = counts.get(result, 0) + 1
-        lines.append(f"| {table} | {name} | {_fmt(ours.mmjsd)} | {_fmt(ours.mmpoe)} | {_fmt_spread(ours)} | "
-                     f"{ours.order or '-'} | {paper or '-'} | {result} |")
+        result = verdict(ours, paper)
+        counts[verdict_kind(result)] = counts.get(verdict_kind(result), 0) + 1
+        lines.append(f"| {table} | {name} | {_fmt(ours.mmjsd)} | {_runs(values['mmjsd'])} | {_fmt(ours.mmpoe)} | "
+                     f"{_runs(values['mmpoe'])} | {_fmt_counts(ours)} | {ours.order or '-'} | {paper or '-'} | {result} |")
     total = sum(counts.values())
-    lines += ["", f"Of {total} cells: " + ", ".join(f"{counts[k]} {k}" for k in
-              ("holds", "does not hold", "unresolved (within noise)", "not judged (1 seed)", "n/a") if counts.get(k)) + ".", ""]
+    lines += ["", f"Of {total} cells: " + ", ".join(f"{counts[k]} {k}" for k in VERDICT_KINDS if counts.get(k)) + ".", ""]
     lines += direct_lines(evals)
     return lines
 
@@ -193,7 +246,7 @@ def _gap_rows(attributes: list[str], gaps: dict[str, list[dict]]) -> list[str]:
     for a in attributes:
         values = {m: [g[a]["gap"] for g in gaps[m] if a in g] for m in MODELS}
         lines.append(f"| {a} | {_gap_cell(values['mmjsd'])} | {_gap_cell(values['mmpoe'])} | "
-                     f"{ahead(compare(values['mmjsd'], values['mmpoe']).order)} |")
+                     f"{ahead(compare(values['mmjsd'], values['mmpoe']))} |")
     return lines + [""]
 
 
@@ -242,7 +295,7 @@ def celeba_lines(runs: list[dict]) -> list[str]:
             values = {m: [p["gaps"][a]["gap"] for p in paired[m] if a in p["gaps"]] for m in MODELS}
             rising = {m: _mean(p["gaps"][a]["rows_rising"] for p in paired[m] if a in p["gaps"]) for m in MODELS}
             lines.append(f"| {a} | {_gap_cell(values['mmjsd'])} | {_fmt(rising['mmjsd'])} | {_gap_cell(values['mmpoe'])} | "
-                         f"{_fmt(rising['mmpoe'])} | {ahead(compare(values['mmjsd'], values['mmpoe']).order)} |")
+                         f"{_fmt(rising['mmpoe'])} | {ahead(compare(values['mmjsd'], values['mmpoe']))} |")
         lines.append("")
     ap = {m: [e["coherence_average_precision"] for e in evals[m] if "coherence_average_precision" in e] for m in MODELS}
     if all(ap.values()):
@@ -257,24 +310,24 @@ def celeba_lines(runs: list[dict]) -> list[str]:
             row = [name]
             for d in DIRECTIONS:
                 ours = compare([a[name][d] for a in ap["mmjsd"]], [a[name][d] for a in ap["mmpoe"]])
-                result = ahead(ours.order)
-                counts[d][0] += result == "mmJSD ahead"
+                result = ahead(ours)
+                counts[d][0] += ours.order == ">"
                 counts[d][1] += result != "n/a"
-                counts[d][2] += result == "mmPoE ahead"
+                counts[d][2] += ours.order == "<"
                 row += [_fmt(ours.mmjsd), _fmt(ours.mmpoe), result]
             lines.append("| " + " | ".join(row) + " |")
         label = {"img": "images from text", "text": "text from images"}
-        lines += ["", "mmJSD ahead beyond the seed noise in " + "; ".join(
-            f"{counts[d][0]} of {counts[d][1]} attributes ({label[d]})" for d in DIRECTIONS) + ". mmPoE ahead in "
+        lines += ["", "mmJSD ahead in every run in " + "; ".join(
+            f"{counts[d][0]} of {counts[d][1]} attributes ({label[d]})" for d in DIRECTIONS) + ". mmPoE ahead in every run in "
             + "; ".join(f"{counts[d][2]} ({label[d]})" for d in DIRECTIONS) + ".", ""]
         # The headline number: each seed's mean AP over its attributes, then compared over seeds by RULE.
         lines += ["Mean average precision over attributes (each seed's mean, then mean ± std over seeds):", "",
-                  "| direction | mmJSD | mmPoE | difference ± SE | ahead |", "|---|---|---|---|---|"]
+                  "| direction | mmJSD | mmJSD runs | mmPoE | mmPoE runs | difference | ahead |", "|---|---|---|---|---|---|---|"]
         for d in DIRECTIONS:
             per_seed = {m: [_mean(a[name][d] for name in a) for a in ap[m]] for m in MODELS}
             ours = compare(per_seed["mmjsd"], per_seed["mmpoe"])
-            lines.append(f"| {label[d]} | {_spread_cell(per_seed['mmjsd'])} | {_spread_cell(per_seed['mmpoe'])} | "
-                         f"{_fmt_spread(ours)} | {ahead(ours.order)} |")
+            lines.append(f"| {label[d]} | {_spread_cell(per_seed['mmjsd'])} | {_runs(per_seed['mmjsd'])} | "
+                         f"{_spread_cell(per_seed['mmpoe'])} | {_runs(per_seed['mmpoe'])} | {_fmt_diff(ours)} | {ahead(ours)} |")
         lines.append("")
     return lines
 
