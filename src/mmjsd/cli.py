@@ -33,6 +33,7 @@ from mmjsd.reporting.aggregate import cli_aggregate
 from mmjsd.reporting.figure import cli_figure
 from mmjsd.reporting.plots import cli_plots
 from mmjsd.reporting.report import cli_report
+from mmjsd.reporting.rerun import cli_compare_rerun
 from mmjsd.training.gpu import config_share
 from mmjsd.training.runs import cli_inspect
 from mmjsd.training.train import cli_train
@@ -166,6 +167,10 @@ def _build_parser() -> argparse.ArgumentParser:
             "their slots, the test splits rebuilt, every evaluation rerun, the tables, Figure 1 and the report re-derived; "
             "one line each (identical, within tolerance, different, missing); exit status 1 when any differs")
     p.add_argument("--keep", action="store_true", help="keep the scratch folder (its path is printed)")
+    p = add("compare-rerun", cli_compare_rerun,
+            "place the runs of another clone (retrained elsewhere) among the scale's committed runs: per run, how many "
+            "Table 1 cells lie inside the committed range, near it (mean ± 2 std) or outside, and which")
+    p.add_argument("results", type=Path, help="the other clone's results folder (its paths.results, e.g. ../other/results/repro)")
     add("adopt-pulled", cli_adopt_pulled,
         "after `dvc pull`: check the pulled outputs against dvc.lock, then record them as Snakemake's own "
         "(file times and metadata), so that neither `snakemake all` nor `dvc repro` retrains them")
