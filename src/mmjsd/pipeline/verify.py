@@ -21,10 +21,12 @@ ran are left out of the comparison. The exit status is 0 when nothing is differe
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import csv
 import io
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -152,6 +154,30 @@ def _evaluation(path: Path) -> dict | None:
         return None
 
 
+def stage_run(config: dict, scratch: Scratch, run: tuple, record: dict | None) -> tuple[str, str] | None:
+    """Check one run's weights against its eval.json and copy them into the scratch folder;
+    (status, why) when the run cannot be re-evaluated, None when it is staged."""
+    model = P.run_file(P.RUN_MODEL, config, *run)
+    if record is None:
+        return "missing", f"{P.run_file(P.RUN_EVAL, config, *run)} is not there to compare with"
+    if not model.is_file():
+        return "missing", f"{model} is not there (the weights of this run)"
+    fingerprint = record.get("fingerprint", {})
+    if file_sha256(model) != fingerprint.get("model_sha256"):
+        return "different", f"{model} is not the model its eval.json was computed from"
+    classifiers = {m: P.fill(P.CLASSIFIER, config, dataset=run[0], modality=m) for m in MODALITIES}
+    stray = [m for m, path in classifiers.items()
+             if not path.is_file() or file_sha256(path) != fingerprint.get("classifiers_sha256", {}).get(m)]
+    if stray:
+        return "different", f"the {' and '.join(stray)} classifier is not the one its eval.json used"
+    run_dir = P.run_file(P.RUN_MODEL, scratch.scratch, *run).parent
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for item in model.parent.iterdir():
+        if item.is_file() and item.name not in ("eval.json", "eval_summary.json", "checkpoint.pt"):
+            shutil.copy2(item, run_dir / item.name)
+    return None
+
+
 def verify(config: dict, config_file: str | Path, folder: Path) -> list[tuple[str, str, str]]:
     """(what, status, detail) for every run and output of the scale."""
     scratch = Scratch(config, config_file, folder)
@@ -185,37 +211,27 @@ def verify(config: dict, config_file: str | Path, folder: Path) -> list[tuple[st
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(source, target)
 
+    staged = []
     for run in runs:
         name = "run {}/{}/seed{}".format(*run)
-        record, model = committed[run], P.run_file(P.RUN_MODEL, config, *run)
-        if record is None:
-            lines.append((name, "missing", f"{P.run_file(P.RUN_EVAL, config, *run)} is not there to compare with"))
-            continue
-        if not model.is_file():
-            lines.append((name, "missing", f"{model} is not there (the weights of this run)"))
-            continue
-        fingerprint = record.get("fingerprint", {})
-        if file_sha256(model) != fingerprint.get("model_sha256"):
-            lines.append((name, "different", f"{model} is not the model its eval.json was computed from"))
-            continue
-        classifiers = {m: P.fill(P.CLASSIFIER, config, dataset=run[0], modality=m) for m in MODALITIES}
-        stray = [m for m, path in classifiers.items()
-                 if not path.is_file() or file_sha256(path) != fingerprint.get("classifiers_sha256", {}).get(m)]
-        if stray:
-            lines.append((name, "different", f"the {' and '.join(stray)} classifier is not the one its eval.json used"))
-            continue
-        run_dir = P.run_file(P.RUN_MODEL, scratch.scratch, *run).parent
-        run_dir.mkdir(parents=True, exist_ok=True)
-        for item in P.run_file(P.RUN_MODEL, config, *run).parent.iterdir():
-            if item.is_file() and item.name not in ("eval.json", "eval_summary.json", "checkpoint.pt"):
-                shutil.copy2(item, run_dir / item.name)
-        ok, why = scratch.run("evaluate", "--dataset", run[0], "--model", run[1], "--seed", str(run[2]), "--device", "cpu")
+        problem = stage_run(config, scratch, run, committed[run])
+        if problem:
+            lines.append((name, *problem))
+        else:
+            staged.append(run)
+    # The evaluations are independent, one CPU thread each (the scale's train.threads), as the
+    # committed ones ran: one per core at a time, results in run order.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        outcomes = list(pool.map(lambda run: scratch.run("evaluate", "--dataset", run[0], "--model", run[1],
+                                                          "--seed", str(run[2]), "--device", "cpu"), staged))
+    for run, (ok, why) in zip(staged, outcomes):
+        name = "run {}/{}/seed{}".format(*run)
         if not ok:
             lines.append((name, "refused", why))
             continue
         rerun = _evaluation(P.run_file(P.RUN_EVAL, scratch.scratch, *run))
         strip = lambda r: dict(numeric_leaves({k: v for k, v in r.items() if k not in RUN_CONTEXT}))   # noqa: E731
-        lines.append((name, *compare_values(strip(record), strip(rerun))))
+        lines.append((name, *compare_values(strip(committed[run]), strip(rerun))))
 
     if any(status in ("refused", "missing") for what, status, _ in lines if what.startswith("run ")):
         lines.append(("tables, figure, report", "missing", "not every run could be re-evaluated"))
