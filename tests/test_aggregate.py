@@ -188,3 +188,20 @@ def test_verify_reads_each_runs_value_as_a_number():
     assert "values.1" in compare_values(old, near)[1]
     far = table_values(header + "dsprites,1a,mmjsd,img,shape,0.5000,0.3000;0.7000\n")
     assert compare_values(old, far)[0] == "different"
+
+
+def test_verify_refuses_celeba_runs_of_real_images_on_a_machine_without_them(tmp_path):
+    """The committed CelebA runs read the real subset; where its folder is absent, `auto` would
+    build synthetic faces: verify refuses in one line that names the folder, instead of
+    re-evaluating on other images."""
+    from mmjsd.pipeline.verify import missing_real_data
+
+    config = small_config(tmp_path, seeds=[0], datasets=["celeba"])
+    config["data"]["celeba"].update(source="auto", root=str(tmp_path / "absent"))
+    ok, why = missing_real_data(config, "celeba", [{"data_source": "shared-subset"}])
+    assert not ok and f"{tmp_path / 'absent'}/img_align_celeba holds none here" in why and "-- fix:" in why
+    assert missing_real_data(config, "celeba", [{"data_source": "synthetic"}]) == (True, "")
+    assert missing_real_data(config, "dsprites", [{"data_source": "render"}]) == (True, "")
+    (tmp_path / "absent" / "img_align_celeba").mkdir(parents=True)
+    (tmp_path / "absent" / "img_align_celeba" / "000001.jpg").write_bytes(b"")
+    assert missing_real_data(config, "celeba", [{"data_source": "shared-subset"}]) == (True, "")

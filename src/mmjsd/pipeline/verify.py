@@ -154,6 +154,18 @@ def _evaluation(path: Path) -> dict | None:
         return None
 
 
+def missing_real_data(config: dict, dataset: str, records: list[dict]) -> tuple[bool, str]:
+    """(False, one-line refusal) when the committed CelebA runs read real images that this machine
+    lacks: `auto` would fall back to synthetic faces, and a test split of other images."""
+    sources = {r.get("data_source") for r in records}
+    if dataset != "celeba" or not sources or sources == {"synthetic"} or P.celeba_source(config) != "synthetic":
+        return True, ""
+    root = config["data"]["celeba"]["root"]
+    return False, (f"the committed CelebA runs read real images ({', '.join(sorted(str(s) for s in sources))}), and "
+                   f"{root}/img_align_celeba holds none here -- fix: place that CelebA folder at {root} (or set "
+                   f"data.celeba.root in config.yaml), then rerun verify")
+
+
 def stage_run(config: dict, scratch: Scratch, run: tuple, record: dict | None) -> tuple[str, str] | None:
     """Check one run's weights against its eval.json and copy them into the scratch folder;
     (status, why) when the run cannot be re-evaluated, None when it is staged."""
@@ -185,14 +197,18 @@ def verify(config: dict, config_file: str | Path, folder: Path) -> list[tuple[st
     runs = [(d, m, s) for d in config["datasets"] for m in config["models"] for s in config["seeds"]]
     committed = {run: _evaluation(P.run_file(P.RUN_EVAL, config, *run)) for run in runs}
 
+    unusable: dict[str, str] = {}     # dataset -> why its runs cannot be re-evaluated here
     for dataset in config["datasets"]:
-        ok, why = scratch.raw_input(dataset)
+        ok, why = missing_real_data(config, dataset, [r for run, r in committed.items() if run[0] == dataset and r])
+        if ok:
+            ok, why = scratch.raw_input(dataset)
         if ok:
             raw = P.dsprites_input(scratch.scratch) if dataset == "dsprites" else P.celeba_input(scratch.scratch)
             ok, why = scratch.run("prepare", "--dataset", dataset, "--input", str(raw),
                                   "--out-dir", str(P.processed(scratch.scratch, dataset, "test").parent))
         if not ok:
             lines.append((f"test split {dataset}", "refused", why))
+            unusable[dataset] = f"its test split could not be rebuilt ({why.split(' -- fix')[0]})"
             continue
         recorded = {json.dumps((r or {}).get("fingerprint", {}).get("splits_sha256"), sort_keys=True)
                     for run, r in committed.items() if run[0] == dataset and r}
@@ -201,6 +217,8 @@ def verify(config: dict, config_file: str | Path, folder: Path) -> list[tuple[st
         lines.append((f"test split {dataset}", "identical" if same else "different",
                       "" if same else "its sha256 differs from what the evaluations read; a split records the digest of "
                                       "the data code, so a code change since the run changes its bytes"))
+        if not same:
+            unusable[dataset] = "its rebuilt test split differs from the one the committed evaluation read"
 
     for dataset in config["datasets"]:
         for modality in MODALITIES:
@@ -214,7 +232,7 @@ def verify(config: dict, config_file: str | Path, folder: Path) -> list[tuple[st
     staged = []
     for run in runs:
         name = "run {}/{}/seed{}".format(*run)
-        problem = stage_run(config, scratch, run, committed[run])
+        problem = ("refused", unusable[run[0]]) if run[0] in unusable else stage_run(config, scratch, run, committed[run])
         if problem:
             lines.append((name, *problem))
         else:
