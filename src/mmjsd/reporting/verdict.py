@@ -91,12 +91,15 @@ def verdict(ours: Comparison | None, paper: str | None) -> str:
         return "not judged (1 seed)"
     if paper is None:
         return ahead(ours)
-    if paper == "=":
-        return "holds" if ours.above == ours.below == 0 else "does not hold" if ours.order in "<>" else \
-            f"holds in {ours.runs - ours.above - ours.below} of {ours.runs} runs"
+    if paper == "=":     # the paper's tie holds where the runs overlap
+        if ours.above == ours.below == 0:
+            return "holds"
+        if ours.order in ("<", ">"):
+            return "does not hold"
+        return f"holds in {ours.runs - ours.above - ours.below} of {ours.runs} runs"
     if ours.order == paper:
         return "holds"
-    if ours.order in "<>":
+    if ours.order in ("<", ">"):
         return "does not hold"
     agree, against = (ours.above, ours.below) if paper == ">" else (ours.below, ours.above)
     if agree and against:
@@ -123,9 +126,13 @@ def ahead(ours: Comparison | None) -> str:
         return "mmJSD ahead"
     if ours.order == "<":
         return "mmPoE ahead"
-    parts = [f"mmJSD ahead in {ours.above} of {ours.runs} runs"] * bool(ours.above) + \
-            [f"behind in {ours.below}" if ours.above else f"mmJSD behind in {ours.below} of {ours.runs} runs"] * bool(ours.below)
-    return ", ".join(parts) or "within noise (runs overlap)"
+    if ours.above and ours.below:
+        return f"mmJSD ahead in {ours.above} of {ours.runs} runs, behind in {ours.below}"
+    if ours.above:
+        return f"mmJSD ahead in {ours.above} of {ours.runs} runs"
+    if ours.below:
+        return f"mmJSD behind in {ours.below} of {ours.runs} runs"
+    return "within noise (runs overlap)"
 
 
 def _runs(values: Iterable[float | None]) -> str:
