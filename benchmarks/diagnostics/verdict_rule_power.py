@@ -22,6 +22,10 @@ import math
 
 import numpy as np
 
+from mmjsd.lab import holdout
+
+holdout.enter_selection()   # a lab tool: it reads no data at all, and would never read a test split
+
 
 def sorted_splits(values: np.ndarray, min_group: int):
     """(gap, pooled sd, larger range) of every contiguous split of sorted rows, groups >= min_group."""

@@ -16,7 +16,7 @@ The rule (RULE). Per model, the selection score of a run is the mean of its Tabl
 validation (coherence in both directions: the 10 dSprites factor cells, or CelebA's average
 precisions). A setting moves from its paper-closer candidate (listed first) to a deviation only
 when the deviation raises at least one model's score beyond the seed noise and lowers neither
-beyond it (mmjsd.reporting.verdict.compare: more than 2 standard errors of the difference over seeds). A
+beyond it (compare, below: more than 2 standard errors of the difference over seeds). A
 deviation that helps one model and hurts the other is not adopted: the setting is shared by both.
 """
 
@@ -24,16 +24,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parents[2]
 
 from mmjsd.lab import holdout
 from mmjsd.reporting.aggregate import summarise
-from mmjsd.reporting.verdict import compare
 
 holdout.enter_selection()   # every command below reads val, never test
 
@@ -165,6 +166,30 @@ def collect(workdir: Path, choice: str) -> dict[str, dict[str, list[tuple[int, f
             raise SystemExit(f"{record['name']} was not scored on val: it cannot decide anything")
         found[candidate][record["model"]].append((record["seed"], score(record)))
     return found
+
+
+K_SE = 2.0   # the rule fixed before the decisions V1-V7 were run (docs/FIDELITY.md, "Decisions on the validation split")
+
+
+class Order(NamedTuple):
+    diff: float | None
+    se: float | None
+    order: str | None     # '>', '<', '=' (within the seed noise), '?' (fewer than 2 seeds), None (a model missing)
+
+
+def compare(candidate: list[float], base: list[float]) -> Order:
+    """The candidate's mean score against the base's, by RULE: beyond K_SE standard errors of the
+    difference (SE = sqrt(s_c^2/n_c + s_b^2/n_b) over seeds) or within the seed noise. The
+    decisions on record were made by this rule; the report's verdict (mmjsd.reporting.verdict)
+    counts runs instead, for cells whose runs fall into two groups."""
+    (m_c, s_c, n_c), (m_b, s_b, n_b) = summarise(candidate), summarise(base)
+    if m_c is None or m_b is None:
+        return Order(None, None, None)
+    diff = m_c - m_b
+    if n_c < 2 or n_b < 2:
+        return Order(diff, None, "?")
+    se = math.sqrt(s_c ** 2 / n_c + s_b ** 2 / n_b)
+    return Order(diff, se, ">" if diff > K_SE * se else "<" if diff < -K_SE * se else "=")
 
 
 def decide(found: dict[str, dict[str, list[tuple[int, float]]]]) -> list[str]:
