@@ -34,6 +34,7 @@ def _rerun(config, tmp_path, edit=None, seed=0):
     target = folder / "runs" / "dsprites" / "mmjsd" / f"seed{seed}" / "eval.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     record = json.loads(source.read_text())
+    record["provenance"]["config"] = json.loads(json.dumps(config))     # as `evaluate` records it: the merged config
     if edit:
         edit(record)
     target.write_text(json.dumps(sealed({k: v for k, v in record.items() if k != "content_sha256"})))
@@ -60,6 +61,10 @@ def test_a_rerun_of_other_settings_or_no_runs_is_refused(committed, tmp_path):
         record["fingerprint"]["settings"]["eval.max_test_samples"] = 123
     with pytest.raises(DataError, match="another evaluation settings"):
         compare(committed, _rerun(committed, tmp_path, other_settings))
+    def longer_training(record):
+        record["provenance"]["config"]["train"]["dsprites"]["epochs"] = 24
+    with pytest.raises(DataError, match=r"trained with other settings \(train.dsprites\)"):
+        compare(committed, _rerun(committed, tmp_path, longer_training))
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(DataError, match="no runs/<dataset>/<model>/seed<S>/eval.json"):

@@ -4,8 +4,8 @@ A run retrained on another machine (another CPU bf16 path, a GPU) follows anothe
 its first step (docs/USAGE.md, "Where bytes repeat"), so it is not expected to repeat the
 committed value of its seed, only to land among the committed runs. This command reads every
 `runs/<dataset>/<model>/seed<S>/eval.json` under RESULTS (the `paths.results` folder of the other
-clone), checks that each was evaluated on the same test split with the same evaluation settings as
-the scale's committed runs, and prints for each of its Table 1 cells where it lands against the
+clone), checks that each was trained with the same settings and evaluated on the same test split with the
+same evaluation settings as the scale's committed runs, and prints for each of its Table 1 cells where it lands against the
 committed runs of that cell (table1.csv / table1_celeba.csv, column `values`):
 
 - `inside`: within the committed runs' range (min-max);
@@ -26,6 +26,7 @@ import csv
 import math
 from pathlib import Path
 
+from mmjsd.artifacts.steps import step_settings
 from mmjsd.core import files, paths
 from mmjsd.errors import DataError
 from mmjsd.reporting.aggregate import summarise, table_rows
@@ -91,6 +92,12 @@ def check_comparable(config: dict, path: Path, record: dict) -> None:
         if mine.get(key) != theirs.get(key):
             raise DataError(f"{path} was evaluated with another {what} than the committed {dataset}/{model} runs",
                             f"rerun it at scale {config['scale']} of the same commit's config.yaml")
+    # the training settings, from the config the rerun recorded (its model was trained under them)
+    trained = step_settings(record.get("provenance", {}).get("config") or {}, "train", dataset)
+    changed = sorted(k for k, v in step_settings(config, "train", dataset).items() if trained.get(k) != v)
+    if changed:
+        raise DataError(f"{path} comes from a model trained with other settings ({', '.join(changed)}) than the "
+                        f"committed {dataset} runs", f"rerun it at scale {config['scale']} of the same commit's config.yaml")
 
 
 def place(value: float, runs: list[float]) -> tuple[str, float | None]:
