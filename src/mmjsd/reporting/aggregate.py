@@ -238,7 +238,8 @@ def dsprites_markdown(records: list[dict], rows: list[dict]) -> list[str]:
         f"- Scale: {describe_scale(scale)}",
         f"- Data: {sources}",
         f"- Seeds: {seeds}. Cells: `ours mean ± sample std over seeds (ddof=1; no std with one seed) (paper)`.",
-        f"- Rows in `table1.csv` (same numbers at 4 decimals, with `diff` = ours - paper).",
+        f"- Rows in `table1.csv` (same numbers at 4 decimals, with `diff` = ours - paper, and each run's value in "
+        f"`values`); report.md judges each cell run by run.",
         "",
         "Classifiers' own accuracy on the held-out `test` split (upper bound for coherence;"
         " chance: " + ", ".join(f"{f} {DSPRITES_CHANCE[f]:.2f}" for f in factors if f in DSPRITES_CHANCE) + "):",
