@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -284,6 +285,7 @@ def verify(config: dict, config_file: str | Path, folder: Path) -> list[tuple[st
 
 def cli_verify(args: argparse.Namespace, config: dict) -> int:
     folder = Path(tempfile.mkdtemp(prefix=f"mmjsd-verify-{config['scale']}-"))
+    started = time.monotonic()
     try:
         lines = verify(config, getattr(args, "config", "config.yaml"), folder)
     finally:
@@ -293,6 +295,6 @@ def cli_verify(args: argparse.Namespace, config: dict) -> int:
     for what, status, detail in lines:
         print(f"{what:<{width}}  {status}" + (f"  ({detail})" if detail else ""))
     bad = [line for line in lines if line[1] in ("different", "missing", "refused")]
-    print(f"verify {config['scale']}: {len(lines) - len(bad)} of {len(lines)} identical or within tolerance"
-          + (f"; scratch folder kept: {folder}" if getattr(args, "keep", False) else ""))
+    print(f"verify {config['scale']}: {len(lines) - len(bad)} of {len(lines)} identical or within tolerance "
+          f"({time.monotonic() - started:.0f} s)" + (f"; scratch folder kept: {folder}" if getattr(args, "keep", False) else ""))
     return 1 if bad else 0
