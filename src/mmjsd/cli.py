@@ -159,7 +159,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = add("aggregate", cli_aggregate, "collect every run's evaluation into <paths.results>/table1.csv, table1.md, table1_celeba.csv")
     p = add("figure", cli_figure, "draw Figure 1: CelebA faces generated from text strings; writes <paths.results>/figure1.png")
-    add("plots", cli_plots, "draw the training curves and Table 1a as PNG files (<paths.results>/plots/, dvc plots)")
+    add("plots", cli_plots, "draw the training curves and Table 1 (a bar per mean, a dot per run) as PNG files (<paths.results>/plots/, dvc plots)")
     p = add("report", cli_report, "write <paths.results>/report.md: scale, data sources, seeds, hardware, paper comparison")
 
     p = add("verify", cli_verify,

@@ -82,7 +82,9 @@ def _panels(config: dict) -> list[tuple[str, str, str, list[dict]]]:
         path = paths.fill(tables[dataset], config)
         rows = [r for r in _read_csv(path, f"aggregate: `snakemake {path} --config scale={config['scale']}`")
                 if r["dataset"] == dataset]
-        parts = [("1a", m) for m in MODALITIES] + [("1b", r) for r in REPRESENTATIONS] * (dataset == "dsprites")
+        parts = [("1a", m) for m in MODALITIES]
+        if dataset == "dsprites":
+            parts += [("1b", r) for r in REPRESENTATIONS]
         for table, modality in parts:
             panels.append((dataset, table, modality, [r for r in rows if r["table"] == table and r["modality"] == modality]))
     return panels
