@@ -34,7 +34,7 @@ from mmjsd.reporting.aggregate import summarise
 from mmjsd.reporting.paper import DSPRITES_FACTORS, paper_value
 
 RULE = ("A cell's order compares runs, not means: '>' when every mmJSD run is above every mmPoE run, '<' when "
-        "every one is below; otherwise the runs are mixed and the cell says in how many of mmJSD's runs it holds "
+        "every one is below; otherwise the runs are mixed ('~') and the cell says in how many of mmJSD's runs it holds "
         "(above every mmPoE run where the paper has mmJSD above) and in how many it is reversed. With no "
         "difference between the models a full separation comes by chance with probability 2 / C(n_mmJSD + n_mmPoE, "
         "n_mmJSD): 0.10 with 3 runs each, 0.008 with 5. '?' = fewer than 2 runs of a model: not judged.")
