@@ -145,8 +145,8 @@ def table_rows(records: list[dict], dataset: str) -> list[dict]:
                     rows.append({
                         "dataset": dataset, "table": table, "model": model, "modality": modality, "factor": factor,
                         "mean": mean, "std": std, "n_seeds": n,
-                        "seeds": ";".join(str(s) for s, v in seeded if _present(v)),
-                        "values": [float(v) for _, v in seeded if _present(v)],
+                        "seeds": ";".join(str(s) for s, v in seeded if present(v)),
+                        "values": [float(v) for _, v in seeded if present(v)],
                         "paper": paper,
                         "diff": (mean - paper) if (mean is not None and paper is not None) else None,
                         "scale": _joined(r["scale"] for r in runs),
@@ -167,7 +167,7 @@ def _joined(values: Iterable[str]) -> str:
     return ";".join(sorted(set(str(v) for v in values)))
 
 
-def _present(value: Any) -> bool:
+def present(value: Any) -> bool:
     """A measured value: not missing and not NaN (summarise's rule, so `values` matches `n_seeds`)."""
     return value is not None and not math.isnan(float(value))
 

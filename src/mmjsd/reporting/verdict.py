@@ -30,7 +30,7 @@ from typing import Any, Iterable
 
 from mmjsd.core.vocabulary import DIRECTIONS, MODELS, REPRESENTATIONS
 from mmjsd.data.dsprites import SHAPE_WORDS
-from mmjsd.reporting.aggregate import summarise
+from mmjsd.reporting.aggregate import present, summarise
 from mmjsd.reporting.paper import DSPRITES_FACTORS, paper_value
 
 RULE = ("A cell's order compares runs, not means: '>' when every mmJSD run is above every mmPoE run, '<' when "
@@ -59,7 +59,7 @@ def _mean(values: Iterable[float | None]) -> float | None:
 
 
 def _kept(values: Iterable[float | None]) -> list[float]:
-    return [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    return [float(v) for v in values if present(v)]
 
 
 def compare(mmjsd: Iterable[float | None], mmpoe: Iterable[float | None]) -> Comparison:
