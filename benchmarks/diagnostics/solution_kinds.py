@@ -3,7 +3,7 @@ solution and the training curve that may decide it.
 
     python benchmarks/diagnostics/solution_kinds.py [--keep] [--cells docs/evidence/selection/solution_kinds.md] [fidelity_runs ...]
 
-Reads the committed three-seed run (results/repro: test split), the selection runs of the same
+Reads the committed run (results/repro: test split), the selection runs of the same
 settings committed in docs/evidence/selection/results.jsonl (validation split; no curves kept,
 and at lr 0.002 before V3 chose 0.001), and the runs of a fidelity_runs folder named S-*
 (validation split, with curves). Prints, per
