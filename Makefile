@@ -27,8 +27,11 @@ demo: $(STAMP)
 demo-report: $(STAMP)
 	snakemake --report results/demo/report.html --config scale=demo
 
+# Test files run in TEST_WORKERS processes (pytest-xdist), each file whole in one process: a module's
+# shared pipeline run stays in one place. CI's 2 cores: 2.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Re-check every committed repro number from its weights (src/mmjsd/pipeline/verify.py): one line per run and table.
 verify: $(STAMP)

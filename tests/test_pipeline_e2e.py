@@ -398,6 +398,20 @@ def test_verify_rechecks_every_number_from_the_weights(ci_runs, tmp_path):
     line = next(l for l in edited.stdout.splitlines() if l.startswith("run dsprites/mmjsd/seed0"))
     assert "different" in line and "coherence.shape.img" in line, line
 
+    # One CelebA run that cannot be re-evaluated (its weights absent) leaves dSprites' table checked.
+    model = first / RESULTS / "runs" / "celeba" / "mmjsd" / "seed0" / "model.pt"
+    model.rename(model.with_suffix(".away"))
+    try:
+        partial = subprocess.run([str(BIN / "mmjsd"), "--scale", "ci", "verify"], cwd=first, env=env,
+                                 capture_output=True, text=True, timeout=900)
+    finally:
+        model.with_suffix(".away").rename(model)
+    assert partial.returncode == 1
+    status = {l.split("  ")[0].strip(): l.split("  ", 1)[1].strip() for l in partial.stdout.splitlines()[:-1]}
+    assert status[f"{RESULTS}/table1.csv"] == "identical", partial.stdout
+    assert status[f"{RESULTS}/table1_celeba.csv"].startswith("missing"), partial.stdout
+    assert status["figure, report"].startswith("missing") and status["run celeba/mmjsd/seed0"].startswith("missing")
+
 
 def _refused(workdir, env, *args):
     """The one-line refusal of a Snakemake run that must stop before any job."""
