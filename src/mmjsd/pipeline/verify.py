@@ -239,11 +239,13 @@ def verify(config: dict, config_file: str | Path, folder: Path) -> list[tuple[st
                     shutil.copy2(source, target)
 
     staged = []
+    lacking: set[str] = set()    # datasets with a run that could not be re-evaluated
     for run in runs:
         name = "run {}/{}/seed{}".format(*run)
         problem = ("refused", unusable[run[0]]) if run[0] in unusable else stage_run(config, scratch, run, committed[run])
         if problem:
             lines.append((name, *problem))
+            lacking.add(run[0])
         else:
             staged.append(run)
     # The evaluations are independent, one CPU thread each (the scale's train.threads), as the
@@ -255,6 +257,7 @@ def verify(config: dict, config_file: str | Path, folder: Path) -> list[tuple[st
         name = "run {}/{}/seed{}".format(*run)
         if not ok:
             lines.append((name, "refused", why))
+            lacking.add(run[0])
             continue
         rerun = _evaluation(P.run_file(P.RUN_EVAL, scratch.scratch, *run))
         strip = lambda r: dict(numeric_leaves({k: v for k, v in r.items() if k not in RUN_CONTEXT}))   # noqa: E731
@@ -263,8 +266,6 @@ def verify(config: dict, config_file: str | Path, folder: Path) -> list[tuple[st
     # A dataset whose runs were all re-evaluated gets its table re-derived even when another's could
     # not be (CelebA's real images absent): a reviewer without them still checks Table 1 of dSprites.
     # Figure 1 (CelebA) and the report (every dataset) need every run.
-    lacking = {what.split()[1].split("/")[0] for what, status, _ in lines
-               if what.startswith("run ") and status in ("refused", "missing")}
     complete = [d for d in config["datasets"] if d not in lacking]
     if not complete:
         lines.append(("tables, figure, report", "missing", "not every run could be re-evaluated"))
