@@ -99,9 +99,14 @@ def read_evaluations(config: dict, dataset: str, config_file: str | Path = "conf
 # Rows
 # --------------------------------------------------------------------------------------------
 
+def present(value: Any) -> bool:
+    """A measured value: not missing and not NaN (summarise's rule, so `values` matches `n_seeds`)."""
+    return value is not None and not math.isnan(float(value))
+
+
 def summarise(values: Iterable[float | None]) -> tuple[float | None, float | None, int]:
     """(mean, sample std with ddof=1 or None when fewer than 2 values, count), ignoring None/NaN."""
-    kept = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    kept = [float(v) for v in values if present(v)]
     if not kept:
         return None, None, 0
     mean = sum(kept) / len(kept)
@@ -165,11 +170,6 @@ def factor_order(dataset: str, labels) -> list[str]:
 
 def _joined(values: Iterable[str]) -> str:
     return ";".join(sorted(set(str(v) for v in values)))
-
-
-def present(value: Any) -> bool:
-    """A measured value: not missing and not NaN (summarise's rule, so `values` matches `n_seeds`)."""
-    return value is not None and not math.isnan(float(value))
 
 
 def _fmt(value: Any) -> str:
